@@ -1,0 +1,82 @@
+"""The typed events of one answer's stream, shared by every API surface.
+
+A generation publishes a numbered sequence of events; ids start at 1 and grow by one.
+
+======== ===================================================== ====================
+type     data                                                  when
+======== ===================================================== ====================
+meta     conversation_id, message_id, model                    first, always
+reasoning text                                                 thinking tokens
+delta    text                                                  answer tokens
+tool_call index, id?, type?, function {name?, arguments?}      ``/v1`` tool calls
+usage    prompt_tokens, completion_tokens, total_tokens,       once, before the end
+         estimated
+done     finish_reason, ttft_ms, total_ms                      terminal, success or stop
+error    code, message, retryable[, retry_after]               terminal, failure
+======== ===================================================== ====================
+
+Exactly one terminal event (``done`` or ``error``) ends every stream.
+The JSON of an event is encoded once and cached, so every subscriber shares the same bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+__all__ = ["EVENT_TYPES", "TERMINAL", "Event"]
+
+EVENT_TYPES: Final = frozenset(
+    {"meta", "reasoning", "delta", "tool_call", "usage", "done", "error"}
+)
+TERMINAL: Final = frozenset({"done", "error"})
+
+
+class Event:
+    """One event of a stream. ``data`` must not be mutated once the event is published."""
+
+    __slots__ = ("_json", "_sse", "data", "id", "type")
+
+    def __init__(self, id: int, type: str, data: dict[str, Any]) -> None:
+        self.id = id
+        self.type = type
+        self.data = data
+        self._json: bytes | None = None
+        self._sse: bytes | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in TERMINAL
+
+    def json(self) -> bytes:
+        """The compact JSON of ``data``, encoded once."""
+        if self._json is None:
+            self._json = orjson.dumps(self.data)
+        return self._json
+
+    def sse(self) -> bytes:
+        """The event as one SSE frame: ``id``, ``event`` and one ``data`` line."""
+        if self._sse is None:
+            self._sse = b"id: %d\nevent: %s\ndata: %s\n\n" % (
+                self.id,
+                self.type.encode(),
+                self.json(),
+            )
+        return self._sse
+
+    @classmethod
+    def from_json(cls, id: int, type: str, payload: bytes) -> Event:
+        event = cls(id, type, orjson.loads(payload))
+        event._json = payload
+        return event
+
+    def __repr__(self) -> str:
+        return f"Event({self.id}, {self.type!r}, {self.data!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return (self.id, self.type, self.data) == (other.id, other.type, other.data)
+
+    __hash__ = None  # type: ignore[assignment]

@@ -1,0 +1,58 @@
+"""How one answer's events reach every client attached to it, on any worker.
+
+A :class:`Broker` keeps, per generation, the ordered log of its events (ids 1, 2, 3 ...) while it
+runs and for ``replay_ttl`` seconds after its terminal event. Subscribers read the log from any
+event id and then follow it live; they share the log, so a slow subscriber costs no extra memory
+(its own send buffer is bounded by the web layer's send timeout). The broker also carries stop
+requests to the worker that runs a generation, and counts who is listening.
+
+Implementations: :mod:`.memory` (one process, the default) and :mod:`.redis` (Redis Streams,
+several workers), chosen by :func:`streamchat.web.app.create_app` from the settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from streamchat.events import Event
+
+__all__ = ["Broker", "StopHandler", "StreamInfo", "Subscription"]
+
+StopHandler = Callable[[str], Awaitable[None]]
+
+
+@dataclass(slots=True, frozen=True)
+class StreamInfo:
+    last_id: int
+    finished: bool
+
+
+class Subscription(Protocol):
+    async def next(self, timeout: float) -> list[Event] | None:
+        """The events after the last ones returned (at least one), ``[]`` once the stream has
+        ended, or ``None`` when ``timeout`` seconds pass with nothing new."""
+
+    async def close(self) -> None: ...
+
+
+class Broker(Protocol):
+    async def start(self, on_stop: StopHandler) -> None:
+        """Begin serving; ``on_stop(generation_id)`` is called for stop requests."""
+
+    async def close(self) -> None: ...
+
+    async def publish(self, stream_id: str, events: Sequence[Event]) -> None:
+        """Append events; a terminal event ends the stream and starts its replay expiry."""
+
+    async def subscribe(self, stream_id: str, after: int) -> Subscription:
+        """Follow ``stream_id`` from the event after ``after``; counts as a listener until
+        closed. Raises :class:`~streamchat.errors.NotFound` for a stream it does not hold."""
+
+    async def info(self, stream_id: str) -> StreamInfo | None: ...
+
+    async def listeners(self, stream_id: str) -> int: ...
+
+    async def request_stop(self, stream_id: str) -> None:
+        """Ask whichever worker runs ``stream_id`` to stop it."""

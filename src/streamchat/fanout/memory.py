@@ -1,0 +1,133 @@
+"""The in-process broker: one worker, every stream's log in a list."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from streamchat.errors import NotFound
+from streamchat.events import Event
+from streamchat.fanout import StopHandler, StreamInfo
+
+__all__ = ["MemoryBroker"]
+
+
+class _Stream:
+    __slots__ = ("events", "expires_at", "finished", "listeners", "waiters")
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.waiters: set[asyncio.Future[None]] = set()
+        self.finished = False
+        self.listeners = 0
+        self.expires_at = float("inf")
+
+    def wake(self) -> None:
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self.waiters.clear()
+
+
+class _Subscription:
+    __slots__ = ("_broker", "_closed", "_position", "_stream")
+
+    def __init__(self, broker: MemoryBroker, stream: _Stream, after: int) -> None:
+        self._broker = broker
+        self._stream = stream
+        first_id = stream.events[0].id if stream.events else 1
+        self._position = max(0, after - first_id + 1)
+        self._closed = False
+        stream.listeners += 1
+
+    async def next(self, timeout: float) -> list[Event] | None:
+        stream = self._stream
+        if self._position >= len(stream.events):
+            if stream.finished:
+                return []
+            waiter = asyncio.get_running_loop().create_future()
+            stream.waiters.add(waiter)
+            timer = asyncio.get_running_loop().call_later(timeout, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                stream.waiters.discard(waiter)
+            if self._position >= len(stream.events):
+                return [] if stream.finished else None
+        batch = stream.events[self._position :]
+        self._position += len(batch)
+        return batch
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._stream.listeners -= 1
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class MemoryBroker:
+    def __init__(self, replay_ttl: float = 900.0) -> None:
+        self.replay_ttl = replay_ttl
+        self._streams: dict[str, _Stream] = {}
+        self._on_stop: StopHandler | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self, on_stop: StopHandler) -> None:
+        self._on_stop = on_stop
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for stream in self._streams.values():
+            stream.wake()
+
+    async def publish(self, stream_id: str, events: Sequence[Event]) -> None:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            stream = self._streams[stream_id] = _Stream()
+        stream.events.extend(events)
+        if events[-1].terminal:
+            stream.finished = True
+            stream.expires_at = time.monotonic() + self.replay_ttl
+        stream.wake()
+
+    async def subscribe(self, stream_id: str, after: int) -> _Subscription:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            raise NotFound(f"no live stream {stream_id}")
+        return _Subscription(self, stream, after)
+
+    async def info(self, stream_id: str) -> StreamInfo | None:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return None
+        last = stream.events[-1].id if stream.events else 0
+        return StreamInfo(last_id=last, finished=stream.finished)
+
+    async def listeners(self, stream_id: str) -> int:
+        stream = self._streams.get(stream_id)
+        return 0 if stream is None else stream.listeners
+
+    async def request_stop(self, stream_id: str) -> None:
+        if self._on_stop is not None:
+            await self._on_stop(stream_id)
+
+    def sweep(self, now: float | None = None) -> int:
+        """Forget finished streams past their replay expiry; return how many."""
+        now = time.monotonic() if now is None else now
+        expired = [k for k, s in self._streams.items() if s.expires_at <= now]
+        for key in expired:
+            del self._streams[key]
+        return len(expired)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(min(30.0, max(self.replay_ttl, 0.05)))
+            self.sweep()

@@ -1,0 +1,202 @@
+"""One Settings object, read once: defaults < TOML config file < environment < command line.
+
+Every scalar field is also a ``streamchat serve`` option and a ``STREAMCHAT_<NAME>`` environment
+variable (docs/configuration.md is generated from this module). Providers come from the config
+file's ``[[providers]]`` tables and from the providers' own environment variables
+(``MOONSHOT_API_KEY``, ``OPENAI_API_KEY``, ``DEEPSEEK_API_KEY``, ``OLLAMA_BASE_URL``).
+API keys are held as :class:`pydantic.SecretStr` and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+__all__ = ["ENV_PREFIX", "ENV_PROVIDERS", "ModelConfig", "ProviderConfig", "Settings"]
+
+ENV_PREFIX = "STREAMCHAT_"
+
+# Providers enabled by their vendors' usual environment variables: (preset, key var, base URL var).
+ENV_PROVIDERS: tuple[tuple[str, str | None, str], ...] = (
+    ("kimi", "MOONSHOT_API_KEY", "MOONSHOT_BASE_URL"),
+    ("openai", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
+    ("deepseek", "DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL"),
+    ("ollama", None, "OLLAMA_BASE_URL"),
+)
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    context_window: int | None = None
+    reasoning: bool = False
+
+
+class ProviderConfig(BaseModel):
+    """One upstream. ``preset`` names a known dialect (kimi, openai, deepseek, ollama, vllm) or
+    ``openai-compatible``; ``base_url`` defaults to the preset's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    preset: str = "openai-compatible"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    api_key_env: str | None = None
+    models: list[ModelConfig] = Field(default_factory=list)
+    list_models: bool = True
+    defaults: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _model_names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"id": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    def key(self, environ: Mapping[str, str]) -> str | None:
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        if self.api_key_env:
+            return environ.get(self.api_key_env) or None
+        return None
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "streamchat"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port to listen on (0: any free port).")
+    workers: int = Field(1, ge=1, description="Worker processes (more than one needs Redis).")
+    config: Path | None = Field(None, description="TOML config file with [[providers]].")
+    data_dir: Path = Field(
+        default_factory=_default_data_dir, description="Where the default SQLite database lives."
+    )
+    database_url: SecretStr | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite in the data directory."
+    )
+    redis_url: SecretStr | None = Field(
+        None, description="Redis URL; shares streams between workers when set."
+    )
+    default_model: str | None = Field(
+        None, description="Model for new conversations; default: the first configured, or demo."
+    )
+    demo_token_rate: float = Field(
+        40.0, ge=0, description="Tokens per second of the offline demo model (0: no delay)."
+    )
+    first_token_timeout: float = Field(
+        120.0, gt=0, description="Seconds to wait for the first token (comments do not count)."
+    )
+    token_gap_timeout: float = Field(
+        60.0, gt=0, description="Seconds allowed between two tokens (comments do not count)."
+    )
+    total_timeout: float = Field(900.0, gt=0, description="Seconds an answer may take in all.")
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to connect upstream.")
+    upstream_retries: int = Field(
+        2, ge=0, description="Retries of a retryable upstream failure before the first token."
+    )
+    retry_max_wait: float = Field(
+        10.0, ge=0, description="Longest Retry-After honoured before a retry, in seconds."
+    )
+    models_cache_ttl: float = Field(
+        600.0, ge=0, description="Seconds a provider's model list is cached."
+    )
+    disconnect_grace: float = Field(
+        30.0, ge=0, description="Seconds an answer keeps running with no client attached."
+    )
+    replay_ttl: float = Field(
+        900.0, ge=0, description="Seconds a finished answer's events stay replayable."
+    )
+    flush_interval: float = Field(
+        1.0, gt=0, description="Seconds between writes of a streaming answer to the store."
+    )
+    heartbeat_interval: float = Field(
+        15.0, gt=0, description="Seconds of silence before an SSE ': ping' comment."
+    )
+    shutdown_grace: float = Field(
+        10.0, ge=0, description="Seconds running answers may finish after SIGTERM."
+    )
+    max_body_bytes: int = Field(
+        1 << 20, gt=0, description="Largest request body accepted, in bytes."
+    )
+    max_message_chars: int = Field(
+        32000, gt=0, description="Longest user message accepted, in characters."
+    )
+    max_messages: int = Field(
+        500, gt=0, description="Most messages accepted in one /v1 request."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Logging level."
+    )
+    providers: list[ProviderConfig] = Field(default_factory=list)
+
+    @property
+    def database(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite+aiosqlite:///{self.data_dir / 'streamchat.db'}"
+
+    @classmethod
+    def option_fields(cls) -> dict[str, Any]:
+        """The fields that are command-line options and environment variables."""
+        return {k: f for k, f in cls.model_fields.items() if k != "providers"}
+
+    @classmethod
+    def load(
+        cls,
+        overrides: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Defaults < config file < ``STREAMCHAT_*`` environment < ``overrides`` (the CLI)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in cls.option_fields():
+            env_value = environ.get(ENV_PREFIX + name.upper())
+            if env_value is not None and env_value != "":
+                values[name] = env_value
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        file_values: dict[str, Any] = {}
+        if values.get("config"):
+            path = Path(values["config"])
+            try:
+                with path.open("rb") as handle:
+                    file_values = tomllib.load(handle)
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ValueError(f"cannot read config file {path}: {exc}") from exc
+        merged = {**file_values, **values}
+        settings = cls.model_validate(merged)
+        settings.providers = settings.providers + cls._env_providers(settings.providers, environ)
+        return settings
+
+    @staticmethod
+    def _env_providers(
+        configured: list[ProviderConfig], environ: Mapping[str, str]
+    ) -> list[ProviderConfig]:
+        taken = {p.name for p in configured}
+        found = []
+        for preset, key_var, url_var in ENV_PROVIDERS:
+            key = environ.get(key_var) if key_var else None
+            url = environ.get(url_var) or None
+            enabled = bool(key) if key_var else bool(url)
+            if not enabled or preset in taken:
+                continue
+            found.append(
+                ProviderConfig(
+                    name=preset,
+                    preset=preset,
+                    base_url=url,
+                    api_key=SecretStr(key) if key else None,
+                )
+            )
+        return found

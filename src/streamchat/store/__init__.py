@@ -1,0 +1,77 @@
+"""Where conversations live. One interface; :mod:`streamchat.store.sql` implements it on SQLAlchemy.
+
+Every method takes the owner's id and only ever sees that owner's rows: another user's ids are
+:class:`~streamchat.errors.NotFound`, exactly like ids that do not exist. Driver errors are
+translated to :class:`~streamchat.errors.StoreError` inside the implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, TypedDict
+
+from streamchat.chat import Conversation, Message, MessageStatus, Usage
+
+__all__ = ["MessagePatch", "Store"]
+
+
+class MessagePatch(TypedDict, total=False):
+    """The fields of an answer that a generation overwrites as it streams and when it ends."""
+
+    content: str
+    reasoning: str
+    status: MessageStatus
+    finish_reason: str | None
+    usage: Usage | None
+    error: dict[str, Any] | None
+    ttft_ms: float | None
+    total_ms: float | None
+    last_event_id: int | None
+    model: str | None
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Connect and bring the schema to the newest migration."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise StoreError when the database cannot answer."""
+
+    async def ensure_user(self, user_id: str, name: str) -> None: ...
+
+    async def create_conversation(self, conversation: Conversation) -> Conversation: ...
+
+    async def get_conversation(self, owner_id: str, conversation_id: str) -> Conversation: ...
+
+    async def list_conversations(
+        self, owner_id: str, *, limit: int, offset: int
+    ) -> list[Conversation]:
+        """Newest activity first."""
+
+    async def update_conversation(
+        self, owner_id: str, conversation_id: str, fields: dict[str, Any]
+    ) -> Conversation:
+        """Set title, model, system_prompt and/or params; bumps updated_at."""
+
+    async def delete_conversation(self, owner_id: str, conversation_id: str) -> None: ...
+
+    async def list_messages(self, owner_id: str, conversation_id: str) -> list[Message]:
+        """Oldest first."""
+
+    async def get_message(self, owner_id: str, message_id: str) -> Message: ...
+
+    async def add_messages(self, messages: Sequence[Message]) -> None:
+        """Insert in one transaction, in order; bumps the conversation's updated_at."""
+
+    async def update_message(self, message_id: str, patch: MessagePatch) -> None:
+        """Overwrite the given fields of one message (used by the generation's flushes)."""
+
+    async def delete_messages(self, owner_id: str, message_ids: Sequence[str]) -> None: ...
+
+    async def recover_streaming(self, before_ids: Sequence[str] = ()) -> int:
+        """Mark answers left ``streaming`` by a dead process as ``incomplete``; return how many.
+
+        Ids in ``before_ids`` are still running somewhere and are left alone."""
+

@@ -1,0 +1,40 @@
+"""Upstream chat models: one small interface, several implementations.
+
+- :mod:`.openai`: any OpenAI-compatible HTTP API, with the provider dialects normalised in one
+  place (:mod:`.chunks`);
+- :mod:`.presets`: what is known about Kimi, OpenAI, DeepSeek, Ollama and vLLM, as data;
+- :mod:`.demo`: the offline ``demo`` provider.
+
+Implementations raise :class:`~streamchat.errors.UpstreamError` and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from streamchat.chat import ChunkDelta, UpstreamRequest
+
+__all__ = ["ModelInfo", "Upstream"]
+
+
+@dataclass(slots=True, frozen=True)
+class ModelInfo:
+    id: str
+    provider: str
+    context_window: int
+    reasoning: bool = False
+
+
+class Upstream(Protocol):
+    name: str
+    secrets: tuple[str, ...]
+
+    async def list_models(self) -> list[ModelInfo]:
+        """The provider's own list of models (``GET /models``), merged with configured ones."""
+
+    def stream(self, request: UpstreamRequest) -> AsyncIterator[ChunkDelta]:
+        """Stream one answer. Raises UpstreamError before or during the stream."""
+
+    async def close(self) -> None: ...
