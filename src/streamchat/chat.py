@@ -129,9 +129,7 @@ def estimate_tokens(text: str) -> int:
     return cjk + -(-(len(text) - cjk) // 4)
 
 
-def trim_history(
-    messages: list[dict[str, Any]], budget_tokens: int
-) -> list[dict[str, Any]]:
+def trim_history(messages: list[dict[str, Any]], budget_tokens: int) -> list[dict[str, Any]]:
     """Keep the system prompt and the newest messages whose estimated size fits the budget.
 
     The last message (the question being answered) is always kept.

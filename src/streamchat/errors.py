@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
+    "STATUS_BY_CODE",
     "Conflict",
     "InvalidRequest",
     "NotFound",
@@ -45,6 +46,28 @@ __all__ = [
     "UpstreamError",
     "scrub",
 ]
+
+
+# The HTTP status of each error code that is not fixed by its class.
+STATUS_BY_CODE: dict[str, int] = {
+    "upstream_auth": 502,
+    "upstream_not_found": 404,
+    "upstream_bad_request": 400,
+    "upstream_content_filter": 400,
+    "upstream_rate_limited": 429,
+    "upstream_quota": 429,
+    "upstream_unavailable": 503,
+    "upstream_connect": 502,
+    "upstream_dropped": 502,
+    "upstream_timeout": 504,
+    "upstream_bad_response": 502,
+    "upstream_error": 502,
+    "store_unavailable": 503,
+    "server_restarting": 503,
+    "interrupted": 503,
+    "model_not_found": 404,
+    "replay_expired": 410,
+}
 
 
 class StreamchatError(Exception):
@@ -67,6 +90,8 @@ class StreamchatError(Exception):
             self.code = code
         if status is not None:
             self.status = status
+        elif self.code in STATUS_BY_CODE:
+            self.status = STATUS_BY_CODE[self.code]
         if retryable is not None:
             self.retryable = retryable
         self.retry_after = retry_after

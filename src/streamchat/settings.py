@@ -133,9 +133,7 @@ class Settings(BaseModel):
     max_message_chars: int = Field(
         32000, gt=0, description="Longest user message accepted, in characters."
     )
-    max_messages: int = Field(
-        500, gt=0, description="Most messages accepted in one /v1 request."
-    )
+    max_messages: int = Field(500, gt=0, description="Most messages accepted in one /v1 request.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Logging level."
     )

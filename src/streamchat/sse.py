@@ -67,6 +67,8 @@ class SSEDecoder:
         self.max_event = max_event
         self.comments = 0
         self.last_event_id = ""
+        # The last line with no known field that looks like JSON (Ollama's bare error line).
+        self.stray_json: str | None = None
         self._buffer = b""
         self._started = False
         self._skip_lf = False
@@ -132,6 +134,8 @@ class SSEDecoder:
         elif name == "retry":
             if value.isascii() and value.isdigit():
                 self._retry = int(value)
+        elif line[:1] == "{":
+            self.stray_json = line
         return None
 
     def _dispatch(self) -> ServerSentEvent | None:

@@ -25,6 +25,7 @@ StopHandler = Callable[[str], Awaitable[None]]
 
 @dataclass(slots=True, frozen=True)
 class StreamInfo:
+    owner_id: str
     last_id: int
     finished: bool
 
@@ -42,6 +43,9 @@ class Broker(Protocol):
         """Begin serving; ``on_stop(generation_id)`` is called for stop requests."""
 
     async def close(self) -> None: ...
+
+    async def create(self, stream_id: str, owner_id: str) -> None:
+        """Open a new stream owned by ``owner_id`` (checked on every re-attach and stop)."""
 
     async def publish(self, stream_id: str, events: Sequence[Event]) -> None:
         """Append events; a terminal event ends the stream and starts its replay expiry."""

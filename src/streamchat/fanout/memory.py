@@ -14,9 +14,10 @@ __all__ = ["MemoryBroker"]
 
 
 class _Stream:
-    __slots__ = ("events", "expires_at", "finished", "listeners", "waiters")
+    __slots__ = ("events", "expires_at", "finished", "listeners", "owner_id", "waiters")
 
-    def __init__(self) -> None:
+    def __init__(self, owner_id: str) -> None:
+        self.owner_id = owner_id
         self.events: list[Event] = []
         self.waiters: set[asyncio.Future[None]] = set()
         self.finished = False
@@ -88,10 +89,11 @@ class MemoryBroker:
         for stream in self._streams.values():
             stream.wake()
 
+    async def create(self, stream_id: str, owner_id: str) -> None:
+        self._streams[stream_id] = _Stream(owner_id)
+
     async def publish(self, stream_id: str, events: Sequence[Event]) -> None:
-        stream = self._streams.get(stream_id)
-        if stream is None:
-            stream = self._streams[stream_id] = _Stream()
+        stream = self._streams[stream_id]
         stream.events.extend(events)
         if events[-1].terminal:
             stream.finished = True
@@ -109,7 +111,7 @@ class MemoryBroker:
         if stream is None:
             return None
         last = stream.events[-1].id if stream.events else 0
-        return StreamInfo(last_id=last, finished=stream.finished)
+        return StreamInfo(owner_id=stream.owner_id, last_id=last, finished=stream.finished)
 
     async def listeners(self, stream_id: str) -> int:
         stream = self._streams.get(stream_id)

@@ -74,4 +74,3 @@ class Store(Protocol):
         """Mark answers left ``streaming`` by a dead process as ``incomplete``; return how many.
 
         Ids in ``before_ids`` are still running somewhere and are left alone."""
-

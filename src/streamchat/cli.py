@@ -1,0 +1,201 @@
+"""The ``streamchat`` command: serve, chat, attach, models, mock-upstream, db upgrade.
+
+``serve``'s options are generated from :class:`~streamchat.settings.Settings`, one per field, each
+also read from ``STREAMCHAT_<NAME>``; the client commands talk to a running server over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import uvicorn
+from pydantic import ValidationError
+
+from streamchat.client import Client, ClientError, ReplyPrinter, background_server
+from streamchat.logs import configure_logging
+from streamchat.mock_upstream import run_mock
+from streamchat.settings import ENV_PREFIX, Settings
+from streamchat.store.engine import create_engine
+from streamchat.store.migrate import upgrade
+from streamchat.web.app import create_app
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def settings_options(func: F) -> F:
+    """One click option per Settings field, with its help text and environment variable."""
+    for name, field in reversed(list(Settings.option_fields().items())):
+        flag = "--" + name.replace("_", "-")
+        annotation = field.annotation
+        kind: Any = str
+        if annotation in (int, float):
+            kind = annotation
+        if annotation is not None and "Literal" in str(annotation):
+            kind = click.Choice(list(annotation.__args__))
+        func = click.option(
+            flag,
+            name,
+            type=kind,
+            default=None,
+            show_envvar=True,
+            envvar=ENV_PREFIX + name.upper(),
+            help=field.description,
+        )(func)
+    return func
+
+
+def load_settings(values: dict[str, Any]) -> Settings:
+    try:
+        return Settings.load(values)
+    except (ValidationError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="streamchat")
+def main() -> None:
+    """streamchat: a streaming chat gateway for OpenAI-compatible LLM APIs."""
+
+
+@main.command()
+@settings_options
+def serve(**values: Any) -> None:
+    """Serve the API and the chat page."""
+    settings = load_settings(values)
+    configure_logging(settings.log_level, secrets=_secrets(settings))
+    if settings.workers > 1:
+        raise click.UsageError("--workers above 1 needs the Redis broker (not available yet)")
+    app = create_app(settings)
+    click.echo(f"streamchat on http://{settings.host}:{settings.port}", err=True)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+    )
+
+
+def _secrets(settings: Settings) -> list[str]:
+    keys = [p.key(os.environ) for p in settings.providers]
+    return [k for k in keys if k]
+
+
+@main.command()
+@click.argument("question")
+@click.option(
+    "--url",
+    envvar="STREAMCHAT_URL",
+    default=None,
+    help=f"A running server (default {DEFAULT_URL}; started in-process if none).",
+)
+@click.option("--model", "-m", default=None, help="Model id (see `streamchat models`).")
+@click.option("--conversation", "-c", default=None, help="Continue this conversation.")
+def chat(question: str, url: str | None, model: str | None, conversation: str | None) -> None:
+    """Ask a question and stream the answer to the terminal."""
+    body: dict[str, Any] = {"message": question}
+    if model:
+        body["model"] = model
+    if conversation:
+        body["conversation_id"] = conversation
+    with _client(url) as client:
+        ok = asyncio.run(client.stream("POST", "/api/chat", body, ReplyPrinter(sys.stdout)))
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.argument("generation_id")
+@click.option("--url", envvar="STREAMCHAT_URL", default=DEFAULT_URL, show_default=True)
+@click.option("--after", default=0, help="Continue after this event id.")
+def attach(generation_id: str, url: str, after: int) -> None:
+    """Follow a running (or finished) answer."""
+    path = f"/api/generations/{generation_id}/events?after={after}"
+    client = Client(url)
+    ok = asyncio.run(client.stream("GET", path, None, ReplyPrinter(sys.stdout)))
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.option("--url", envvar="STREAMCHAT_URL", default=None)
+def models(url: str | None) -> None:
+    """List the models streamchat can route to."""
+    with _client(url) as client:
+        listing = asyncio.run(client.get_json("/api/models"))
+    for model in listing["models"]:
+        mark = "*" if model["id"] == listing["default"] else " "
+        click.echo(f"{mark} {model['id']:<40} {model['provider']:<12} {model['context_window']}")
+
+
+@contextlib.contextmanager
+def _client(url: str | None) -> Iterator[Client]:
+    """A client of ``url``, or of the default server, or of one started in-process."""
+    target = url or DEFAULT_URL
+    try:
+        asyncio.run(Client(target).get_json("/healthz"))
+    except ClientError as exc:
+        if url is not None:
+            raise click.ClickException(str(exc)) from exc
+        settings = load_settings({"port": 0})
+        configure_logging("warning", secrets=_secrets(settings))
+        with background_server(create_app(settings)) as started:
+            yield Client(started)
+        return
+    yield Client(target)
+
+
+@main.command("mock-upstream")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9100, show_default=True)
+@click.option(
+    "--dialect",
+    default="openai",
+    show_default=True,
+    type=click.Choice(["openai", "moonshot", "deepseek", "ollama", "vllm"]),
+)
+@click.option(
+    "--api-key",
+    default=None,
+    envvar="STREAMCHAT_MOCK_API_KEY",
+    help="Require this key (Authorization: Bearer).",
+)
+def mock_upstream(host: str, port: int, dialect: str, api_key: str | None) -> None:
+    """Serve the OpenAI-compatible simulator used by tests and benchmarks."""
+    run_mock(host, port, dialect, api_key, None)
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.option("--database-url", envvar="STREAMCHAT_DATABASE_URL", default=None)
+@click.option("--data-dir", envvar="STREAMCHAT_DATA_DIR", default=None, type=click.Path())
+def db_upgrade(database_url: str | None, data_dir: str | None) -> None:
+    """Bring the database schema to the newest migration."""
+    settings = load_settings(
+        {"database_url": database_url, "data_dir": Path(data_dir) if data_dir else None}
+    )
+    asyncio.run(_upgrade(settings.database))
+    click.echo("database is at the newest schema")
+
+
+async def _upgrade(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,1 @@
+"""The HTTP surfaces: :func:`streamchat.web.app.create_app` builds the ASGI app."""

@@ -1,0 +1,124 @@
+"""Starting an answer in a conversation: history, trimming, the placeholder row, the stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from streamchat.chat import (
+    Conversation,
+    Message,
+    UpstreamRequest,
+    estimate_tokens,
+    new_id,
+    trim_history,
+)
+from streamchat.errors import Conflict, InvalidRequest, StreamchatError
+from streamchat.generations import GenerationSpec
+from streamchat.sse import retry
+from streamchat.upstream import ModelInfo
+from streamchat.web.services import Services
+from streamchat.web.streaming import EventStream, encode_sse
+
+__all__ = ["Params", "check_idle", "history_for", "message_text", "start_answer"]
+
+
+class Params(BaseModel):
+    """Sampling parameters a user may set on a conversation; unset ones are never sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, gt=0, le=1_000_000)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+
+    def set_values(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+def message_text(text: str, limit: int) -> str:
+    if not text.strip():
+        raise InvalidRequest("message must not be empty")
+    if len(text) > limit:
+        raise InvalidRequest(f"message is {len(text)} characters; the limit is {limit}")
+    return text
+
+
+def history_for(conversation: Conversation, messages: list[Message]) -> list[dict[str, Any]]:
+    """What the model sees: the system prompt, then each turn that has text."""
+    history: list[dict[str, Any]] = []
+    if conversation.system_prompt:
+        history.append({"role": "system", "content": conversation.system_prompt})
+    for message in messages:
+        if message.role in ("user", "assistant") and message.content:
+            history.append({"role": message.role, "content": message.content})
+    return history
+
+
+async def check_idle(svc: Services, messages: list[Message]) -> None:
+    """Refuse a new answer while the conversation's last one is still streaming."""
+    if messages and messages[-1].status == "streaming":
+        info = await svc.broker.info(messages[-1].id)
+        if info is not None and not info.finished:
+            raise Conflict(
+                f"an answer is still streaming in this conversation ({messages[-1].id}); "
+                "stop it or wait for it to end"
+            )
+
+
+async def start_answer(
+    svc: Services,
+    conversation: Conversation,
+    history: list[dict[str, Any]],
+    new_rows: list[Message],
+    model: str | None,
+) -> EventStream:
+    """Insert ``new_rows`` plus the answer's placeholder, start the generation, stream it."""
+    provider, info = await svc.catalog.resolve(model or conversation.model)
+    answer = Message(
+        new_id("msg"),
+        conversation.id,
+        conversation.owner_id,
+        "assistant",
+        model=info.id,
+        status="streaming",
+    )
+    await svc.store.add_messages([*new_rows, answer])
+    request = _upstream_request(conversation, history, info)
+    spec = GenerationSpec(
+        id=answer.id,
+        owner_id=conversation.owner_id,
+        model=info.id,
+        upstream=provider,
+        request=request,
+        conversation_id=conversation.id,
+        prompt_estimate=sum(estimate_tokens(str(m["content"])) for m in request.messages),
+    )
+    try:
+        await svc.generations.start(spec)
+    except StreamchatError as exc:
+        await svc.store.update_message(answer.id, {"status": "error", "error": exc.as_dict()})
+        raise
+    subscription = await svc.broker.subscribe(answer.id, 0)
+    return EventStream(
+        subscription,
+        encode_sse,
+        metrics=svc.metrics,
+        heartbeat=svc.settings.heartbeat_interval,
+        preamble=retry(3000),
+        extra_headers=[(b"x-streamchat-generation-id", answer.id.encode())],
+    )
+
+
+def _upstream_request(
+    conversation: Conversation, history: list[dict[str, Any]], info: ModelInfo
+) -> UpstreamRequest:
+    params = dict(conversation.params)
+    reserve = int(params.get("max_tokens") or min(4096, info.context_window // 4))
+    messages = trim_history(history, max(256, info.context_window - reserve))
+    return UpstreamRequest(model=info.id, messages=messages, params=params)

@@ -1,0 +1,226 @@
+"""The composition root: :func:`create_app` chooses the concrete store, broker and upstreams,
+opens them in the lifespan and hands them to the handlers as :class:`Services`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import streamchat
+from streamchat.errors import InvalidRequest, PayloadTooLarge, StreamchatError
+from streamchat.fanout.memory import MemoryBroker
+from streamchat.generations import Generations
+from streamchat.settings import Settings
+from streamchat.store.sql import SqlStore
+from streamchat.upstream.catalog import Catalog, build_upstreams
+from streamchat.web import chat_api, conversations_api, openai_api, ops, tutorial
+from streamchat.web.metrics import Metrics
+from streamchat.web.services import LOCAL_USER, Services
+
+__all__ = ["PAGE_CSP", "create_app"]
+
+log = logging.getLogger("streamchat")
+STATIC = Path(__file__).parent / "static"
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> FastAPI:
+    environ = os.environ if environ is None else environ
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with _services(settings, environ) as svc:
+            app.state.services = svc
+            yield
+
+    app = FastAPI(
+        title="streamchat",
+        version=streamchat.__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    for router in (
+        chat_api.router,
+        conversations_api.router,
+        openai_api.router,
+        tutorial.router,
+        ops.router,
+    ):
+        app.include_router(router)
+    _error_handlers(app)
+    _page(app)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+@asynccontextmanager
+async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIterator[Services]:
+    store = SqlStore(settings.database)
+    await store.open()
+    await store.ensure_user(LOCAL_USER, "local")
+    recovered = await store.recover_streaming()
+    if recovered:
+        log.warning("marked %d answers left streaming by a previous run as incomplete", recovered)
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+        timeout=aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout),
+        auto_decompress=True,
+    )
+    catalog = Catalog(
+        build_upstreams(settings, session, environ),
+        settings.default_model,
+        settings.models_cache_ttl,
+    )
+    broker = MemoryBroker(settings.replay_ttl)
+    metrics = Metrics()
+    generations = Generations(
+        broker,
+        store,
+        metrics,
+        flush_interval=settings.flush_interval,
+        disconnect_grace=settings.disconnect_grace,
+        retries=settings.upstream_retries,
+        retry_max_wait=settings.retry_max_wait,
+    )
+    await broker.start(generations.handle_stop_request)
+    refresh = asyncio.create_task(catalog.refresh())
+    try:
+        yield Services(settings, store, broker, catalog, generations, metrics)
+    finally:
+        refresh.cancel()
+        await generations.shutdown(settings.shutdown_grace)
+        await broker.close()
+        await catalog.close()
+        await session.close()
+        await store.close()
+
+
+def _is_v1(request: Request) -> bool:
+    return request.url.path.startswith("/v1/")
+
+
+def _error_response(request: Request, exc: StreamchatError) -> JSONResponse:
+    body = exc.openai_body() if _is_v1(request) else exc.body()
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers())
+
+
+def _error_handlers(app: FastAPI) -> None:
+    async def on_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StreamchatError)
+        return _error_response(request, exc)
+
+    async def on_invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return _error_response(request, InvalidRequest(_describe(exc)))
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        error = StreamchatError(
+            str(exc.detail), code=_HTTP_CODES.get(exc.status_code, "error"), status=exc.status_code
+        )
+        return _error_response(request, error)
+
+    app.add_exception_handler(StreamchatError, on_error)
+    app.add_exception_handler(RequestValidationError, on_invalid)
+    app.add_exception_handler(HTTPException, on_http)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def _describe(exc: RequestValidationError) -> str:
+    """One readable sentence from pydantic's errors, naming the field and the value's type."""
+    parts = []
+    for error in exc.errors()[:5]:
+        location = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        if error.get("type") == "json_invalid":
+            parts.append("the request body is not valid JSON")
+            continue
+        parts.append(f"{location or 'body'}: {error.get('msg')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def _page(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
+
+
+class SecurityHeaders:
+    """CSP without inline script on the page, and no sniffing or framing of anything."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"content-security-policy", PAGE_CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Refuse a body over ``limit`` bytes: by Content-Length before reading, else while reading."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                error = PayloadTooLarge(f"the request body is over {self.limit} bytes")
+                is_v1 = scope["path"].startswith("/v1/")
+                response = JSONResponse(
+                    error.openai_body() if is_v1 else error.body(),
+                    status_code=413,
+                    headers={"connection": "close"},
+                )
+                await response(scope, receive, send)
+                return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise PayloadTooLarge(f"the request body is over {self.limit} bytes")
+            return message
+
+        await self.app(scope, counting_receive, send)

@@ -1,0 +1,62 @@
+"""Prometheus metrics of one app, in a registry of its own (several apps may share a process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    """Implements :class:`streamchat.generations.Observer`; updated once per answer."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.active = Gauge(
+            "streamchat_active_generations", "Answers being generated now.", registry=self.registry
+        )
+        self.clients = Gauge(
+            "streamchat_active_streams", "Client streams open now.", registry=self.registry
+        )
+        self.ttft = Histogram(
+            "streamchat_ttft_seconds",
+            "Time from request to first token.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+        self.tokens = Histogram(
+            "streamchat_completion_tokens",
+            "Completion tokens per answer.",
+            buckets=(16, 64, 256, 1024, 4096, 16384, 65536),
+            registry=self.registry,
+        )
+        self.finished = Counter(
+            "streamchat_generations_total",
+            "Answers ended, by status.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "streamchat_upstream_errors_total",
+            "Upstream failures, by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
+
+    def generation_started(self) -> None:
+        self.active.inc()
+
+    def generation_finished(
+        self, status: str, ttft_s: float | None, completion_tokens: int
+    ) -> None:
+        self.active.dec()
+        self.finished.labels(status).inc()
+        if ttft_s is not None:
+            self.ttft.observe(ttft_s)
+        self.tokens.observe(completion_tokens)
+
+    def upstream_failed(self, code: str) -> None:
+        self.upstream_errors.labels(code).inc()
+
+    def render(self) -> bytes:
+        return bytes(generate_latest(self.registry))

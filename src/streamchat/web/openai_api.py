@@ -1,0 +1,202 @@
+"""OpenAI-compatible ``/v1``: the official SDKs work with ``base_url`` pointed here.
+
+A ``/v1`` answer is a generation like any other (not stored in a conversation): its id is the
+chunks' ``id`` and the ``X-Streamchat-Generation-Id`` header, and
+``GET /v1/chat/completions/{id}/events`` re-attaches to it. Failures before the first token are
+real HTTP statuses with the OpenAI error body; later ones are an in-band ``{"error": ...}``
+with no ``[DONE]``. Base URLs and keys come from server configuration only: request fields that
+try to set one are ignored like every other unknown field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from streamchat.chat import UpstreamRequest, estimate_tokens, new_id
+from streamchat.errors import InvalidRequest, NotFound, UnknownModel
+from streamchat.events import Event
+from streamchat.fanout import Subscription
+from streamchat.generations import GenerationSpec
+from streamchat.web.openai_chunks import ChunkEncoder, completion, error_from_event
+from streamchat.web.services import Services, current_user, services
+from streamchat.web.streaming import EventStream
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+Svc = Annotated[Services, Depends(services)]
+User = Annotated[str, Depends(current_user)]
+
+_FORWARDED = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "stop",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "logit_bias",
+    "reasoning_effort",
+)
+_CONTENT = frozenset({"delta", "reasoning", "tool_call"})
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class CompletionRequest(BaseModel):
+    # Unknown fields (api_base, base_url, api_key ...) are ignored, never forwarded.
+    model_config = ConfigDict(extra="ignore")
+
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int = Field(1, ge=1, le=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    max_tokens: int | None = Field(None, gt=0)
+    max_completion_tokens: int | None = Field(None, gt=0)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = None
+    logit_bias: dict[str, float] | None = None
+    reasoning_effort: str | None = None
+
+
+@router.get("/models")
+async def list_models(svc: Svc) -> dict[str, Any]:
+    await svc.catalog.refresh()
+    return {
+        "object": "list",
+        "data": [
+            {"id": m.id, "object": "model", "created": 0, "owned_by": m.provider}
+            for m in svc.catalog.models()
+        ],
+    }
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(
+    body: CompletionRequest, svc: Svc, user: User
+) -> JSONResponse | EventStream:
+    if len(body.messages) > svc.settings.max_messages:
+        raise InvalidRequest(
+            f"{len(body.messages)} messages; the limit is {svc.settings.max_messages}"
+        )
+    try:
+        provider, info = await svc.catalog.resolve(body.model)
+    except UnknownModel as exc:
+        raise UnknownModel(exc.message, code="model_not_found", status=404) from exc
+    messages = [m.model_dump(exclude_none=True) for m in body.messages]
+    params = {k: v for k, v in body.model_dump(include=set(_FORWARDED)).items() if v is not None}
+    spec = GenerationSpec(
+        id=new_id("chatcmpl"),
+        owner_id=user,
+        model=info.id,
+        upstream=provider,
+        request=UpstreamRequest(model=info.id, messages=messages, params=params),
+        prompt_estimate=sum(estimate_tokens(str(m.get("content") or "")) for m in messages),
+    )
+    await svc.generations.start(spec)
+    subscription = await svc.broker.subscribe(spec.id, 0)
+    try:
+        first = await _until_first_token(subscription, body.stream, svc.settings.heartbeat_interval)
+    except BaseException:
+        await subscription.close()
+        raise
+    error = first[-1] if first and first[-1].type == "error" else None
+    if error is not None and (body.stream or not any(e.type in _CONTENT for e in first)):
+        await subscription.close()
+        raise error_from_event(error)
+    header = [(b"x-streamchat-generation-id", spec.id.encode())]
+    if not body.stream:
+        await subscription.close()
+        return JSONResponse(
+            completion(spec.id, info.id, first),
+            headers={"x-streamchat-generation-id": spec.id},
+        )
+    include_usage = body.stream_options is not None and body.stream_options.include_usage
+    encoder = ChunkEncoder(spec.id, info.id, include_usage)
+    return EventStream(
+        subscription,
+        encoder.encode,
+        metrics=svc.metrics,
+        heartbeat=svc.settings.heartbeat_interval,
+        extra_headers=header,
+        first=first,
+    )
+
+
+async def _until_first_token(
+    subscription: Subscription, stream: bool, heartbeat: float
+) -> list[Event]:
+    """Events up to the first token (stream) or the end (non-stream), before any header."""
+    events: list[Event] = []
+    while True:
+        batch = await subscription.next(heartbeat)
+        if batch is None:
+            continue
+        if not batch:
+            return events
+        events.extend(batch)
+        if batch[-1].terminal or (stream and any(e.type in _CONTENT for e in batch)):
+            return events
+
+
+@router.get("/chat/completions/{generation_id}/events", response_model=None)
+async def reattach(
+    generation_id: str,
+    svc: Svc,
+    user: User,
+    after: Annotated[int | None, Query(ge=0)] = None,
+    include_usage: bool = False,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response | EventStream:
+    """The rest of a ``/v1`` stream as chunks, from ``Last-Event-ID`` or ``?after=``."""
+    position = after
+    if position is None:
+        position = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    info = await svc.broker.info(generation_id)
+    if info is None or info.owner_id != user:
+        raise NotFound(f"generation {generation_id} not found")
+    if info.finished and position >= info.last_id:
+        return Response(status_code=204)
+    subscription = await svc.broker.subscribe(generation_id, 0)
+    # Read from the start: the model name and the usage come from earlier events.
+    backlog = await subscription.next(0)
+    events = backlog or []
+    model = next((e.data.get("model") for e in events if e.type == "meta"), "")
+    encoder = ChunkEncoder(generation_id, str(model), include_usage)
+    for event in events:
+        if event.type == "usage":
+            encoder.encode([event])
+    return EventStream(
+        subscription,
+        encoder.encode,
+        metrics=svc.metrics,
+        heartbeat=svc.settings.heartbeat_interval,
+        first=[e for e in events if e.id > position],
+    )

@@ -1,0 +1,122 @@
+"""A raw ASGI response that relays one generation's events to one client.
+
+It writes whatever the subscription has ready in one ``send`` (tokens that arrive together are
+coalesced without delaying a lone one), a ``: ping`` comment after ``heartbeat`` seconds of
+silence, and ends after the terminal event. A disconnect is noticed by a task waiting on
+``receive``; the subscription is closed either way, which is how the generation learns that
+nobody is listening. A client that stops reading is dropped after ``send_timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from starlette.types import Message, Receive, Scope, Send
+
+from streamchat.events import Event
+from streamchat.fanout import Subscription
+from streamchat.sse import COMMENT_PING
+from streamchat.web.metrics import Metrics
+
+__all__ = ["SSE_HEADERS", "EventStream", "encode_sse"]
+
+Encoder = Callable[[Sequence[Event]], bytes]
+
+SSE_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def encode_sse(events: Sequence[Event]) -> bytes:
+    if len(events) == 1:
+        return events[0].sse()
+    return b"".join([event.sse() for event in events])
+
+
+class EventStream:
+    def __init__(
+        self,
+        subscription: Subscription,
+        encode: Encoder,
+        *,
+        metrics: Metrics,
+        heartbeat: float,
+        send_timeout: float = 30.0,
+        headers: Sequence[tuple[bytes, bytes]] = SSE_HEADERS,
+        extra_headers: Sequence[tuple[bytes, bytes]] = (),
+        preamble: bytes = b"",
+        ping: bytes | None = COMMENT_PING,
+        trailer: Callable[[], bytes] | None = None,
+        first: Sequence[Event] = (),
+    ) -> None:
+        self.subscription = subscription
+        self.encode = encode
+        self.metrics = metrics
+        self.heartbeat = heartbeat
+        self.send_timeout = send_timeout
+        self.headers = [*headers, *extra_headers]
+        self.preamble = preamble
+        self.ping = ping
+        self.trailer = trailer
+        self.first = first
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        main = asyncio.current_task()
+        disconnected = False
+
+        async def watch() -> None:
+            nonlocal disconnected
+            while True:
+                message: Message = await receive()
+                if message["type"] == "http.disconnect":
+                    disconnected = True
+                    if main is not None:
+                        main.cancel()
+                    return
+
+        watcher = asyncio.create_task(watch())
+        self.metrics.clients.inc()
+        try:
+            await self._relay(send)
+        except asyncio.CancelledError:
+            if not disconnected or main is None:
+                raise
+            main.uncancel()
+        except (OSError, TimeoutError):
+            pass  # the client went away or stopped reading
+        finally:
+            watcher.cancel()
+            self.metrics.clients.dec()
+            await self.subscription.close()
+
+    async def _relay(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        opening = self.preamble + (self.encode(self.first) if self.first else b"")
+        if opening:
+            await self._send(send, opening)
+        if not (self.first and self.first[-1].terminal):
+            await self._follow(send)
+        tail = self.trailer() if self.trailer is not None else b""
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+    async def _follow(self, send: Send) -> None:
+        while True:
+            batch = await self.subscription.next(self.heartbeat)
+            if batch is None:
+                if self.ping is not None:
+                    await self._send(send, self.ping)
+                continue
+            if not batch:
+                return
+            body = self.encode(batch)
+            if body:
+                await self._send(send, body)
+            if batch[-1].terminal:
+                return
+
+    async def _send(self, send: Send, body: bytes) -> None:
+        async with asyncio.timeout(self.send_timeout):
+            await send({"type": "http.response.body", "body": body, "more_body": True})

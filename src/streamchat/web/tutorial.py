@@ -1,0 +1,65 @@
+"""``POST /stream-chat {"message"}``: the tutorial's contract, so its page works unchanged.
+
+The answer streams as raw UTF-8 text chunks (always whole characters) under
+``text/event-stream``, and is kept as a new conversation. A failure after the stream began can
+only be told in the text itself: it ends with a line ``[streamchat error: <message>]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel
+
+from streamchat.chat import Conversation, Message, new_id
+from streamchat.events import Event
+from streamchat.web.answers import history_for, message_text, start_answer
+from streamchat.web.services import Services, current_user, services
+from streamchat.web.streaming import EventStream
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["tutorial"])
+
+
+class TutorialBody(BaseModel):
+    message: str
+
+
+def encode_text(events: Sequence[Event]) -> bytes:
+    parts = []
+    for event in events:
+        if event.type == "delta":
+            parts.append(event.data["text"].encode())
+        elif event.type == "error":
+            parts.append(f"\n\n[streamchat error: {event.data['message']}]".encode())
+    return b"".join(parts)
+
+
+@router.post(
+    "/stream-chat",
+    response_class=Response,
+    responses={
+        200: {"description": "The answer as raw text chunks.", "content": {"text/event-stream": {}}}
+    },
+)
+async def stream_chat(
+    body: TutorialBody,
+    svc: Annotated[Services, Depends(services)],
+    user: Annotated[str, Depends(current_user)],
+) -> EventStream:
+    text = message_text(body.message, svc.settings.max_message_chars)
+    await svc.catalog.resolve(None)
+    conversation = await svc.store.create_conversation(
+        Conversation(new_id("conv"), user, title=" ".join(text.split())[:80])
+    )
+    question = Message(new_id("msg"), conversation.id, user, "user", content=text)
+    stream = await start_answer(
+        svc, conversation, history_for(conversation, [question]), [question], None
+    )
+    stream.encode = encode_text
+    stream.ping = None
+    stream.preamble = b""
+    return stream
