@@ -45,21 +45,27 @@ def parse_chunk(data: str, secrets: Iterable[str] = ()) -> ChunkDelta:
     result = ChunkDelta()
     choices = chunk.get("choices")
     choice_usage = None
-    if choices:
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         choice = choices[0]
-        if isinstance(choice, dict):
-            delta = choice.get("delta") or {}
-            result.content = delta.get("content") or None
-            result.reasoning = delta.get("reasoning_content") or delta.get("reasoning") or None
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            result.content = _text(delta.get("content"))
+            result.reasoning = _text(delta.get("reasoning_content")) or _text(
+                delta.get("reasoning")
+            )
             calls = delta.get("tool_calls")
-            if calls:
+            if isinstance(calls, list) and calls:
                 result.tool_calls = _tool_calls(calls)
-            result.finish_reason = choice.get("finish_reason") or None
-            choice_usage = choice.get("usage")
+        result.finish_reason = _text(choice.get("finish_reason"))
+        choice_usage = choice.get("usage")
     usage = chunk.get("usage") or choice_usage
-    if usage:
+    if isinstance(usage, dict):
         result.usage = parse_usage(usage)
     return result
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def parse_usage(usage: Mapping[str, Any]) -> Usage | None:
