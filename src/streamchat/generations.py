@@ -38,10 +38,13 @@ class Observer(Protocol):
     def generation_started(self) -> None: ...
 
     def generation_finished(
-        self, status: str, ttft_s: float | None, completion_tokens: int
+        self,
+        provider: str,
+        status: str,
+        ttft_s: float | None,
+        completion_tokens: int,
+        error: StreamchatError | None,
     ) -> None: ...
-
-    def upstream_failed(self, code: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -181,7 +184,6 @@ class Generations:
                 return _Ending(self._failed_status(gen), None, error)
             return _Ending("stopped", "stopped")
         except UpstreamError as exc:
-            self.observer.upstream_failed(exc.code)
             return _Ending(self._failed_status(gen), None, exc)
         except Exception:
             log.exception("generation %s failed", gen.id)
@@ -317,7 +319,11 @@ class Generations:
         events.append(terminal)
         await self.broker.publish(gen.id, events)
         self.observer.generation_finished(
-            ending.status, None if ttft_ms is None else ttft_ms / 1000, usage.completion_tokens
+            gen.spec.upstream.name,
+            ending.status,
+            None if ttft_ms is None else ttft_ms / 1000,
+            usage.completion_tokens,
+            ending.error,
         )
 
     async def _save(self, gen: Generation, patch: MessagePatch) -> bool:

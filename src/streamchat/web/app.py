@@ -90,7 +90,7 @@ async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIter
         settings.models_cache_ttl,
     )
     broker = MemoryBroker(settings.replay_ttl)
-    metrics = Metrics()
+    metrics = Metrics(catalog.record)
     generations = Generations(
         broker,
         store,

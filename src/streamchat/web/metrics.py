@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from streamchat.errors import StreamchatError, UpstreamError
 
 __all__ = ["Metrics"]
 
@@ -10,7 +14,10 @@ __all__ = ["Metrics"]
 class Metrics:
     """Implements :class:`streamchat.generations.Observer`; updated once per answer."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, record_upstream: Callable[[str, UpstreamError | None], None] | None = None
+    ) -> None:
+        self.record_upstream = record_upstream
         self.registry = CollectorRegistry()
         self.active = Gauge(
             "streamchat_active_generations", "Answers being generated now.", registry=self.registry
@@ -47,16 +54,23 @@ class Metrics:
         self.active.inc()
 
     def generation_finished(
-        self, status: str, ttft_s: float | None, completion_tokens: int
+        self,
+        provider: str,
+        status: str,
+        ttft_s: float | None,
+        completion_tokens: int,
+        error: StreamchatError | None,
     ) -> None:
         self.active.dec()
         self.finished.labels(status).inc()
         if ttft_s is not None:
             self.ttft.observe(ttft_s)
         self.tokens.observe(completion_tokens)
-
-    def upstream_failed(self, code: str) -> None:
-        self.upstream_errors.labels(code).inc()
+        upstream_error = error if isinstance(error, UpstreamError) else None
+        if upstream_error is not None:
+            self.upstream_errors.labels(upstream_error.code).inc()
+        if self.record_upstream is not None and (upstream_error or status == "complete"):
+            self.record_upstream(provider, upstream_error)
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
