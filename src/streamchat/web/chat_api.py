@@ -51,7 +51,7 @@ class EditBody(BaseModel):
     model: str | None = None
 
 
-@router.post("/chat", responses=SSE_RESPONSE, response_class=Response)
+@router.post("/chat", responses=SSE_RESPONSE, response_class=Response, response_model=None)
 async def chat(body: ChatBody, svc: Svc, user: User) -> EventStream:
     """Ask a question in a new or existing conversation and stream the answer."""
     text = message_text(body.message, svc.settings.max_message_chars)
@@ -75,6 +75,7 @@ async def chat(body: ChatBody, svc: Svc, user: User) -> EventStream:
     "/conversations/{conversation_id}/regenerate",
     responses=SSE_RESPONSE,
     response_class=Response,
+    response_model=None,
 )
 async def regenerate(
     conversation_id: str, svc: Svc, user: User, body: RegenerateBody | None = None
@@ -129,6 +130,7 @@ def _after(last_event_id: str | None, after: int | None) -> int:
         204: {"description": "The answer ended and the client has its last event."},
     },
     response_class=Response,
+    response_model=None,
 )
 async def events(
     generation_id: str,

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
+from starlette.background import BackgroundTask
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from streamchat.events import Event
@@ -36,7 +38,11 @@ def encode_sse(events: Sequence[Event]) -> bytes:
     return b"".join([event.sse() for event in events])
 
 
-class EventStream:
+class EventStream(Response):
+    """A Response (so FastAPI passes it through untouched) with its own ``__call__``."""
+
+    media_type = "text/event-stream"
+
     def __init__(
         self,
         subscription: Subscription,
@@ -52,12 +58,14 @@ class EventStream:
         trailer: Callable[[], bytes] | None = None,
         first: Sequence[Event] = (),
     ) -> None:
+        self.status_code = 200
+        self.background: BackgroundTask | None = None
         self.subscription = subscription
         self.encode = encode
         self.metrics = metrics
         self.heartbeat = heartbeat
         self.send_timeout = send_timeout
-        self.headers = [*headers, *extra_headers]
+        self.raw_headers = [*headers, *extra_headers]
         self.preamble = preamble
         self.ping = ping
         self.trailer = trailer
@@ -93,7 +101,7 @@ class EventStream:
             await self.subscription.close()
 
     async def _relay(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         opening = self.preamble + (self.encode(self.first) if self.first else b"")
         if opening:
             await self._send(send, opening)
