@@ -180,8 +180,8 @@ class Generations:
                 raise
             task.uncancel()
             if gen.stop_reason == "shutdown":
-                error = ServiceError("the server restarted during the answer; try again")
-                return _Ending(self._failed_status(gen), None, error)
+                restarting = ServiceError("the server restarted during the answer; try again")
+                return _Ending(self._failed_status(gen), None, restarting)
             return _Ending("stopped", "stopped")
         except UpstreamError as exc:
             return _Ending(self._failed_status(gen), None, exc)

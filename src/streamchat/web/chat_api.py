@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse, Response
@@ -20,7 +20,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api", tags=["chat"])
 
-SSE_RESPONSE = {
+SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "An SSE stream of meta, reasoning, delta, usage, then done or error.",
         "content": {"text/event-stream": {}},
