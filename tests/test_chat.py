@@ -18,8 +18,10 @@ def test_estimate_tokens() -> None:
 def test_trim_keeps_system_and_newest_and_never_starts_with_assistant() -> None:
     history = [{"role": "system", "content": "s"}]
     for i in range(10):
-        history += [{"role": "user", "content": f"q{i} " + "x" * 40},
-                    {"role": "assistant", "content": f"a{i} " + "y" * 40}]
+        history += [
+            {"role": "user", "content": f"q{i} " + "x" * 40},
+            {"role": "assistant", "content": f"a{i} " + "y" * 40},
+        ]
     history.append({"role": "user", "content": "last"})
     trimmed = trim_history(history, budget_tokens=60)
     assert trimmed[0] == {"role": "system", "content": "s"}

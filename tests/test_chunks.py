@@ -20,8 +20,16 @@ KIMI_FINISH = (
 
 def chunk(delta: dict[str, object], **extra: object) -> str:
     choice = {"index": 0, "delta": delta, "finish_reason": extra.pop("finish_reason", None)}
-    return orjson.dumps({"id": "x", "object": "chat.completion.chunk", "created": 1,
-                         "model": "m", "choices": [choice], **extra}).decode()
+    return orjson.dumps(
+        {
+            "id": "x",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [choice],
+            **extra,
+        }
+    ).decode()
 
 
 def test_openai_content_and_role_chunk() -> None:
@@ -30,9 +38,7 @@ def test_openai_content_and_role_chunk() -> None:
 
 
 def test_kimi_usage_inside_the_choice_from_its_own_transcript() -> None:
-    assert parse_chunk(KIMI_FINISH) == ChunkDelta(
-        finish_reason="stop", usage=Usage(19, 13, 32)
-    )
+    assert parse_chunk(KIMI_FINISH) == ChunkDelta(finish_reason="stop", usage=Usage(19, 13, 32))
 
 
 def test_top_level_usage_wins_and_is_never_added() -> None:
@@ -43,8 +49,11 @@ def test_top_level_usage_wins_and_is_never_added() -> None:
 
 def test_usage_only_chunk_with_empty_or_null_choices() -> None:
     for choices in ([], None):
-        data = {"id": "x", "choices": choices,
-                "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}
+        data = {
+            "id": "x",
+            "choices": choices,
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+        }
         assert parse_chunk(orjson.dumps(data).decode()) == ChunkDelta(usage=Usage(3, 4, 7))
 
 
@@ -54,20 +63,26 @@ def test_reasoning_fields_of_every_dialect(field: str) -> None:
 
 
 def test_tool_call_deltas_without_index_take_their_position() -> None:
-    calls = [{"id": "a", "type": "function", "function": {"name": "f", "arguments": ""}},
-             {"index": 5, "function": {"arguments": "{}"}}]
+    calls = [
+        {"id": "a", "type": "function", "function": {"name": "f", "arguments": ""}},
+        {"index": 5, "function": {"arguments": "{}"}},
+    ]
     parsed = parse_chunk(chunk({"tool_calls": calls}))
     assert [c["index"] for c in parsed.tool_calls or []] == [0, 5]
 
 
 def test_unknown_fields_and_finish_reasons_pass() -> None:
-    parsed = parse_chunk(chunk({"content": "a", "obfuscation": "zz"}, finish_reason="weird",
-                               service_tier="x"))
+    parsed = parse_chunk(
+        chunk({"content": "a", "obfuscation": "zz"}, finish_reason="weird", service_tier="x")
+    )
     assert parsed == ChunkDelta(content="a", finish_reason="weird")
 
 
 def test_inband_error_is_raised_and_scrubbed() -> None:
-    data = '{"error":{"message":"boom for org-abc123 <ak-xyz789> key sk-live-123456789","type":"server_error"}}'
+    data = (
+        '{"error":{"message":"boom for org-abc123 <ak-xyz789> key sk-live-123456789",'
+        '"type":"server_error"}}'
+    )
     with pytest.raises(UpstreamError) as caught:
         parse_chunk(data, secrets=["sk-live-123456789"])
     assert caught.value.code == "upstream_error"
@@ -86,22 +101,57 @@ def test_malformed_chunk() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "code", "retryable", "http"),
     [
-        (401, b'{"error":{"message":"bad key","type":"invalid_authentication_error"}}',
-         "upstream_auth", False, 502),
+        (
+            401,
+            b'{"error":{"message":"bad key","type":"invalid_authentication_error"}}',
+            "upstream_auth",
+            False,
+            502,
+        ),
         (403, b'{"error":{"message":"nope"}}', "upstream_auth", False, 502),
-        (404, b'{"error":{"message":"no model","code":"model_not_found"}}',
-         "upstream_not_found", False, 404),
-        (429, b'{"error":{"message":"slow down","type":"rate_limit_reached_error"}}',
-         "upstream_rate_limited", True, 429),
-        (429, b'{"error":{"message":"busy","type":"engine_overloaded_error"}}',
-         "upstream_rate_limited", True, 429),
-        (429, b'{"error":{"message":"no money","type":"exceeded_current_quota_error"}}',
-         "upstream_quota", False, 429),
-        (429, b'{"error":{"message":"x","type":"insufficient_quota","code":"insufficient_quota"}}',
-         "upstream_quota", False, 429),
+        (
+            404,
+            b'{"error":{"message":"no model","code":"model_not_found"}}',
+            "upstream_not_found",
+            False,
+            404,
+        ),
+        (
+            429,
+            b'{"error":{"message":"slow down","type":"rate_limit_reached_error"}}',
+            "upstream_rate_limited",
+            True,
+            429,
+        ),
+        (
+            429,
+            b'{"error":{"message":"busy","type":"engine_overloaded_error"}}',
+            "upstream_rate_limited",
+            True,
+            429,
+        ),
+        (
+            429,
+            b'{"error":{"message":"no money","type":"exceeded_current_quota_error"}}',
+            "upstream_quota",
+            False,
+            429,
+        ),
+        (
+            429,
+            b'{"error":{"message":"x","type":"insufficient_quota","code":"insufficient_quota"}}',
+            "upstream_quota",
+            False,
+            429,
+        ),
         (402, b'{"error":{"message":"Insufficient Balance"}}', "upstream_quota", False, 429),
-        (400, b'{"error":{"message":"risky","type":"content_filter"}}',
-         "upstream_content_filter", False, 400),
+        (
+            400,
+            b'{"error":{"message":"risky","type":"content_filter"}}',
+            "upstream_content_filter",
+            False,
+            400,
+        ),
         (400, b'{"error":{"message":"bad temperature"}}', "upstream_bad_request", False, 400),
         (500, b'{"error":{"message":"oops"}}', "upstream_unavailable", True, 503),
         (503, b"<html><body>Service Unavailable</body></html>", "upstream_unavailable", True, 503),
@@ -128,10 +178,27 @@ def test_retry_after_forms() -> None:
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        st.sampled_from(["choices", "delta", "content", "usage", "error", "tool_calls",
-                         "finish_reason", "reasoning", "prompt_tokens", "index"]),
-        inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "choices",
+                    "delta",
+                    "content",
+                    "usage",
+                    "error",
+                    "tool_calls",
+                    "finish_reason",
+                    "reasoning",
+                    "prompt_tokens",
+                    "index",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
 

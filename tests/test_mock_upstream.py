@@ -13,10 +13,11 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from aiohttp import web
 from openai import AsyncOpenAI
 
 from streamchat.mock_scenarios import DEFAULT_MODELS, DIALECTS
-from streamchat.mock_upstream import MockServer, serve_mock
+from streamchat.mock_upstream import MockServer, create_mock_app, serve_mock
 
 KEY = "sk-mock-test-0123456789"
 Start = Callable[..., Awaitable[MockServer]]
@@ -355,6 +356,45 @@ async def test_non_stream_completion(
     assert body["usage"] == {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
 
 
+async def test_non_stream_tool_call(start: Start, http: aiohttp.ClientSession) -> None:
+    mock = await start("moonshot")
+    _, _, raw = await post(http, mock, "tool_calls=1", stream=False)
+    (choice,) = orjson.loads(raw)["choices"]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] is None
+    (call,) = choice["message"]["tool_calls"]
+    assert call == {
+        "id": "get_weather:0",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "celsius"}'},
+    }
+
+
+async def test_non_stream_failures(start: Start, http: aiohttp.ClientSession) -> None:
+    mock = await start("deepseek")
+    status, _, raw = await post(http, mock, "kind=quota", stream=False)
+    assert (status, orjson.loads(raw)["error"]["message"]) == (402, "Insufficient Balance")
+    status, _, raw = await post(http, mock, "error_after=1", stream=False)
+    assert status == 500
+    status, _, raw = await post(http, mock, "malformed_after=0", stream=False)
+    assert status == 200
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(raw)
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await post(http, mock, "drop_after=0", stream=False)
+    assert mock.log[-1]["client_closed"] is False
+
+
+async def test_paths_without_v1(start: Start, http: aiohttp.ClientSession) -> None:
+    mock = await start()
+    base = mock.url.removesuffix("/v1")
+    async with http.get(base + "/models") as response:
+        assert response.status == 200
+    async with http.post(base + "/chat/completions", json=chat_body("tokens=1")) as response:
+        assert (await response.read()).endswith(b"data: [DONE]\n\n")
+    assert mock.log[-1]["path"] == "/chat/completions"
+
+
 # -- errors before the stream ----------------------------------------------------------------
 
 
@@ -665,6 +705,18 @@ async def test_hang_before_headers_sees_the_client_go(
     assert mock.log[-1]["tokens_sent"] == 0
 
 
+async def test_non_stream_hang_after_headers(start: Start, http: aiohttp.ClientSession) -> None:
+    mock = await start()
+    url = mock.url + "/chat/completions"
+    body = chat_body("hang=after_headers", stream=False)
+    async with http.post(url, json=body) as response:
+        assert response.status == 200
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(response.content.readany(), 0.2)
+        response.close()
+    await wait_for(lambda: mock.log[-1]["client_closed"])
+
+
 async def test_unterminated_line_is_bounded(start: Start, http: aiohttp.ClientSession) -> None:
     mock = await start()
     url = mock.url + "/chat/completions"
@@ -711,9 +763,32 @@ async def test_log_sees_the_client_close_mid_stream(
             received += await response.content.readany()
         assert mock.log[-1]["client_closed"] is False
         response.close()
-    assert await wait_for(lambda: mock.log[-1]["client_closed"]) < 0.1
+    assert await wait_for(lambda: mock.log[-1]["client_closed"]) < 0.15
     assert 1 <= mock.log[-1]["tokens_sent"] < 10
     assert mock.log[-1]["finished"] is not None
+
+
+async def test_app_in_a_plain_runner_still_sees_the_close(http: aiohttp.ClientSession) -> None:
+    """Without handler cancellation the mock polls the transport while it waits."""
+    runner = web.AppRunner(create_mock_app(dialect="vllm"))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        url = base + "/v1/chat/completions"
+        async with http.post(url, json=chat_body("tokens=50 rate=5")) as response:
+            await response.content.readany()
+            response.close()
+        began = time.monotonic()
+        while True:
+            async with http.get(base + "/_mock/log") as response:
+                if (await response.json())[-1]["client_closed"]:
+                    break
+            assert time.monotonic() - began < 0.5
+            await asyncio.sleep(0.01)
+    finally:
+        await runner.cleanup()
 
 
 # -- real clients ----------------------------------------------------------------------------

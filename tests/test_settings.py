@@ -17,12 +17,16 @@ def test_defaults_need_nothing(tmp_path: Path) -> None:
 
 
 def test_provider_environment_variables() -> None:
-    settings = Settings.load({}, environ={
-        "MOONSHOT_API_KEY": "sk-kimi-123456",
-        "DEEPSEEK_API_KEY": "sk-ds-123456", "DEEPSEEK_BASE_URL": "http://127.0.0.1:1/v1",
-        "OLLAMA_BASE_URL": "http://127.0.0.1:11434",
-        "OPENAI_BASE_URL": "http://ignored-without-key",
-    })
+    settings = Settings.load(
+        {},
+        environ={
+            "MOONSHOT_API_KEY": "sk-kimi-123456",
+            "DEEPSEEK_API_KEY": "sk-ds-123456",
+            "DEEPSEEK_BASE_URL": "http://127.0.0.1:1/v1",
+            "OLLAMA_BASE_URL": "http://127.0.0.1:11434",
+            "OPENAI_BASE_URL": "http://ignored-without-key",
+        },
+    )
     by_name = {p.name: p for p in settings.providers}
     assert sorted(by_name) == ["deepseek", "kimi", "ollama"]
     assert by_name["kimi"].key({}) == "sk-kimi-123456"
@@ -38,12 +42,18 @@ def test_precedence_file_env_cli(tmp_path: Path) -> None:
         'port = 9001\nhost = "0.0.0.0"\ndefault_model = "kimi-k2.5"\n'
         '[[providers]]\nname = "kimi"\npreset = "kimi"\napi_key_env = "MY_KIMI"\n'
         'models = ["kimi-k2.5", { id = "kimi-k2-thinking", context_window = 262144 }]\n'
-        'defaults = { temperature = 0.6 }\n'
+        "defaults = { temperature = 0.6 }\n"
     )
     settings = Settings.load(
-        {"port": 9003}, environ={"STREAMCHAT_CONFIG": str(config), "STREAMCHAT_PORT": "9002",
-                                 "STREAMCHAT_HOST": "127.0.0.2", "MY_KIMI": "sk-x-123456",
-                                 "MOONSHOT_API_KEY": "sk-other-123456"})
+        {"port": 9003},
+        environ={
+            "STREAMCHAT_CONFIG": str(config),
+            "STREAMCHAT_PORT": "9002",
+            "STREAMCHAT_HOST": "127.0.0.2",
+            "MY_KIMI": "sk-x-123456",
+            "MOONSHOT_API_KEY": "sk-other-123456",
+        },
+    )
     assert settings.port == 9003  # CLI beats env beats file
     assert settings.host == "127.0.0.2"
     assert settings.default_model == "kimi-k2.5"

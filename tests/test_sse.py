@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamchat.sse import SSEDecoder, SSEError, ServerSentEvent, comment, encode, retry
+from streamchat.sse import ServerSentEvent, SSEDecoder, SSEError, comment, encode, retry
 
 
 def feed_all(chunks: list[bytes], **limits: int) -> list[ServerSentEvent]:
@@ -52,7 +52,7 @@ def test_bom_stripped_once_even_when_split() -> None:
 def test_comments_fields_and_spaces() -> None:
     decoder = SSEDecoder()
     events = decoder.feed(
-        b": keep-alive\ndata:no-space\ndata:  two\nretry: 10x\nid\nunknown: 1\n{\"a\":1}\n\n"
+        b': keep-alive\ndata:no-space\ndata:  two\nretry: 10x\nid\nunknown: 1\n{"a":1}\n\n'
     )
     assert events == [ServerSentEvent(data="no-space\n two")]
     assert decoder.comments == 1
@@ -95,9 +95,12 @@ def test_encoder_frames() -> None:
 
 @given(
     st.lists(
-        st.tuples(st.text(alphabet=st.characters(blacklist_characters="\r\n")),
-                  st.sampled_from(["delta", "meta", "done"])),
-        min_size=1, max_size=8,
+        st.tuples(
+            st.text(alphabet=st.characters(blacklist_characters="\r\n")),
+            st.sampled_from(["delta", "meta", "done"]),
+        ),
+        min_size=1,
+        max_size=8,
     ),
     st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=30),
 )

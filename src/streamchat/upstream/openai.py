@@ -75,6 +75,15 @@ class _Watchdog:
             self.expired = f"no token for {d.gap:g} s"
         self._response.close()
 
+    def data(self, now: float) -> None:
+        """A token arrived. After the first one the deadlines only move later, so the timer
+        re-arms itself lazily; the first one may bring the deadline closer, so re-arm now."""
+        first = self.last_data is None
+        self.last_data = now
+        if first:
+            self._handle.cancel()
+            self._handle = self._loop.call_at(self._next(), self._check)
+
     def cancel(self) -> None:
         self._handle.cancel()
 
@@ -214,7 +223,7 @@ class OpenAICompatible:
                         return
                     delta = parse_chunk(event.data, self.secrets)
                     if delta.content or delta.reasoning or delta.tool_calls:
-                        watchdog.last_data = loop.time()
+                        watchdog.data(loop.time())
                     if delta.finish_reason:
                         finished = True
                     yield delta

@@ -4,6 +4,7 @@ opens them in the lifespan and hands them to the handlers as :class:`Services`."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -191,7 +192,8 @@ class SecurityHeaders:
 
 
 class BodyLimit:
-    """Refuse a body over ``limit`` bytes: by Content-Length before reading, else while reading."""
+    """Refuse a body over ``limit`` bytes: by Content-Length before reading anything, and a
+    chunked body as soon as it passes the limit (it is read here, then handed on whole)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -201,26 +203,57 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                error = PayloadTooLarge(f"the request body is over {self.limit} bytes")
-                is_v1 = scope["path"].startswith("/v1/")
-                response = JSONResponse(
-                    error.openai_body() if is_v1 else error.body(),
-                    status_code=413,
-                    headers={"connection": "close"},
-                )
-                await response(scope, receive, send)
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > self.limit:
+                await self._refuse(scope, receive, send)
                 return
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
+            await self.app(scope, receive, send)
+            return
+        if headers.get(b"transfer-encoding", b"").lower() != b"chunked":
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise PayloadTooLarge(f"the request body is over {self.limit} bytes")
-            return message
+            if message["type"] != "http.request":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                await self._discard(receive, more=message.get("more_body", False))
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        await self.app(scope, counting_receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _discard(self, receive: Receive, more: bool) -> None:
+        """Read (and drop) a little more of a refused body before answering, so the client
+        gets to read the 413 instead of a reset; at most ``4 * limit`` bytes or one second."""
+        dropped = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                while more and dropped < 4 * self.limit:
+                    message = await receive()
+                    dropped += len(message.get("body", b""))
+                    more = message["type"] == "http.request" and message.get("more_body", False)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = PayloadTooLarge(f"the request body is over {self.limit} bytes")
+        is_v1 = scope["path"].startswith("/v1/")
+        response = JSONResponse(
+            error.openai_body() if is_v1 else error.body(),
+            status_code=413,
+            headers={"connection": "close"},
+        )
+        await response(scope, receive, send)

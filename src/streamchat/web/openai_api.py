@@ -128,7 +128,7 @@ async def chat_completions(
         await subscription.close()
         raise
     error = first[-1] if first and first[-1].type == "error" else None
-    if error is not None and (body.stream or not any(e.type in _CONTENT for e in first)):
+    if error is not None and not any(e.type in _CONTENT for e in first):
         await subscription.close()
         raise error_from_event(error)
     header = [(b"x-streamchat-generation-id", spec.id.encode())]

@@ -1,0 +1,5 @@
+"""`python -m streamchat` is the `streamchat` command."""
+
+from streamchat.cli import main
+
+main()

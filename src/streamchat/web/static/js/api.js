@@ -1,0 +1,88 @@
+// The streamchat HTTP API, one function per endpoint. JSON endpoints resolve to the parsed body;
+// streaming endpoints resolve to the Response (read it with sse.js). Every failure is an ApiError
+// carrying the server's {code, message, retryable, retry_after}; a network failure is the
+// retryable code "network".
+
+export class ApiError extends Error {
+  constructor({ code = "error", message = "", retryable = false, retry_after = null } = {}, status = 0) {
+    super(message || code);
+    this.code = code;
+    this.retryable = Boolean(retryable);
+    this.retryAfter = retry_after ?? null;
+    this.status = status;
+  }
+
+  static async fromResponse(response) {
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      // not JSON: described by the status line below
+    }
+    const error = body && typeof body.error === "object" ? body.error : null;
+    if (error) return new ApiError(error, response.status);
+    return new ApiError(
+      {
+        code: `http_${response.status}`,
+        message: `${response.status} ${response.statusText}`.trim(),
+        retryable: response.status >= 500 || response.status === 429,
+      },
+      response.status,
+    );
+  }
+
+  static network(cause) {
+    const error = new ApiError({ code: "network", message: String(cause?.message || cause), retryable: true });
+    error.cause = cause;
+    return error;
+  }
+
+  toJSON() {
+    return { code: this.code, message: this.message, retryable: this.retryable, retry_after: this.retryAfter };
+  }
+}
+
+async function send(method, path, { body, headers = {}, signal } = {}) {
+  const init = { method, headers: { ...headers }, signal, cache: "no-store" };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  try {
+    return await fetch(path, init);
+  } catch (cause) {
+    if (cause?.name === "AbortError") throw cause;
+    throw ApiError.network(cause);
+  }
+}
+
+async function json(method, path, body) {
+  const response = await send(method, path, { body });
+  if (!response.ok) throw await ApiError.fromResponse(response);
+  return response.status === 204 ? null : response.json();
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  models: () => json("GET", "/api/models"),
+  conversations: (limit = 50, offset = 0) => json("GET", `/api/conversations?limit=${limit}&offset=${offset}`),
+  conversation: (id) => json("GET", `/api/conversations/${enc(id)}`),
+  createConversation: (fields) => json("POST", "/api/conversations", fields),
+  updateConversation: (id, fields) => json("PATCH", `/api/conversations/${enc(id)}`, fields),
+  deleteConversation: (id) => json("DELETE", `/api/conversations/${enc(id)}`),
+  stop: (generationId) => json("POST", `/api/generations/${enc(generationId)}/stop`),
+
+  /** POST /api/chat: the answer's SSE Response. */
+  chat: (body, signal) => send("POST", "/api/chat", { body, signal }),
+  regenerate: (conversationId, body, signal) =>
+    send("POST", `/api/conversations/${enc(conversationId)}/regenerate`, { body, signal }),
+  edit: (conversationId, body, signal) =>
+    send("POST", `/api/conversations/${enc(conversationId)}/edit`, { body, signal }),
+  /** Re-attach to a generation after event `after` (204: finished, 410: events expired). */
+  events: (generationId, after, signal) =>
+    send("GET", `/api/generations/${enc(generationId)}/events`, {
+      headers: { "last-event-id": String(after) },
+      signal,
+    }),
+};

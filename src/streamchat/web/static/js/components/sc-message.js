@@ -1,0 +1,310 @@
+// <sc-message>: one bubble. A question shows plain text (with an inline editor when it is the
+// last one); an answer shows the thinking block, the markdown body, the error with Retry, the
+// stopped/incomplete badge and the stats line. An answer is drawn from a Run while it streams
+// (bindRun) or from the stored message (showStored); both go through draw(), batched to one
+// update per animation frame, and the same MarkdownStream.
+//
+// Events (bubbling): sc-regenerate, sc-edit {text}, sc-retry {error}, sc-rendered.
+
+import { t } from "../i18n.js";
+import { MarkdownStream } from "../markdown-stream.js";
+import { copyText } from "../clipboard.js";
+
+const ASSISTANT = `
+  <div class="msg-head"><span class="msg-role" data-i18n="assistant"></span><span class="msg-model"></span></div>
+  <details class="thinking" hidden><summary><span class="thinking-label"></span></summary><div class="thinking-text"></div></details>
+  <div class="msg-body md" aria-live="polite"></div>
+  <div class="msg-error" role="alert" hidden>
+    <strong class="err-title" data-i18n="errorTitle"></strong>
+    <span class="err-text"></span><span class="err-wait"></span>
+    <button type="button" class="btn retry" data-i18n="retry"></button>
+  </div>
+  <div class="msg-foot">
+    <span class="badge status-badge" hidden></span>
+    <span class="stats"></span>
+    <span class="actions">
+      <button type="button" class="link-btn copy-answer" data-i18n="copyAnswer"></button>
+      <button type="button" class="link-btn regenerate" data-i18n="regenerate"></button>
+    </span>
+  </div>`;
+
+const USER = `
+  <div class="msg-head"><span class="msg-role" data-i18n="you"></span></div>
+  <div class="msg-body plain"></div>
+  <div class="msg-foot"><span class="actions">
+    <button type="button" class="link-btn edit" data-i18n="edit"></button>
+  </span></div>`;
+
+export class ScMessage extends HTMLElement {
+  /** Build the bubble for `role` ("user" or "assistant"); call once, after createElement. */
+  setup(role) {
+    this.role = role;
+    this.className = `msg msg-${role}`;
+    this.setAttribute("role", "article");
+    this.innerHTML = role === "user" ? USER : ASSISTANT; // static templates, no data
+    for (const el of this.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+    this.body = this.querySelector(".msg-body");
+    this.addEventListener("click", (event) => this.onClick(event));
+    if (role === "assistant") {
+      this.stream = new MarkdownStream(this.body);
+      this.thinkingText = document.createTextNode("");
+      this.querySelector(".thinking-text").append(this.thinkingText);
+      this.onChange = (event) => this.changed(event.detail);
+    }
+    return this;
+  }
+
+  // -- questions ------------------------------------------------------------------------------
+
+  showUser(text, id = null) {
+    this.messageId = id;
+    this.text = text;
+    this.body.textContent = text;
+  }
+
+  startEdit() {
+    if (this.querySelector(".edit-box")) return;
+    const box = document.createElement("form");
+    box.className = "edit-box";
+    const area = document.createElement("textarea");
+    area.className = "edit-input";
+    area.value = this.text;
+    area.setAttribute("aria-label", t("edit"));
+    const send = button("btn primary edit-send", t("editSend"), "submit");
+    const cancel = button("btn edit-cancel", t("cancel"));
+    box.append(area, send, cancel);
+    this.body.hidden = true;
+    this.body.after(box);
+    area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
+    const close = () => {
+      box.remove();
+      this.body.hidden = false;
+    };
+    const submit = () => {
+      const text = area.value;
+      if (!text.trim()) return;
+      close();
+      this.dispatchEvent(new CustomEvent("sc-edit", { bubbles: true, detail: { text } }));
+    };
+    box.addEventListener("submit", (event) => {
+      event.preventDefault();
+      submit();
+    });
+    cancel.addEventListener("click", close);
+    area.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        submit();
+      } else if (event.key === "Escape") {
+        close();
+      }
+    });
+  }
+
+  // -- answers --------------------------------------------------------------------------------
+
+  /** Follow a live Run; the bubble catches up with what it already holds on the next frame. */
+  bindRun(run) {
+    this.unbind();
+    this.run = run;
+    this.source = run;
+    this.messageId = run.id;
+    this.resetDrawn();
+    run.addEventListener("change", this.onChange);
+    this.schedule();
+  }
+
+  unbind() {
+    this.run?.removeEventListener("change", this.onChange);
+    this.run = null;
+  }
+
+  /** Draw a stored message (GET /api/conversations/{id}). */
+  showStored(message) {
+    this.unbind();
+    this.messageId = message.id;
+    this.source = {
+      id: message.id,
+      text: message.content || "",
+      reasoning: message.reasoning || "",
+      model: message.model,
+      status: message.status,
+      finished: message.status !== "streaming",
+      usage: message.usage,
+      error: message.error,
+      done: { ttft_ms: message.ttft_ms, total_ms: message.total_ms },
+      timed: false,
+    };
+    this.resetDrawn();
+    this.draw();
+  }
+
+  disconnectedCallback() {
+    this.unbind();
+  }
+
+  resetDrawn() {
+    this.stream.reset();
+    this.drawn = { text: -1, reasoning: 0, finished: false, collapsed: false };
+    this.thinkingText.data = "";
+  }
+
+  changed(type) {
+    if (type === "replace") this.resetDrawn();
+    if (type === "id") this.messageId = this.run.id;
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.draw();
+    });
+  }
+
+  draw() {
+    const src = this.source;
+    if (!src) return;
+    const started = performance.now();
+    const before = this.drawn.text;
+    this.messageId = src.id;
+    this.dataset.status = src.stopping && !src.finished ? "stopping" : src.status;
+    this.querySelector(".msg-model").textContent = src.model || "";
+    this.drawReasoning(src);
+    if (src.text.length !== this.drawn.text || (src.finished && !this.drawn.finished)) {
+      this.stream.update(src.text, src.finished);
+      this.drawn.text = src.text.length;
+    }
+    this.body.setAttribute("aria-busy", String(!src.finished));
+    if (src.finished && !this.drawn.finished) {
+      this.drawn.finished = true;
+      this.drawEnd(src);
+    } else if (!src.finished) {
+      this.drawReconnecting(src);
+    }
+    const ms = performance.now() - started;
+    globalThis.streamchatProbe?.rendered(src.lastId ?? 0, ms, src.text.length - Math.max(before, 0));
+    this.dispatchEvent(new CustomEvent("sc-rendered", { bubbles: true }));
+  }
+
+  drawReasoning(src) {
+    const details = this.querySelector(".thinking");
+    if (!src.reasoning) {
+      details.hidden = true;
+      return;
+    }
+    if (details.hidden) {
+      details.hidden = false;
+      details.open = !src.finished && !src.text;
+    }
+    if (src.reasoning.length > this.drawn.reasoning) {
+      this.thinkingText.appendData(src.reasoning.slice(this.drawn.reasoning));
+      this.drawn.reasoning = src.reasoning.length;
+    }
+    if ((src.text || src.finished) && !this.drawn.collapsed) {
+      this.drawn.collapsed = true;
+      details.open = false; // collapsed once the answer starts
+    }
+    const label = this.querySelector(".thinking-label");
+    if (!src.text && !src.finished) label.textContent = t("thinking");
+    else if (src.timed && src.reasoningMs !== null) {
+      label.textContent = t("thoughtFor", { seconds: (src.reasoningMs / 1000).toFixed(1) });
+    } else label.textContent = t("thoughts");
+  }
+
+  drawReconnecting(src) {
+    const wait = this.querySelector(".err-wait");
+    const box = this.querySelector(".msg-error");
+    if (src.reconnecting) {
+      box.hidden = false;
+      box.classList.add("reconnecting");
+      this.querySelector(".err-text").textContent = t("reconnecting");
+      this.querySelector(".retry").hidden = true;
+      wait.textContent = "";
+    } else if (box.classList.contains("reconnecting")) {
+      box.hidden = true;
+      box.classList.remove("reconnecting");
+    }
+  }
+
+  drawEnd(src) {
+    const badge = this.querySelector(".status-badge");
+    badge.hidden = !(src.status === "stopped" || src.status === "incomplete");
+    badge.textContent = badge.hidden ? "" : t(src.status);
+    this.querySelector(".stats").textContent = stats(src);
+    const box = this.querySelector(".msg-error");
+    box.classList.remove("reconnecting");
+    box.hidden = !src.error;
+    if (src.error) {
+      this.querySelector(".err-text").textContent = errorText(src.error);
+      const retry = this.querySelector(".retry");
+      retry.hidden = !src.error.retryable;
+      this.querySelector(".err-wait").textContent = src.error.retry_after
+        ? ` (${t("retryIn", { seconds: src.error.retry_after })})`
+        : "";
+    }
+  }
+
+  onClick(event) {
+    const target = event.target.closest("button");
+    if (!target || !this.contains(target)) return;
+    if (target.classList.contains("code-copy")) {
+      const code = target.closest(".code-block")?.querySelector("code");
+      if (code) flash(target, copyText(code.textContent));
+    } else if (target.classList.contains("copy-answer")) {
+      flash(target, copyText(this.source?.text ?? ""));
+    } else if (target.classList.contains("regenerate")) {
+      this.dispatchEvent(new CustomEvent("sc-regenerate", { bubbles: true }));
+    } else if (target.classList.contains("retry")) {
+      this.dispatchEvent(new CustomEvent("sc-retry", { bubbles: true, detail: { error: this.source?.error } }));
+    } else if (target.classList.contains("edit")) {
+      this.startEdit();
+    }
+  }
+}
+
+function stats(src) {
+  const parts = [];
+  const usage = src.usage;
+  if (usage && usage.completion_tokens != null) {
+    const key = usage.estimated ? "tokensEstimated" : "tokens";
+    parts.push(t(key, { count: usage.completion_tokens }));
+  }
+  const done = src.done || {};
+  if (done.ttft_ms != null) parts.push(t("ttft", { ms: Math.round(done.ttft_ms) }));
+  if (usage?.completion_tokens && done.total_ms != null && done.ttft_ms != null) {
+    const seconds = (done.total_ms - done.ttft_ms) / 1000;
+    if (seconds > 0) parts.push(t("rate", { rate: (usage.completion_tokens / seconds).toFixed(1) }));
+  }
+  return parts.join(" · ");
+}
+
+function errorText(error) {
+  if (error.code === "network") return t("errorNetwork", { message: error.message });
+  if (error.code === "connection_lost") return t("errorConnectionLost");
+  return error.message || error.code;
+}
+
+function button(className, label, type = "button") {
+  const el = document.createElement("button");
+  el.type = type;
+  el.className = className;
+  el.textContent = label;
+  return el;
+}
+
+async function flash(target, copying) {
+  const ok = await copying;
+  if (!ok) return;
+  const label = target.textContent;
+  target.textContent = t("copied");
+  target.classList.add("done");
+  setTimeout(() => {
+    target.textContent = label;
+    target.classList.remove("done");
+  }, 1200);
+}
+
+customElements.define("sc-message", ScMessage);

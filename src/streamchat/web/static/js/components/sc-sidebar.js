@@ -1,0 +1,143 @@
+// <sc-sidebar>: the conversation list, newest first. Each entry is a link to #/c/{id} plus
+// Rename (inline input: Enter saves, Escape cancels) and Delete (a second click confirms).
+// Events: sc-rename {id, title}, sc-delete {id}, sc-more.
+
+import { t } from "../i18n.js";
+
+export class ScSidebar extends HTMLElement {
+  connectedCallback() {
+    if (this.list) return;
+    this.innerHTML = `
+      <ul class="conv-list"></ul>
+      <p class="conv-empty muted" data-i18n="noConversations" hidden></p>
+      <button type="button" class="btn more" data-i18n="loadMore" hidden></button>`;
+    this.list = this.querySelector("ul");
+    this.items = [];
+    this.streaming = new Set();
+    this.currentId = null;
+    this.querySelector(".more").addEventListener("click", () => {
+      this.dispatchEvent(new CustomEvent("sc-more", { bubbles: true }));
+    });
+    this.list.addEventListener("click", (event) => this.onClick(event));
+    this.list.addEventListener("focusout", (event) => {
+      const del = event.target.closest?.(".conv-delete");
+      if (del) resetDelete(del);
+    });
+  }
+
+  /** Show `items` (conversation objects, newest first). */
+  show(items, hasMore) {
+    this.items = items;
+    this.list.replaceChildren(...items.map((c) => this.entry(c)));
+    this.querySelector(".conv-empty").hidden = items.length > 0;
+    this.querySelector(".conv-empty").textContent = t("noConversations");
+    const more = this.querySelector(".more");
+    more.hidden = !hasMore;
+    more.textContent = t("loadMore");
+  }
+
+  entry(conversation) {
+    const li = document.createElement("li");
+    li.className = "conv";
+    li.dataset.id = conversation.id;
+    const title = conversation.title || t("untitled");
+    const link = document.createElement("a");
+    link.className = "conv-open";
+    link.href = `#/c/${encodeURIComponent(conversation.id)}`;
+    link.textContent = title;
+    link.title = title;
+    if (conversation.id === this.currentId) link.setAttribute("aria-current", "page");
+    const dot = document.createElement("span");
+    dot.className = "conv-dot";
+    dot.title = t("streamingDot");
+    dot.hidden = !this.streaming.has(conversation.id);
+    const rename = iconButton("conv-rename", "✎", t("renameTitle", { title }));
+    const remove = iconButton("conv-delete", "✕", t("deleteTitle", { title }));
+    li.append(link, dot, rename, remove);
+    return li;
+  }
+
+  set current(id) {
+    this.currentId = id;
+    for (const link of this.list?.querySelectorAll(".conv-open") ?? []) {
+      if (link.parentElement.dataset.id === id) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+  }
+
+  setStreaming(id, on) {
+    if (on) this.streaming.add(id);
+    else this.streaming.delete(id);
+    const dot = this.list?.querySelector(`li[data-id="${CSS.escape(id)}"] .conv-dot`);
+    if (dot) dot.hidden = !on;
+  }
+
+  onClick(event) {
+    const button = event.target.closest("button");
+    const li = event.target.closest("li.conv");
+    if (!button || !li) return;
+    const id = li.dataset.id;
+    if (button.classList.contains("conv-rename")) this.startRename(li);
+    else if (button.classList.contains("conv-delete")) {
+      if (button.classList.contains("confirming")) {
+        this.dispatchEvent(new CustomEvent("sc-delete", { bubbles: true, detail: { id } }));
+      } else {
+        button.classList.add("confirming");
+        button.textContent = t("deleteConfirm");
+      }
+    }
+  }
+
+  startRename(li) {
+    const link = li.querySelector(".conv-open");
+    const input = document.createElement("input");
+    input.className = "conv-title-input";
+    input.value = link.textContent;
+    input.maxLength = 200;
+    input.setAttribute("aria-label", t("rename"));
+    link.hidden = true;
+    link.after(input);
+    input.focus();
+    input.select();
+    let done = false;
+    const finish = (save) => {
+      if (done) return;
+      done = true;
+      const title = input.value.trim();
+      input.remove();
+      link.hidden = false;
+      if (save && title && title !== link.textContent) {
+        link.textContent = title;
+        this.dispatchEvent(new CustomEvent("sc-rename", { bubbles: true, detail: { id: li.dataset.id, title } }));
+      }
+      link.focus();
+    };
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        finish(true);
+      } else if (event.key === "Escape") {
+        finish(false);
+      }
+    });
+    input.addEventListener("blur", () => finish(true));
+  }
+}
+
+function iconButton(className, glyph, label) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = `icon-btn ${className}`;
+  button.textContent = glyph;
+  button.setAttribute("aria-label", label);
+  button.title = label;
+  return button;
+}
+
+function resetDelete(button) {
+  if (!button.classList.contains("confirming")) return;
+  button.classList.remove("confirming");
+  button.textContent = "✕";
+}
+
+customElements.define("sc-sidebar", ScSidebar);

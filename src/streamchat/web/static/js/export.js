@@ -1,0 +1,45 @@
+// Export a conversation (as GET /api/conversations/{id} returns it) as Markdown or JSON.
+
+import { t } from "./i18n.js";
+
+export function toMarkdown(conversation) {
+  const lines = [`# ${conversation.title || t("untitled")}`, ""];
+  if (conversation.system_prompt) lines.push(`> ${t("systemPrompt")}: ${conversation.system_prompt}`, "");
+  for (const message of conversation.messages) {
+    if (message.role === "user") {
+      lines.push(`## ${t("you")}`, "", message.content, "");
+    } else if (message.role === "assistant") {
+      lines.push(`## ${t("assistant")}${message.model ? ` (${message.model})` : ""}`, "");
+      if (message.reasoning) {
+        lines.push(...message.reasoning.split("\n").map((line) => `> ${line}`), "");
+      }
+      lines.push(message.content || "", "");
+      if (message.status !== "complete") lines.push(`_${message.status}_`, "");
+    }
+  }
+  return `${lines.join("\n").trimEnd()}\n`;
+}
+
+export function toJSON(conversation) {
+  return `${JSON.stringify(conversation, null, 2)}\n`;
+}
+
+export function fileName(conversation, extension) {
+  const slug = (conversation.title || "conversation")
+    .normalize("NFKC")
+    .replace(/[^\p{L}\p{N}]+/gu, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 60) || "conversation";
+  return `${slug}.${extension}`;
+}
+
+export function download(name, text, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

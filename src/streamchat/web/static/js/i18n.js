@@ -1,0 +1,191 @@
+// Interface text in English and Simplified Chinese. The language comes from localStorage (the
+// user's choice), else the browser's languages; t(key, vars) looks a string up and fills {name}
+// placeholders; translate(root) fills [data-i18n] text and [data-i18n-attr="attr:key;..."].
+
+const STRINGS = {
+  en: {
+    appName: "streamchat",
+    skip: "Skip to the message input",
+    newChat: "New chat",
+    conversations: "Conversations",
+    openConversations: "Show conversations",
+    loadMore: "Load more",
+    noConversations: "No conversations yet.",
+    rename: "Rename",
+    renameTitle: "Rename “{title}”",
+    delete: "Delete",
+    deleteConfirm: "Delete?",
+    deleteTitle: "Delete “{title}”",
+    streamingDot: "answering",
+    language: "Language",
+    model: "Model",
+    settings: "Conversation settings",
+    systemPrompt: "System prompt",
+    temperature: "Temperature",
+    temperatureDefault: "model default",
+    save: "Save",
+    cancel: "Cancel",
+    close: "Close",
+    exportMarkdown: "Export Markdown",
+    exportJson: "Export JSON",
+    exportTitle: "Export",
+    settingsSaved: "Settings saved",
+    demoNotice:
+      "You are using the offline demo model: its answers are canned. To chat with Kimi, start the server with {command}, or configure another provider in a config file (see the README).",
+    messages: "Messages",
+    emptyTitle: "Ask anything",
+    emptyBody: "Answers stream in as they are written. Enter sends, Shift+Enter adds a new line.",
+    inputLabel: "Message",
+    inputPlaceholder: "Message streamchat… (Enter to send, Shift+Enter for a new line)",
+    send: "Send",
+    stop: "Stop",
+    you: "You",
+    assistant: "Assistant",
+    thinking: "Thinking…",
+    thoughtFor: "Thought for {seconds} s",
+    thoughts: "Thoughts",
+    copy: "Copy",
+    copied: "Copied",
+    copyAnswer: "Copy answer",
+    regenerate: "Regenerate",
+    edit: "Edit",
+    editSend: "Send",
+    retry: "Retry",
+    retryIn: "retry after {seconds} s",
+    stopped: "stopped",
+    incomplete: "incomplete",
+    reconnecting: "Connection lost, reconnecting…",
+    jump: "Jump to latest",
+    tokens: "{count} tokens",
+    tokensEstimated: "~{count} tokens (estimated)",
+    ttft: "first token {ms} ms",
+    rate: "{rate} tokens/s",
+    errorTitle: "Error",
+    errorNetwork: "The connection failed: {message}",
+    errorConnectionLost: "The connection to the server was lost.",
+    answerDone: "Answer complete.",
+    answerStopped: "Answer stopped.",
+    answerFailed: "The answer failed: {message}",
+    imageLink: "image: {alt}",
+    rawHtml: "raw HTML",
+    untitled: "New chat",
+  },
+  "zh-CN": {
+    appName: "streamchat",
+    skip: "跳到输入框",
+    newChat: "新对话",
+    conversations: "对话列表",
+    openConversations: "显示对话列表",
+    loadMore: "加载更多",
+    noConversations: "还没有对话。",
+    rename: "重命名",
+    renameTitle: "重命名“{title}”",
+    delete: "删除",
+    deleteConfirm: "确认删除？",
+    deleteTitle: "删除“{title}”",
+    streamingDot: "回答中",
+    language: "语言",
+    model: "模型",
+    settings: "对话设置",
+    systemPrompt: "系统提示词",
+    temperature: "温度",
+    temperatureDefault: "模型默认",
+    save: "保存",
+    cancel: "取消",
+    close: "关闭",
+    exportMarkdown: "导出 Markdown",
+    exportJson: "导出 JSON",
+    exportTitle: "导出",
+    settingsSaved: "设置已保存",
+    demoNotice:
+      "你正在使用离线演示模型，回答是预设的。要和 Kimi 对话，请用 {command} 启动服务，或在配置文件中配置其他提供商（见 README）。",
+    messages: "消息",
+    emptyTitle: "有什么想问的？",
+    emptyBody: "回答会边生成边显示。按 Enter 发送，Shift+Enter 换行。",
+    inputLabel: "消息",
+    inputPlaceholder: "给 streamchat 发消息…（Enter 发送，Shift+Enter 换行）",
+    send: "发送",
+    stop: "停止",
+    you: "你",
+    assistant: "助手",
+    thinking: "思考中…",
+    thoughtFor: "思考了 {seconds} 秒",
+    thoughts: "思考过程",
+    copy: "复制",
+    copied: "已复制",
+    copyAnswer: "复制回答",
+    regenerate: "重新生成",
+    edit: "编辑",
+    editSend: "发送",
+    retry: "重试",
+    retryIn: "{seconds} 秒后可重试",
+    stopped: "已停止",
+    incomplete: "未完成",
+    reconnecting: "连接中断，正在重连…",
+    jump: "跳到最新",
+    tokens: "{count} 个 token",
+    tokensEstimated: "约 {count} 个 token（估算）",
+    ttft: "首个 token {ms} 毫秒",
+    rate: "{rate} token/秒",
+    errorTitle: "出错了",
+    errorNetwork: "连接失败：{message}",
+    errorConnectionLost: "与服务器的连接已断开。",
+    answerDone: "回答完成。",
+    answerStopped: "回答已停止。",
+    answerFailed: "回答失败：{message}",
+    imageLink: "图片：{alt}",
+    rawHtml: "原始 HTML",
+    untitled: "新对话",
+  },
+};
+
+export const LANGUAGES = [
+  { code: "en", name: "English" },
+  { code: "zh-CN", name: "简体中文" },
+];
+const STORAGE_KEY = "streamchat.lang";
+let current = "en";
+
+export function detectLanguage() {
+  const saved = safeStorage()?.getItem(STORAGE_KEY);
+  if (saved && STRINGS[saved]) return saved;
+  for (const lang of navigator.languages || [navigator.language]) {
+    if (/^zh\b/i.test(lang) && !/^zh-(TW|HK|MO|Hant)/i.test(lang)) return "zh-CN";
+    if (/^en\b/i.test(lang)) return "en";
+  }
+  return "en";
+}
+
+export function setLanguage(lang, { remember = false } = {}) {
+  current = STRINGS[lang] ? lang : "en";
+  document.documentElement.lang = current;
+  if (remember) safeStorage()?.setItem(STORAGE_KEY, current);
+  return current;
+}
+
+export function language() {
+  return current;
+}
+
+export function t(key, vars = {}) {
+  const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+}
+
+export function translate(root = document) {
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-attr]")) {
+    for (const pair of el.dataset.i18nAttr.split(";")) {
+      const [attr, key] = pair.split(":");
+      el.setAttribute(attr.trim(), t(key.trim()));
+    }
+  }
+}
+
+function safeStorage() {
+  try {
+    return globalThis.localStorage;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,92 @@
+// Markdown to safe DOM, the one path for live and stored answers.
+//
+// marked (GFM) turns text into tokens and HTML with raw HTML disabled: an `html` token is shown
+// as escaped text, never as markup. Images become plain links (a remote image is never fetched
+// by merely showing an answer). Code blocks are highlighted by highlight.js and get a copy
+// button. Then DOMPurify sanitises the HTML into a DocumentFragment with a strict allowlist:
+// only http(s)/mailto/# link targets, no style, no SVG/MathML, no forms or embeds. Links open
+// in a new tab with rel="noopener noreferrer nofollow".
+
+import { DOMPurify, hljs, Lexer, Marked } from "../vendor/index.js";
+import { t } from "./i18n.js";
+
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+export const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+
+const SAFE_URL = /^(?:https?:|mailto:|#)/i;
+const LANGUAGE_NAME = /^[\w+#.-]{1,32}$/;
+
+const marked = new Marked({ gfm: true, breaks: false, async: false });
+marked.use({
+  renderer: {
+    html(token) {
+      const text = escapeHtml(token.text);
+      return token.block ? `<p class="raw-html">${text}</p>` : text;
+    },
+    image(token) {
+      const alt = token.text || token.href;
+      const label = escapeHtml(t("imageLink", { alt }));
+      if (!SAFE_URL.test(token.href || "")) return `<span class="md-image">${label}</span>`;
+      return `<a class="md-image" href="${escapeHtml(token.href)}">${label}</a>`;
+    },
+    code(token) {
+      const lang = (token.lang || "").trim().split(/\s+/)[0];
+      const known = LANGUAGE_NAME.test(lang) && hljs.getLanguage(lang);
+      const body = known
+        ? hljs.highlight(token.text, { language: lang, ignoreIllegals: true }).value
+        : escapeHtml(token.text);
+      const label = LANGUAGE_NAME.test(lang) ? escapeHtml(lang) : "";
+      return (
+        `<div class="code-block"><div class="code-head"><span class="code-lang">${label}</span>` +
+        `<button type="button" class="code-copy">${escapeHtml(t("copy"))}</button></div>` +
+        `<pre><code class="hljs${known ? ` language-${label}` : ""}">${body}</code></pre></div>`
+      );
+    },
+  },
+});
+
+const PURIFY = {
+  ALLOWED_URI_REGEXP: SAFE_URL,
+  FORBID_TAGS: [
+    "style", "img", "svg", "math", "form", "input", "textarea", "select", "iframe", "object",
+    "embed", "video", "audio", "source", "picture", "link", "meta", "base", "template",
+  ],
+  FORBID_ATTR: ["style", "srcset", "action", "formaction", "xlink:href"],
+  ALLOW_DATA_ATTR: false,
+  RETURN_DOM_FRAGMENT: true,
+};
+
+DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+  if (node.nodeName === "A") {
+    if (node.hasAttribute("href")) {
+      node.setAttribute("target", "_blank");
+      node.setAttribute("rel", "noopener noreferrer nofollow");
+    }
+  } else if (node.nodeName === "BUTTON") {
+    node.setAttribute("type", "button");
+  }
+});
+
+/**
+ * Split markdown into top-level block tokens; their `raw` strings join back to the text.
+ * `links` (reference definitions seen earlier) is read and extended in place.
+ */
+export function lex(text, links = Object.create(null)) {
+  const lexer = new Lexer(marked.defaults);
+  lexer.tokens.links = links;
+  return lexer.lex(text);
+}
+
+/** Render block tokens (from lex) to a sanitised DocumentFragment. */
+export function renderTokens(tokens, links = {}) {
+  const list = [...tokens];
+  list.links = links;
+  return DOMPurify.sanitize(marked.parser(list), PURIFY);
+}
+
+/** Render a whole markdown text to a sanitised DocumentFragment. */
+export function renderMarkdown(text) {
+  return DOMPurify.sanitize(marked.parse(text), PURIFY);
+}
+
+export const sanitizerConfig = PURIFY;
