@@ -8,7 +8,32 @@ messages, not headers)::
     [[mock tokens=40 rate=20 reasoning=5 error_after=10 kind=overloaded]]
 
 :func:`parse_scenario` turns it into a :class:`Scenario`; an unknown key or a bad value raises
-:class:`ScenarioError`, which the server answers with a 400.
+:class:`ScenarioError`, which the server answers with a 400. The keys (all optional)::
+
+    tokens=N            answer tokens (words: 12; other texts: the whole text, else cut/repeated)
+    text=words|markdown|cjk|xss|echo    " w1"," w2",... | markdown | CJK + emoji | hostile HTML |
+                        the user message without the directive
+    reasoning=N         reasoning tokens " r1"," r2",... first, in the dialect's field
+    rate=R              tokens per second (0: as fast as possible)
+    ttft_ms=N           delay before the first chunk (headers go at once)
+    keepalive_ms=N      ": keep-alive" comments every N ms while waiting (ttft, hang=after_headers)
+    status=N kind=K     an HTTP error instead of an answer; K in rate_limit, quota, overloaded,
+                        auth, content_filter, server, html (either one alone picks the other)
+    retry_after=S       a Retry-After header on that error
+    fail_times=N fail_key=K   only the first N requests with key K fail (500 if nothing else asked)
+    drop_after=N        abort the TCP connection after N tokens
+    error_after=N       the dialect's in-band error after N tokens (kind=K picks which)
+    malformed_after=N   insert a chunk that is not JSON after N tokens
+    invalid_utf8_after=N    insert a chunk with invalid UTF-8 in its content after N tokens
+    unterminated_after=N    after N tokens a data line that never ends (8 MiB), then silence
+    split=byte          every byte of the body in its own write
+    hang=before_headers|after_headers   never answer / headers and then nothing
+    finish=stop|length|content_filter|tool_calls    the finish_reason
+    usage=0             no usage anywhere
+    dialect=NAME        answer in another dialect than the server's
+    tool_calls=1        stream a get_weather tool call instead of text
+
+A token is one reasoning, text or tool-call delta; failure points past the end act at the end.
 """
 
 from __future__ import annotations

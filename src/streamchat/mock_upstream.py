@@ -538,7 +538,11 @@ class _Answer:
     async def complete(self) -> web.StreamResponse:
         """The non-stream answer: a ``chat.completion`` object."""
         sc = self.scenario
-        await _pause(self.request, math.inf if sc.hang == "after_headers" else sc.ttft_ms / 1000)
+        if sc.hang == "after_headers":
+            self.response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await self.response.prepare(self.request)
+            await _pause(self.request, math.inf)
+        await _pause(self.request, sc.ttft_ms / 1000)
         if sc.error_after is not None:
             status, body = error_body(self.dialect, sc.kind or "server", model=self.model)
             return _json(body, status)
