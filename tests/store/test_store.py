@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import threading
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -18,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from streamchat.chat import Conversation, Message, Usage
 from streamchat.errors import Conflict, NotFound, StoreError
-from streamchat.store import MessagePatch, Store, tables
+from streamchat.store import MessagePatch, Store, engine, migrate, rows, sql, tables
 from streamchat.store.engine import create_engine, normalize_url, translate_errors
 from streamchat.store.sql import SqlStore
-from tests.store.conftest import count, rows
+from tests.store import conftest
 
 ALICE = "alice"
 BOB = "bob"
@@ -40,9 +39,8 @@ def message(id_: str, conversation_id: str, owner: str = ALICE, **kw: Any) -> Me
 
 
 async def snapshot(db: AsyncEngine) -> dict[str, list[dict[str, Any]]]:
-    return {
-        t.name: await rows(db, t) for t in (tables.users, tables.conversations, tables.messages)
-    }
+    everything = (tables.users, tables.conversations, tables.messages)
+    return {table.name: await conftest.rows(db, table) for table in everything}
 
 
 @pytest.fixture
@@ -126,7 +124,7 @@ async def test_ensure_user_inserts_once_and_keeps_the_first_name(
     before = datetime.now(UTC)
     await store.ensure_user(ALICE, "Alice")
     await store.ensure_user(ALICE, "Someone else")
-    [row] = await rows(db, tables.users)
+    [row] = await conftest.rows(db, tables.users)
     assert row["created_at"].tzinfo is UTC
     assert before <= row["created_at"] <= datetime.now(UTC)
     assert row == {
@@ -139,7 +137,7 @@ async def test_ensure_user_inserts_once_and_keeps_the_first_name(
 
 async def test_ensure_user_is_race_safe(store: SqlStore, db: AsyncEngine) -> None:
     await asyncio.gather(*(store.ensure_user("racer", f"n{i}") for i in range(8)))
-    assert [r["id"] for r in await rows(db, tables.users)] == ["racer"]
+    assert [r["id"] for r in await conftest.rows(db, tables.users)] == ["racer"]
 
 
 # -- conversations ------------------------------------------------------------------------------
@@ -154,7 +152,7 @@ async def test_create_and_get_conversation(people: SqlStore, db: AsyncEngine) ->
     )
     assert await people.create_conversation(given) == given
     assert await people.get_conversation(ALICE, "c1") == given
-    assert await rows(db, tables.conversations) == [
+    assert await conftest.rows(db, tables.conversations) == [
         {
             "id": "c1",
             "owner_id": ALICE,
@@ -184,7 +182,7 @@ async def test_create_conversation_with_a_taken_id_is_a_conflict(
     with pytest.raises(Conflict) as caught:
         await people.create_conversation(conversation("c1", BOB, title="mine now"))
     assert isinstance(caught.value.__cause__, IntegrityError)
-    assert [(r["owner_id"], r["title"]) for r in await rows(db, tables.conversations)] == [
+    assert [(r["owner_id"], r["title"]) for r in await conftest.rows(db, tables.conversations)] == [
         (ALICE, "title of c1")
     ]
 
@@ -277,8 +275,8 @@ async def test_delete_conversation_cascades_to_its_messages(
     chat: SqlStore, db: AsyncEngine
 ) -> None:
     await chat.delete_conversation(ALICE, "c1")
-    assert [r["id"] for r in await rows(db, tables.conversations)] == ["c2"]
-    assert [r["id"] for r in await rows(db, tables.messages)] == ["m3"]
+    assert [r["id"] for r in await conftest.rows(db, tables.conversations)] == ["c2"]
+    assert [r["id"] for r in await conftest.rows(db, tables.messages)] == ["m3"]
     with pytest.raises(NotFound, match=r"^conversation c1 not found$"):
         await chat.delete_conversation(ALICE, "c1")
 
@@ -306,7 +304,7 @@ async def test_add_messages_appends_in_order_with_positions(
     await people.add_messages(second)
     await people.add_messages([])
     assert await people.list_messages(ALICE, "c1") == first + second
-    positions = {r["id"]: r["position"] for r in await rows(db, tables.messages)}
+    positions = {r["id"]: r["position"] for r in await conftest.rows(db, tables.messages)}
     assert positions == {"m1": 0, "m2": 1, "z0": 2, "a9": 3}
     assert (await people.get_conversation(ALICE, "c1")).updated_at >= started
 
@@ -330,7 +328,7 @@ async def test_add_messages_keeps_every_field(people: SqlStore, db: AsyncEngine)
     )
     await people.add_messages([answer])
     assert await people.get_message(ALICE, "m1") == answer
-    [row] = await rows(db, tables.messages)
+    [row] = await conftest.rows(db, tables.messages)
     assert row == {
         "id": "m1",
         "conversation_id": "c1",
@@ -369,7 +367,7 @@ async def test_usage_round_trips_and_none_is_four_nulls(
     await people.create_conversation(conversation("c1"))
     await people.add_messages([message("m1", "c1", role="assistant", usage=usage)])
     assert (await people.get_message(ALICE, "m1")).usage == usage
-    [row] = await rows(db, tables.messages)
+    [row] = await conftest.rows(db, tables.messages)
     names = ("prompt_tokens", "completion_tokens", "total_tokens", "usage_estimated")
     assert tuple(row[name] for name in names) == columns
 
@@ -404,7 +402,8 @@ async def test_add_messages_concurrently_gets_distinct_positions(
     batches = [[message(f"m{i}a", "c1"), message(f"m{i}b", "c1")] for i in range(6)]
     await asyncio.gather(*(people.add_messages(batch) for batch in batches))
     listed = await people.list_messages(ALICE, "c1")
-    assert sorted(r["position"] for r in await rows(db, tables.messages)) == list(range(12))
+    positions = [r["position"] for r in await conftest.rows(db, tables.messages)]
+    assert sorted(positions) == list(range(12))
     for batch in batches:  # each batch stays together and in order
         at = [m.id for m in listed].index(batch[0].id)
         assert listed[at : at + 2] == batch
@@ -528,9 +527,9 @@ async def test_delete_messages(chat: SqlStore, db: AsyncEngine) -> None:
     await chat.add_messages([message("m4", "c1"), message("m5", "c1")])
     await chat.delete_messages(ALICE, ["m5", "m2", "m2"])
     assert [m.id for m in await chat.list_messages(ALICE, "c1")] == ["m1", "m4"]
-    assert [r["id"] for r in await rows(db, tables.messages)] == ["m1", "m3", "m4"]
+    assert [r["id"] for r in await conftest.rows(db, tables.messages)] == ["m1", "m3", "m4"]
     await chat.delete_messages(ALICE, [])
-    assert await count(db, tables.messages) == 3
+    assert await conftest.count(db, tables.messages) == 3
     # Positions keep growing after a delete: order is never ambiguous.
     await chat.add_messages([message("m6", "c1")])
     assert [m.id for m in await chat.list_messages(ALICE, "c1")] == ["m1", "m4", "m6"]
@@ -557,7 +556,7 @@ async def test_recover_streaming(people: SqlStore, db: AsyncEngine) -> None:
         + [message("s4", "c2", BOB, role="assistant", status="streaming")]
     )
     assert await people.recover_streaming(before_ids=["s2", "unknown"]) == 3
-    assert {r["id"]: r["status"] for r in await rows(db, tables.messages)} == {
+    assert {r["id"]: r["status"] for r in await conftest.rows(db, tables.messages)} == {
         "done": "complete",
         "s1": "incomplete",
         "s2": "streaming",
@@ -591,62 +590,23 @@ async def test_unopenable_sqlite_file_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"^the database is unavailable: ") as caught:
         await store.open()
     assert isinstance(caught.value.__cause__, OperationalError)
+    await _aiosqlite_threads_finished()
 
 
-class Relay:
-    """A TCP relay to PostgreSQL that can cut every connection or go silent, like a network."""
-
-    def __init__(self) -> None:
-        self.silent = False
-        self._writers: list[asyncio.StreamWriter] = []
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.append(writer)
-        if self.silent:
+async def _aiosqlite_threads_finished() -> None:
+    """aiosqlite (0.22) stops the thread of a connection that failed to open without awaiting
+    it: the thread then calls back into this event loop, which must still be open."""
+    for _ in range(500):
+        if not any(t.name.endswith("(_connection_worker_thread)") for t in threading.enumerate()):
             return
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 5432)
-        self._writers.append(up_writer)
-        await asyncio.gather(_pipe(reader, up_writer, self), _pipe(up_reader, writer, self))
-
-    async def cut(self) -> None:
-        for writer in self._writers:
-            writer.close()
-        self._writers.clear()
-
-    async def close(self) -> None:
-        await self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, relay: Relay) -> None:
-    with contextlib.suppress(OSError):
-        while data := await reader.read(65536):
-            if relay.silent:
-                continue
-            writer.write(data)
-            await writer.drain()
-    writer.close()
-
-
-@pytest.fixture
-async def relay() -> AsyncIterator[Relay]:
-    relay = Relay()
-    try:
-        yield relay
-    finally:
-        await relay.close()
+        await asyncio.sleep(0.01)
+    raise AssertionError("an aiosqlite thread is still running")
 
 
 @pytest.mark.postgres
-async def test_ping_fails_fast_when_postgres_goes_away(relay: Relay, pg_session_url: str) -> None:
+async def test_ping_fails_fast_when_postgres_goes_away(
+    relay: conftest.Relay, pg_session_url: str
+) -> None:
     port = await relay.start()
     database = sa.make_url(pg_session_url)
     url = f"postgresql://{database.username}:secretpw@127.0.0.1:{port}/{database.database}"
@@ -705,3 +665,19 @@ async def test_create_engine_picks_the_async_driver(url: str, driver: str) -> No
 def test_unsupported_url_is_a_value_error_without_the_password() -> None:
     with pytest.raises(ValueError, match=r"^unsupported database URL scheme 'mysql'$"):
         create_engine("mysql://u:secretpw@h/db")
+
+
+def test_the_public_surface_of_the_store_modules() -> None:
+    assert sql.__all__ == ["PING_TIMEOUT", "SqlStore"]
+    assert engine.__all__ == ["create_engine", "normalize_url", "translate_errors", "url_secrets"]
+    assert migrate.__all__ == ["MIGRATIONS_DIR", "alembic_config", "upgrade"]
+    assert tables.__all__ == ["UTCDateTime", "conversations", "messages", "metadata", "users"]
+    assert rows.__all__ == [
+        "CONVERSATION_FIELDS",
+        "conversation_from_row",
+        "conversation_values",
+        "message_from_row",
+        "message_values",
+        "patch_values",
+        "usage_values",
+    ]
