@@ -239,7 +239,9 @@ export class App {
     if (type === "meta") {
       this.sidebar.setStreaming(run.conversationId, true);
       if (run === this.pendingRun && !this.conversation) {
-        this.adopt({ id: run.conversationId, title: run.origin.message, model: run.model, system_prompt: null, params: {} });
+        const title = run.origin.message.split(/\s+/).filter(Boolean).join(" ").slice(0, 80);
+        this.adopt({ id: run.conversationId, title, model: run.model, system_prompt: null, params: {} });
+        this.updateView();
         this.refreshList();
       }
     } else if (type === "stopping") {
@@ -298,8 +300,8 @@ export class App {
     this.composer.busy = Boolean(run && !run.stopping);
     this.thread.classList.toggle("busy", Boolean(run));
     const bubbles = [...this.thread.children];
-    const lastUser = bubbles.findLast((b) => b.role === "user");
-    const lastAnswer = bubbles.findLast((b) => b.role === "assistant");
+    const lastUser = bubbles.findLast((b) => b.kind === "user");
+    const lastAnswer = bubbles.findLast((b) => b.kind === "assistant");
     for (const bubble of bubbles) bubble.classList.toggle("last", bubble === lastUser || bubble === lastAnswer);
     document.querySelector("#empty").hidden = bubbles.length > 0;
     const title = this.conversation?.title;

@@ -38,7 +38,7 @@ const USER = `
 export class ScMessage extends HTMLElement {
   /** Build the bubble for `role` ("user" or "assistant"); call once, after createElement. */
   setup(role) {
-    this.role = role;
+    this.kind = role;
     this.className = `msg msg-${role}`;
     this.setAttribute("role", "article");
     this.innerHTML = role === "user" ? USER : ASSISTANT; // static templates, no data
