@@ -228,7 +228,9 @@ def _error(dialect: str, kind: str, message: str | None = None) -> web.Response:
 async def _models(request: web.Request) -> web.Response:
     state = request.app[_STATE]
     if not _authorized(request, state):
-        return _error(state.dialect, "auth")
+        # Like some real providers, echo the rejected key: the gateway must scrub it.
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return _error(state.dialect, "auth", f"Incorrect API key provided: {sent}")
     owner = _OWNERS[state.dialect]
     data = [
         {"id": model, "object": "model", "created": 1_700_000_000, "owned_by": owner}
@@ -286,7 +288,9 @@ async def _answer(
     if isinstance(body, dict):
         record["model"] = body.get("model")
     if not _authorized(request, state):
-        return _error(state.dialect, "auth")
+        # Like some real providers, echo the rejected key: the gateway must scrub it.
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return _error(state.dialect, "auth", f"Incorrect API key provided: {sent}")
     if not (
         isinstance(body, dict)
         and isinstance(body.get("model"), str)

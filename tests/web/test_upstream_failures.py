@@ -149,8 +149,9 @@ async def test_headers_never_arrive(make_server: Any) -> None:
 async def test_unreachable_upstream(make_server: Any, server: Server) -> None:
     from tests.harness import mock_provider
 
-    provider = mock_provider(server.mock, name="down")
-    provider.base_url = "http://127.0.0.1:9/v1"
+    provider = mock_provider(server.mock, name="down").model_copy(
+        update={"base_url": "http://127.0.0.1:9/v1"}
+    )
     other = make_server(providers=[provider], upstream_retries=1, retry_max_wait=0.1)
     async with httpx.AsyncClient(base_url=other.url, timeout=30) as client:
         stream = await ask(client, "tokens=2")

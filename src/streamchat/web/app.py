@@ -74,44 +74,44 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
 
 @asynccontextmanager
 async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIterator[Services]:
-    store = SqlStore(settings.database)
-    await store.open()
-    await store.ensure_user(LOCAL_USER, "local")
-    recovered = await store.recover_streaming()
-    if recovered:
-        log.warning("marked %d answers left streaming by a previous run as incomplete", recovered)
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
-        timeout=aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout),
-        auto_decompress=True,
-    )
-    catalog = Catalog(
-        build_upstreams(settings, session, environ),
-        settings.default_model,
-        settings.models_cache_ttl,
-    )
-    broker = MemoryBroker(settings.replay_ttl)
-    metrics = Metrics(catalog.record)
-    generations = Generations(
-        broker,
-        store,
-        metrics,
-        flush_interval=settings.flush_interval,
-        disconnect_grace=settings.disconnect_grace,
-        retries=settings.upstream_retries,
-        retry_max_wait=settings.retry_max_wait,
-    )
-    await broker.start(generations.handle_stop_request)
-    refresh = asyncio.create_task(catalog.refresh())
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        store = SqlStore(settings.database)
+        await store.open()
+        stack.push_async_callback(store.close)
+        await store.ensure_user(LOCAL_USER, "local")
+        recovered = await store.recover_streaming()
+        if recovered:
+            log.warning(
+                "marked %d answers left streaming by an earlier run as incomplete", recovered
+            )
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout),
+        )
+        stack.push_async_callback(session.close)
+        catalog = Catalog(
+            build_upstreams(settings, session, environ),
+            settings.default_model,
+            settings.models_cache_ttl,
+        )
+        stack.push_async_callback(catalog.close)
+        broker = MemoryBroker(settings.replay_ttl)
+        metrics = Metrics(catalog.record)
+        generations = Generations(
+            broker,
+            store,
+            metrics,
+            flush_interval=settings.flush_interval,
+            disconnect_grace=settings.disconnect_grace,
+            retries=settings.upstream_retries,
+            retry_max_wait=settings.retry_max_wait,
+        )
+        await broker.start(generations.handle_stop_request)
+        stack.push_async_callback(broker.close)
+        refresh = asyncio.create_task(catalog.refresh())
+        stack.callback(refresh.cancel)
+        stack.push_async_callback(generations.shutdown, settings.shutdown_grace)
         yield Services(settings, store, broker, catalog, generations, metrics)
-    finally:
-        refresh.cancel()
-        await generations.shutdown(settings.shutdown_grace)
-        await broker.close()
-        await catalog.close()
-        await session.close()
-        await store.close()
 
 
 def _is_v1(request: Request) -> bool:
