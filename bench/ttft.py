@@ -43,7 +43,7 @@ async def measure(upstream: str, gateway: str, requests: int) -> dict[str, list[
         "stream": True,
         "messages": [{"role": "user", "content": PROMPT}],
     }
-    targets = {
+    targets: dict[str, tuple[str, dict[str, object], bytes]] = {
         "direct to the mock upstream": (
             f"{upstream}/chat/completions",
             v1_body,

@@ -48,8 +48,9 @@ def test_top_level_usage_wins_and_is_never_added() -> None:
 
 
 def test_usage_only_chunk_with_empty_or_null_choices() -> None:
+    choices: list[object] | None
     for choices in ([], None):
-        data = {
+        data: dict[str, object] = {
             "id": "x",
             "choices": choices,
             "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},

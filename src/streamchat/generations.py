@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from streamchat.chat import ChunkDelta, MessageStatus, UpstreamRequest, Usage, estimate_tokens
-from streamchat.errors import ServiceError, StoreError, StreamchatError, UpstreamError
+from streamchat.errors import NotFound, ServiceError, StoreError, StreamchatError, UpstreamError
 from streamchat.events import Event
 from streamchat.fanout import Broker
 from streamchat.store import MessagePatch, Store
@@ -261,6 +261,8 @@ class Generations:
         patch: MessagePatch = {"content": "".join(gen.content), "reasoning": "".join(gen.reasoning)}
         try:
             await self.store.update_message(gen.id, patch)
+        except NotFound:
+            pass  # the conversation was deleted while the answer ran
         except StoreError as exc:
             gen.dirty = True
             log.warning("generation %s: periodic save failed: %s", gen.id, exc.message)
@@ -331,6 +333,9 @@ class Generations:
         try:
             await self.store.update_message(gen.id, patch)
             return True
+        except NotFound:
+            log.info("generation %s: its conversation was deleted; nothing to save", gen.id)
+            return True
         except StoreError as exc:
             log.error("generation %s: saving the answer failed: %s", gen.id, exc.message)
             self._spawn(self._save_later(gen.id, patch))
@@ -341,6 +346,8 @@ class Generations:
             await asyncio.sleep(delay)
             try:
                 await self.store.update_message(message_id, patch)
+            except NotFound:
+                return
             except StoreError:
                 continue
             log.info("answer %s saved after the store came back", message_id)

@@ -153,3 +153,21 @@ async def test_models_and_health_and_metrics(client: httpx.AsyncClient) -> None:
     assert "streamchat_ttft_seconds_bucket" in metrics
     schema = (await client.get("/openapi.json")).json()
     assert "/api/chat" in schema["paths"] and "/v1/chat/completions" in schema["paths"]
+
+
+async def test_delete_during_an_answer_stops_it(client: httpx.AsyncClient, server: Server) -> None:
+    async with client.stream(
+        "POST", "/api/chat", json={"message": "[[mock tokens=500 rate=40]]", "model": "gpt-4o-mini"}
+    ) as response:
+        lines = response.aiter_lines()
+        conversation_id = ""
+        async for line in lines:
+            if '"conversation_id"' in line:
+                conversation_id = line.split('"conversation_id":"')[1].split('"')[0]
+                break
+        deleted = await client.delete(f"/api/conversations/{conversation_id}")
+        assert deleted.status_code == 204
+        rest = "\n".join([line async for line in lines])
+    assert '"finish_reason":"stopped"' in rest
+    assert (await client.get(f"/api/conversations/{conversation_id}")).status_code == 404
+    assert (await client.get("/healthz")).json()["generations"] == 0

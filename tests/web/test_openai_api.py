@@ -6,6 +6,7 @@ import httpx
 import openai
 import orjson
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import Server
 from tests.harness import MOCK_KEY, read_stream
@@ -17,7 +18,7 @@ async def sdk(server: Server) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="unused-locally", max_retries=0)
 
 
-def user(text: str) -> list[dict[str, str]]:
+def user(text: str) -> list[ChatCompletionMessageParam]:
     return [{"role": "user", "content": text}]
 
 
@@ -25,7 +26,7 @@ async def test_sdk_streams(sdk: openai.AsyncOpenAI) -> None:
     stream = await sdk.chat.completions.create(
         model="gpt-4o-mini",
         messages=user("[[mock tokens=6]]"),
-        stream=True,  # type: ignore[arg-type]
+        stream=True,
         stream_options={"include_usage": True},
     )
     chunks = [chunk async for chunk in stream]
@@ -45,7 +46,7 @@ async def test_sdk_streams(sdk: openai.AsyncOpenAI) -> None:
 async def test_sdk_non_stream(sdk: openai.AsyncOpenAI) -> None:
     completion = await sdk.chat.completions.create(
         model="gpt-4o-mini",
-        messages=user("[[mock tokens=4]]"),  # type: ignore[arg-type]
+        messages=user("[[mock tokens=4]]"),
     )
     assert completion.choices[0].message.content == words(4)
     assert completion.choices[0].finish_reason == "stop"
@@ -56,7 +57,7 @@ async def test_sdk_non_stream(sdk: openai.AsyncOpenAI) -> None:
 async def test_sdk_demo_reasoning(sdk: openai.AsyncOpenAI) -> None:
     completion = await sdk.chat.completions.create(
         model="demo-thinking",
-        messages=user("why?"),  # type: ignore[arg-type]
+        messages=user("why?"),
     )
     message = completion.choices[0].message
     assert message.content and "demo model" in message.content
@@ -69,19 +70,19 @@ async def test_pre_stream_failures_are_http_statuses(sdk: openai.AsyncOpenAI) ->
         await sdk.chat.completions.create(
             model="gpt-4o-mini",
             stream=True,
-            messages=user("[[mock status=429 kind=rate_limit retry_after=30]]"),  # type: ignore[arg-type]
+            messages=user("[[mock status=429 kind=rate_limit retry_after=30]]"),
         )
     assert limited.value.response.headers["retry-after"] == "30"
     assert limited.value.code == "upstream_rate_limited"
     with pytest.raises(openai.NotFoundError) as unknown:
-        await sdk.chat.completions.create(model="nope", messages=user("x"))  # type: ignore[arg-type]
+        await sdk.chat.completions.create(model="nope", messages=user("x"))
     assert unknown.value.code == "model_not_found"
     with pytest.raises(openai.BadRequestError):
         await sdk.chat.completions.create(model="gpt-4o-mini", messages=[])
     with pytest.raises(openai.APIStatusError) as auth:
         await sdk.chat.completions.create(
             model="gpt-4o-mini", messages=user("[[mock status=401 kind=auth]]")
-        )  # type: ignore[arg-type]
+        )
     assert auth.value.status_code == 502
     assert MOCK_KEY not in auth.value.response.text
     await sdk.close()
@@ -110,7 +111,7 @@ async def test_sdk_mid_stream_failure_raises(sdk: openai.AsyncOpenAI) -> None:
     stream = await sdk.chat.completions.create(
         model="gpt-4o-mini",
         stream=True,
-        messages=user("[[mock tokens=8 error_after=3]]"),  # type: ignore[arg-type]
+        messages=user("[[mock tokens=8 error_after=3]]"),
     )
     with pytest.raises(openai.APIError):
         async for _ in stream:
