@@ -57,9 +57,7 @@ def make_server(
 
         def start(**overrides: Any) -> Server:
             providers = overrides.pop("providers", [mock_provider(mock_upstream)])
-            settings = test_settings(
-                tmp_path, database_url, providers=providers, **overrides
-            )
+            settings = test_settings(tmp_path, database_url, providers=providers, **overrides)
             url = stack.enter_context(streamchat_thread(settings))
             return Server(url, settings, mock_upstream)
 

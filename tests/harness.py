@@ -19,7 +19,7 @@ import orjson
 from streamchat.client import background_server
 from streamchat.mock_upstream import serve_mock
 from streamchat.settings import ModelConfig, ProviderConfig, Settings
-from streamchat.sse import SSEDecoder, ServerSentEvent
+from streamchat.sse import ServerSentEvent, SSEDecoder
 from streamchat.web.app import create_app
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -43,7 +43,9 @@ class MockUpstream:
 
 
 @contextlib.contextmanager
-def mock_upstream_thread(dialect: str = "openai", api_key: str = MOCK_KEY) -> Iterator[MockUpstream]:
+def mock_upstream_thread(
+    dialect: str = "openai", api_key: str = MOCK_KEY
+) -> Iterator[MockUpstream]:
     """The mock upstream served from a thread of its own."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
