@@ -139,6 +139,52 @@ def fresh_postgres() -> Iterator[str]:
         asyncio.run(_drop_database(name))
 
 
+class Relay:
+    """A loopback TCP relay to a server (PostgreSQL, Redis) that can cut every connection or go
+    silent, like a network or a server that stopped."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.silent = False
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        if self.silent:
+            return
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+        self._writers.append(up_writer)
+        await asyncio.gather(_pipe(reader, up_writer, self), _pipe(up_reader, writer, self))
+
+    async def cut(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+
+    async def close(self) -> None:
+        await self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, relay: Relay) -> None:
+    with contextlib.suppress(OSError):
+        while data := await reader.read(65536):
+            if relay.silent:
+                continue
+            writer.write(data)
+            await writer.drain()
+    writer.close()
+
+
 # -- reading streams ------------------------------------------------------------------------
 
 

@@ -73,19 +73,32 @@ def serve(**values: Any) -> None:
     """Serve the API and the chat page."""
     settings = load_settings(values)
     configure_logging(settings.log_level, secrets=_secrets(settings))
-    if settings.workers > 1:
-        raise click.UsageError("--workers above 1 needs the Redis broker (not available yet)")
-    app = create_app(settings)
+    if settings.workers > 1 and settings.redis_url is None:
+        raise click.UsageError(
+            "--workers above 1 needs --redis-url: Redis shares the answers between workers"
+        )
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": int(settings.shutdown_grace) + 5,
+    }
     click.echo(f"streamchat on http://{settings.host}:{settings.port}", err=True)
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Worker processes build their app from the environment: hand them every option given.
+    for name, value in values.items():
+        if value is not None:
+            os.environ[ENV_PREFIX + name.upper()] = str(value)
     uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+        "streamchat.web.app:app_from_environment",
+        factory=True,
+        workers=settings.workers,
+        **options,
     )
 
 

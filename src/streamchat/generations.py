@@ -157,6 +157,64 @@ class Generations:
         if self._background:
             await asyncio.wait(self._background, timeout=5)
 
+    # -- answers whose worker died (several workers) ------------------------------------------
+
+    async def run_janitor(self, interval: float) -> None:
+        """Every ``interval`` seconds, end the answers of workers that died."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.adopt_orphans()
+            except StreamchatError as exc:
+                log.warning("looking for interrupted answers failed: %s", exc.message)
+
+    async def adopt_orphans(self) -> int:
+        """End each answer whose worker's lease expired: keep the text the broker holds, mark it
+        ``incomplete`` and tell every subscriber with a retryable ``interrupted`` error."""
+        adopted = 0
+        for stream_id in await self.broker.orphans():
+            claimed = await self.broker.claim(stream_id)
+            if claimed is None:
+                continue
+            _, events = claimed
+            if events and events[-1].terminal:
+                continue
+            await self._end_orphan(stream_id, events)
+            adopted += 1
+        return adopted
+
+    async def _end_orphan(self, stream_id: str, events: list[Event]) -> None:
+        content = "".join(e.data["text"] for e in events if e.type == "delta")
+        reasoning = "".join(e.data["text"] for e in events if e.type == "reasoning")
+        completion = estimate_tokens(content) + estimate_tokens(reasoning)
+        usage = Usage(0, completion, completion, estimated=True)
+        error = ServiceError(
+            "the worker running this answer stopped before it finished; try again",
+            code="interrupted",
+        )
+        next_id = (events[-1].id if events else 0) + 1
+        patch: MessagePatch = {
+            "content": content,
+            "reasoning": reasoning,
+            "status": "incomplete" if content or reasoning else "error",
+            "usage": usage,
+            "error": error.as_dict(),
+            "last_event_id": next_id + 1,
+        }
+        await self._save(stream_id, patch)
+        await self.broker.publish(
+            stream_id,
+            [
+                Event(next_id, "usage", usage.as_dict()),
+                Event(next_id + 1, "error", error.as_dict()),
+            ],
+        )
+        log.warning(
+            "answer %s was interrupted by a dead worker; ended it with %d characters",
+            stream_id,
+            len(content),
+        )
+
     # -- the answer's task -------------------------------------------------------------------
 
     async def _run(self, gen: Generation) -> None:
@@ -301,7 +359,7 @@ class Generations:
             "last_event_id": gen.next_id,  # the terminal event's id
         }
         error = ending.error
-        saved = gen.spec.conversation_id is None or await self._save(gen, patch)
+        saved = gen.spec.conversation_id is None or await self._save(gen.id, patch)
         if not saved and error is None:
             error = StoreError(
                 "the answer was delivered but could not be saved yet; streamchat keeps "
@@ -328,17 +386,17 @@ class Generations:
             ending.error,
         )
 
-    async def _save(self, gen: Generation, patch: MessagePatch) -> bool:
+    async def _save(self, message_id: str, patch: MessagePatch) -> bool:
         """Write the final answer; on failure keep retrying in the background."""
         try:
-            await self.store.update_message(gen.id, patch)
+            await self.store.update_message(message_id, patch)
             return True
         except NotFound:
-            log.info("generation %s: its conversation was deleted; nothing to save", gen.id)
+            log.info("answer %s has no row (deleted, or a /v1 answer); nothing to save", message_id)
             return True
         except StoreError as exc:
-            log.error("generation %s: saving the answer failed: %s", gen.id, exc.message)
-            self._spawn(self._save_later(gen.id, patch))
+            log.error("answer %s: saving failed: %s", message_id, exc.message)
+            self._spawn(self._save_later(message_id, patch))
             return False
 
     async def _save_later(self, message_id: str, patch: MessagePatch) -> None:

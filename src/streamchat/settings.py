@@ -89,6 +89,9 @@ class Settings(BaseModel):
     redis_url: SecretStr | None = Field(
         None, description="Redis URL; shares streams between workers when set."
     )
+    worker_lease: float = Field(
+        5.0, gt=0, description="Seconds after which a silent worker's answers are taken over."
+    )
     default_model: str | None = Field(
         None, description="Model for new conversations; default: the first configured, or demo."
     )

@@ -7,8 +7,6 @@ test starts from empty tables. Tests that need a blank database get one of their
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from streamchat.store.engine import create_engine
 from streamchat.store.sql import SqlStore
+from tests.harness import Relay
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
@@ -135,52 +134,9 @@ async def count(engine: AsyncEngine, table: sa.Table) -> int:
         return int(result.scalar_one())
 
 
-class Relay:
-    """A TCP relay to PostgreSQL that can cut every connection or go silent, like a network."""
-
-    def __init__(self) -> None:
-        self.silent = False
-        self._writers: list[asyncio.StreamWriter] = []
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.append(writer)
-        if self.silent:
-            return
-        up_reader, up_writer = await asyncio.open_connection(PG_HOST, PG_PORT)
-        self._writers.append(up_writer)
-        await asyncio.gather(_pipe(reader, up_writer, self), _pipe(up_reader, writer, self))
-
-    async def cut(self) -> None:
-        for writer in self._writers:
-            writer.close()
-        self._writers.clear()
-
-    async def close(self) -> None:
-        await self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, relay: Relay) -> None:
-    with contextlib.suppress(OSError):
-        while data := await reader.read(65536):
-            if relay.silent:
-                continue
-            writer.write(data)
-            await writer.drain()
-    writer.close()
-
-
 @pytest.fixture
 async def relay() -> AsyncIterator[Relay]:
-    relay = Relay()
+    relay = Relay(PG_HOST, PG_PORT)
     try:
         yield relay
     finally:

@@ -60,3 +60,13 @@ class Broker(Protocol):
 
     async def request_stop(self, stream_id: str) -> None:
         """Ask whichever worker runs ``stream_id`` to stop it."""
+
+    async def live(self) -> list[str]:
+        """Every unfinished stream, on any worker."""
+
+    async def orphans(self) -> list[str]:
+        """Unfinished streams whose worker is gone (its lease expired)."""
+
+    async def claim(self, stream_id: str) -> tuple[str, list[Event]] | None:
+        """Take over an orphan (only one worker wins): its owner and every event it holds.
+        The winner then publishes the stream's ending."""

@@ -121,6 +121,15 @@ class MemoryBroker:
         if self._on_stop is not None:
             await self._on_stop(stream_id)
 
+    async def live(self) -> list[str]:
+        return [key for key, stream in self._streams.items() if not stream.finished]
+
+    async def orphans(self) -> list[str]:
+        return []  # one process: its generations die with it
+
+    async def claim(self, stream_id: str) -> tuple[str, list[Event]] | None:
+        return None
+
     def sweep(self, now: float | None = None) -> int:
         """Forget finished streams past their replay expiry; return how many."""
         now = time.monotonic() if now is None else now

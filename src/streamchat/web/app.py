@@ -21,8 +21,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import streamchat
 from streamchat.errors import InvalidRequest, PayloadTooLarge, StreamchatError
+from streamchat.fanout import Broker
 from streamchat.fanout.memory import MemoryBroker
+from streamchat.fanout.redis import RedisBroker
 from streamchat.generations import Generations
+from streamchat.logs import configure_logging
 from streamchat.settings import Settings
 from streamchat.store.sql import SqlStore
 from streamchat.upstream.catalog import Catalog, build_upstreams
@@ -30,7 +33,7 @@ from streamchat.web import chat_api, conversations_api, openai_api, ops, tutoria
 from streamchat.web.metrics import Metrics
 from streamchat.web.services import LOCAL_USER, Services
 
-__all__ = ["PAGE_CSP", "create_app"]
+__all__ = ["PAGE_CSP", "app_from_environment", "create_app"]
 
 log = logging.getLogger("streamchat")
 STATIC = Path(__file__).parent / "static"
@@ -72,6 +75,14 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The app of one worker process started by ``streamchat serve --workers N``."""
+    settings = Settings.load()
+    secrets = [key for p in settings.providers if (key := p.key(os.environ))]
+    configure_logging(settings.log_level, secrets=secrets)
+    return create_app(settings)
+
+
 @asynccontextmanager
 async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIterator[Services]:
     async with contextlib.AsyncExitStack() as stack:
@@ -95,7 +106,15 @@ async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIter
             settings.models_cache_ttl,
         )
         stack.push_async_callback(catalog.close)
-        broker = MemoryBroker(settings.replay_ttl)
+        broker: Broker = (
+            RedisBroker(
+                settings.redis_url.get_secret_value(),
+                replay_ttl=settings.replay_ttl,
+                lease=settings.worker_lease,
+            )
+            if settings.redis_url is not None
+            else MemoryBroker(settings.replay_ttl)
+        )
         metrics = Metrics(catalog.record)
         generations = Generations(
             broker,
@@ -108,6 +127,14 @@ async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIter
         )
         await broker.start(generations.handle_stop_request)
         stack.push_async_callback(broker.close)
+        # Answers left streaming by a process that died, unless another worker runs them.
+        recovered = await store.recover_streaming(await broker.live())
+        if recovered:
+            log.warning(
+                "marked %d answers left streaming by an earlier run as incomplete", recovered
+            )
+        janitor = asyncio.create_task(generations.run_janitor(settings.worker_lease))
+        stack.callback(janitor.cancel)
         refresh = asyncio.create_task(catalog.refresh())
         stack.callback(refresh.cancel)
         stack.push_async_callback(generations.shutdown, settings.shutdown_grace)

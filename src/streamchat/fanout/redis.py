@@ -1,0 +1,357 @@
+"""The Redis Streams broker: several workers (and machines) share every answer's events.
+
+Layout, for generation ``G`` (prefix ``sc:``)::
+
+    sc:ev:G        Redis Stream; entry id ``<event id>-1``; fields t (type), d (JSON data)
+    sc:meta:G      hash: owner, worker, last, finished
+    sc:running     set of generations not finished yet (the janitor's list)
+    sc:worker:W    a worker's lease: exists while worker W is alive (refreshed by its heartbeat)
+    sc:att:G       exists while a client on another worker is attached to G
+    sc:control     pub/sub channel: ``stop <G>``
+
+Local first: the worker that runs a generation keeps its log in memory (a
+:class:`~streamchat.fanout.memory.MemoryBroker`) and serves its own clients from there; every
+published event is also appended to Redis, in order, by one writer task per worker that sends
+whatever has accumulated in one pipeline. A client that attaches on another worker gets a local
+mirror fed by one ``XREAD`` loop for that stream. When Redis is unavailable the local clients
+are unaffected (degraded: re-attach elsewhere fails with a clear 503); the events not yet in
+Redis are sent when it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from streamchat.errors import NotFound, ServiceError
+from streamchat.events import Event
+from streamchat.fanout import StopHandler, StreamInfo, Subscription
+from streamchat.fanout.memory import MemoryBroker
+
+__all__ = ["RedisBroker"]
+
+log = logging.getLogger("streamchat.fanout")
+
+_CONTROL = "sc:control"
+_RUNNING = "sc:running"
+
+
+def _unavailable(exc: BaseException) -> ServiceError:
+    return ServiceError(
+        f"the stream broker (Redis) is unavailable: {type(exc).__name__}",
+        code="broker_unavailable",
+    )
+
+
+class _Pending:
+    """Events published locally and not yet written to Redis, per stream, in order."""
+
+    __slots__ = ("events", "finished", "owner")
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.events: list[Event] = []
+        self.finished = False
+
+
+class RedisBroker:
+    def __init__(
+        self,
+        url: str,
+        *,
+        replay_ttl: float = 900.0,
+        lease: float = 5.0,
+        max_events: int = 200_000,
+    ) -> None:
+        self.worker = secrets.token_hex(6)
+        self.replay_ttl = replay_ttl
+        self.lease = lease
+        self.max_events = max_events
+        # redis-py's stubs type every reply as a union of shapes; replies are read below as the
+        # bytes they are (decode_responses is off).
+        self._redis: Any = aioredis.Redis.from_url(
+            url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=10
+        )
+        self._local = MemoryBroker(replay_ttl)
+        self._mirrors: dict[str, asyncio.Task[None]] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._on_stop: StopHandler | None = None
+        self.available = True
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, on_stop: StopHandler) -> None:
+        self._on_stop = on_stop
+        await self._local.start(on_stop)
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.set(f"sc:worker:{self.worker}", 1, px=int(self.lease * 1000))
+        self._tasks = [
+            asyncio.create_task(self._writer(), name="redis writer"),
+            asyncio.create_task(self._heartbeat(), name="redis heartbeat"),
+            asyncio.create_task(self._control(), name="redis control"),
+        ]
+
+    async def close(self) -> None:
+        for task in [*self._tasks, *self._mirrors.values()]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._mirrors.values(), return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(3):
+                if self._pending:  # the last events (a shutdown's endings) go out too
+                    await self._write(self._pending)
+                await self._redis.delete(f"sc:worker:{self.worker}")
+        await self._local.close()
+        await self._redis.aclose()
+
+    # -- the running worker's side -----------------------------------------------------------
+
+    async def create(self, stream_id: str, owner_id: str) -> None:
+        await self._local.create(stream_id, owner_id)
+        self._pending[stream_id] = _Pending(owner_id)
+        self._wake.set()
+
+    async def publish(self, stream_id: str, events: Sequence[Event]) -> None:
+        await self._local.publish(stream_id, events)
+        pending = self._pending.setdefault(stream_id, _Pending(""))
+        pending.events.extend(events)
+        if events[-1].terminal:
+            pending.finished = True
+        self._wake.set()
+
+    async def _writer(self) -> None:
+        """Send what accumulated, in order, in one pipeline; retry while Redis is down."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending, {}
+                try:
+                    await self._write(batch)
+                except (RedisError, OSError) as exc:
+                    self._mark_down(exc)
+                    self._requeue(batch)
+                    await asyncio.sleep(0.5)
+                except asyncio.CancelledError:
+                    self._requeue(batch)
+                    raise
+                else:
+                    self._mark_up()
+
+    def _requeue(self, batch: dict[str, _Pending]) -> None:
+        """Put an unsent batch back in front of what was published since."""
+        for key, newer in self._pending.items():
+            older = batch.setdefault(key, _Pending(newer.owner))
+            older.events.extend(newer.events)
+            older.finished |= newer.finished
+        self._pending = batch
+
+    async def _write(self, batch: dict[str, _Pending]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for stream_id, pending in batch.items():
+            meta = f"sc:meta:{stream_id}"
+            if pending.owner:
+                pipe.hset(meta, mapping={"owner": pending.owner, "worker": self.worker})
+                pipe.sadd(_RUNNING, stream_id)
+            for event in pending.events:
+                pipe.xadd(
+                    f"sc:ev:{stream_id}",
+                    {"t": event.type, "d": event.json()},
+                    id=f"{event.id}-1",
+                    maxlen=self.max_events,
+                    approximate=True,
+                )
+            if pending.events:
+                pipe.hset(meta, "last", pending.events[-1].id)
+            if pending.finished:
+                pipe.hset(meta, "finished", 1)
+                pipe.srem(_RUNNING, stream_id)
+                ttl = max(1, int(self.replay_ttl))
+                pipe.expire(meta, ttl)
+                pipe.expire(f"sc:ev:{stream_id}", ttl)
+        for result in await pipe.execute(raise_on_error=False):
+            # An event a failed earlier attempt already wrote is refused as "equal or smaller
+            # than the top item": it is there, which is all that matters.
+            if isinstance(result, Exception) and "equal or smaller" not in str(result):
+                raise result
+
+    def _mark_down(self, exc: BaseException) -> None:
+        if self.available:
+            log.error("Redis is unavailable (%s); streams stay local until it returns", exc)
+        self.available = False
+
+    def _mark_up(self) -> None:
+        if not self.available:
+            log.warning("Redis is back; the events kept locally were sent")
+        self.available = True
+
+    async def _heartbeat(self) -> None:
+        while True:
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.set(f"sc:worker:{self.worker}", 1, px=int(self.lease * 1000))
+                for stream_id in list(self._mirrors):
+                    if await self._local.listeners(stream_id):
+                        pipe.set(f"sc:att:{stream_id}", 1, px=int(self.lease * 1000))
+                await pipe.execute()
+                self._mark_up()
+            except (RedisError, OSError) as exc:
+                self._mark_down(exc)
+            await asyncio.sleep(self.lease / 3)
+
+    async def _control(self) -> None:
+        while True:
+            try:
+                pubsub = self._redis.pubsub()
+                await pubsub.subscribe(_CONTROL)
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    command, _, stream_id = message["data"].decode().partition(" ")
+                    if command == "stop" and self._on_stop is not None:
+                        await self._on_stop(stream_id)
+            except (RedisError, OSError) as exc:
+                self._mark_down(exc)
+                await asyncio.sleep(1)
+
+    # -- any worker's side -------------------------------------------------------------------
+
+    async def subscribe(self, stream_id: str, after: int) -> Subscription:
+        if await self._local.info(stream_id) is None:
+            await self._mirror(stream_id)
+        return await self._local.subscribe(stream_id, after)
+
+    async def _mirror(self, stream_id: str) -> None:
+        """Load the stream's backlog from Redis, then follow it with one reader task."""
+        meta = await self._meta(stream_id)
+        if meta is None:
+            raise NotFound(f"no live stream {stream_id}")
+        events = await self._range(stream_id)
+        if await self._local.info(stream_id) is not None:
+            return  # another subscriber mirrored it while we read
+        await self._local.create(stream_id, meta["owner"])
+        if events:
+            await self._local.publish(stream_id, events)
+        if not (events and events[-1].terminal):
+            after = events[-1].id if events else 0
+            self._mirrors[stream_id] = asyncio.create_task(self._follow(stream_id, after))
+
+    async def _range(self, stream_id: str) -> list[Event]:
+        try:
+            entries = await self._redis.xrange(f"sc:ev:{stream_id}")
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+            raise _unavailable(exc) from exc
+        return [_event(entry_id, fields) for entry_id, fields in entries]
+
+    async def _follow(self, stream_id: str, after: int) -> None:
+        """Copy ``sc:ev:<id>`` into the local mirror until its terminal event."""
+        position = f"{after}-1" if after else "0-0"
+        key = f"sc:ev:{stream_id}"
+        try:
+            while True:
+                try:
+                    answer = await self._redis.xread({key: position}, block=1000, count=1000)
+                except (RedisError, OSError) as exc:
+                    self._mark_down(exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                events = [_event(i, f) for _, entries in answer for i, f in entries]
+                if not events:
+                    continue
+                position = f"{events[-1].id}-1"
+                await self._local.publish(stream_id, events)
+                if events[-1].terminal:
+                    return
+        finally:
+            self._mirrors.pop(stream_id, None)
+
+    async def _meta(self, stream_id: str) -> dict[str, str] | None:
+        try:
+            raw: dict[bytes, bytes] = await self._redis.hgetall(f"sc:meta:{stream_id}")
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+            raise _unavailable(exc) from exc
+        if not raw or b"owner" not in raw:
+            return None
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    async def info(self, stream_id: str) -> StreamInfo | None:
+        local = await self._local.info(stream_id)
+        if local is not None:
+            return local
+        meta = await self._meta(stream_id)
+        if meta is None:
+            return None
+        return StreamInfo(meta["owner"], int(meta.get("last", 0)), meta.get("finished") == "1")
+
+    async def listeners(self, stream_id: str) -> int:
+        count = await self._local.listeners(stream_id)
+        if count or not self.available:
+            return count or (0 if self.available else 1)  # no evidence while down: keep going
+        try:
+            return int(await self._redis.exists(f"sc:att:{stream_id}"))
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+            return 1
+
+    async def request_stop(self, stream_id: str) -> None:
+        try:
+            await self._redis.publish(_CONTROL, f"stop {stream_id}")
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+            raise _unavailable(exc) from exc
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    async def orphans(self) -> list[str]:
+        """Unfinished generations whose worker's lease has expired."""
+        try:
+            running = [m.decode() for m in await self._redis.smembers(_RUNNING)]
+            orphaned: list[str] = []
+            for stream_id in running:
+                worker = await self._redis.hget(f"sc:meta:{stream_id}", "worker")
+                if worker is None or not await self._redis.exists(f"sc:worker:{worker.decode()}"):
+                    orphaned.append(stream_id)
+            return orphaned
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+            return []
+
+    async def live(self) -> list[str]:
+        """Every unfinished generation, on any worker."""
+        try:
+            return [m.decode() for m in await self._redis.smembers(_RUNNING)]
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+            raise _unavailable(exc) from exc
+
+    async def claim(self, stream_id: str) -> tuple[str, list[Event]] | None:
+        """Take over an orphan, once across all workers: its owner and every event it has.
+        Afterwards this worker publishes its ending like any of its own streams."""
+        try:
+            won = await self._redis.set(f"sc:claim:{stream_id}", self.worker, nx=True, ex=60)
+            if not won:
+                return None
+            meta = await self._meta(stream_id)
+            events = await self._range(stream_id)
+        except (RedisError, OSError, ServiceError):
+            return None
+        owner = meta["owner"] if meta else ""
+        if await self._local.info(stream_id) is None:
+            await self._local.create(stream_id, owner)
+            if events:
+                await self._local.publish(stream_id, events)
+        return owner, events
+
+
+def _event(entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
+    return Event.from_json(int(entry_id.split(b"-")[0]), fields[b"t"].decode(), fields[b"d"])
