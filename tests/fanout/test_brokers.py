@@ -166,7 +166,7 @@ async def test_redis_stopped_and_back_catches_up_in_order(clean_redis: None) -> 
     relay = Relay("127.0.0.1", 6379)
     port = await relay.start()
     broker = RedisBroker(f"redis://127.0.0.1:{port}/15", lease=1)
-    direct = aioredis.Redis.from_url(REDIS_URL)
+    direct: Any = aioredis.Redis.from_url(REDIS_URL)
     try:
         await broker.start(await stops_seen([]))
         await broker.create("g5", "alice")

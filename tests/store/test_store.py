@@ -20,6 +20,7 @@ from streamchat.errors import Conflict, NotFound, StoreError
 from streamchat.store import MessagePatch, Store, engine, migrate, rows, sql, tables
 from streamchat.store.engine import create_engine, normalize_url, translate_errors
 from streamchat.store.sql import SqlStore
+from tests.harness import Relay
 from tests.store import conftest
 
 ALICE = "alice"
@@ -604,9 +605,7 @@ async def _aiosqlite_threads_finished() -> None:
 
 
 @pytest.mark.postgres
-async def test_ping_fails_fast_when_postgres_goes_away(
-    relay: conftest.Relay, pg_session_url: str
-) -> None:
+async def test_ping_fails_fast_when_postgres_goes_away(relay: Relay, pg_session_url: str) -> None:
     port = await relay.start()
     database = sa.make_url(pg_session_url)
     url = f"postgresql://{database.username}:secretpw@127.0.0.1:{port}/{database.database}"
