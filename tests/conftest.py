@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
+from bench.processes import free_port, wait_for_port
 from streamchat.settings import Settings
 from tests.harness import (
     MockUpstream,
@@ -46,6 +52,8 @@ class Server:
 
 
 ServerFactory = Callable[..., Server]
+REDIS_URL = "redis://127.0.0.1:6379/14"
+Cluster = tuple[str, str, "subprocess.Popen[bytes]"]
 
 
 @pytest.fixture
@@ -62,6 +70,60 @@ def make_server(
             return Server(url, settings, mock_upstream)
 
         yield start
+
+
+@contextlib.contextmanager
+def worker(
+    config: Path, database: str, *extra: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "STREAMCHAT_DATABASE_URL": database,
+        "STREAMCHAT_REDIS_URL": REDIS_URL,
+        "STREAMCHAT_WORKER_LEASE": "1",
+        "STREAMCHAT_FLUSH_INTERVAL": "0.2",
+        "STREAMCHAT_LOG_LEVEL": "warning",
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "streamchat",
+        "serve",
+        "--port",
+        str(port),
+        "--config",
+        str(config),
+        *extra,
+    ]
+    with subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
+        try:
+            wait_for_port(port)
+            yield f"http://127.0.0.1:{port}", proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            _, stderr = proc.communicate(timeout=30)
+            assert b"Traceback" not in stderr, stderr.decode()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, mock_upstream: MockUpstream) -> Iterator[Cluster]:
+    """Two `streamchat serve` processes sharing Redis and a fresh PostgreSQL database."""
+    with redis.Redis.from_url(REDIS_URL) as client:
+        client.flushdb()
+    config = tmp_path / "streamchat.toml"
+    config.write_text(
+        '[[providers]]\nname = "mock"\npreset = "openai"\n'
+        f'base_url = "{mock_upstream.url}"\napi_key = "{mock_upstream.api_key}"\n'
+        'models = ["gpt-4o-mini"]\nlist_models = false\n'
+    )
+    with (
+        fresh_postgres() as database,
+        worker(config, database) as (a, proc_a),
+        worker(config, database) as (b, _),
+    ):
+        yield a, b, proc_a
 
 
 @pytest.fixture

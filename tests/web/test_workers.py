@@ -3,78 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import orjson
 import pytest
-import redis
 
-from bench.processes import free_port, wait_for_port
-from tests.harness import MockUpstream, fresh_postgres, read_stream
+from tests.conftest import Cluster
+from tests.harness import MockUpstream, read_stream
 from tests.web.test_chat_stream import words
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
-Cluster = tuple[str, str, "subprocess.Popen[bytes]"]
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
-
-
-@contextlib.contextmanager
-def worker(
-    config: Path, database: str, *extra: str
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "STREAMCHAT_DATABASE_URL": database,
-        "STREAMCHAT_REDIS_URL": REDIS_URL,
-        "STREAMCHAT_WORKER_LEASE": "1",
-        "STREAMCHAT_FLUSH_INTERVAL": "0.2",
-        "STREAMCHAT_LOG_LEVEL": "warning",
-    }
-    args = [
-        sys.executable,
-        "-m",
-        "streamchat",
-        "serve",
-        "--port",
-        str(port),
-        "--config",
-        str(config),
-        *extra,
-    ]
-    with subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
-        try:
-            wait_for_port(port)
-            yield f"http://127.0.0.1:{port}", proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            _, stderr = proc.communicate(timeout=30)
-            assert b"Traceback" not in stderr, stderr.decode()
-
-
-@pytest.fixture
-def cluster(tmp_path: Path, mock_upstream: MockUpstream) -> Iterator[Cluster]:
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    config = tmp_path / "streamchat.toml"
-    config.write_text(
-        '[[providers]]\nname = "mock"\npreset = "openai"\n'
-        f'base_url = "{mock_upstream.url}"\napi_key = "{mock_upstream.api_key}"\n'
-        'models = ["gpt-4o-mini"]\nlist_models = false\n'
-    )
-    with (
-        fresh_postgres() as database,
-        worker(config, database) as (a, proc_a),
-        worker(config, database) as (b, _),
-    ):
-        yield a, b, proc_a
 
 
 async def test_reattach_on_another_worker(cluster: Cluster) -> None:
