@@ -65,7 +65,8 @@ def make_server(
 
         def start(**overrides: Any) -> Server:
             providers = overrides.pop("providers", [mock_provider(mock_upstream)])
-            settings = test_settings(tmp_path, database_url, providers=providers, **overrides)
+            database = overrides.pop("database_url", database_url)
+            settings = test_settings(tmp_path, database, providers=providers, **overrides)
             url = stack.enter_context(streamchat_thread(settings))
             return Server(url, settings, mock_upstream)
 

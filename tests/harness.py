@@ -185,6 +185,37 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rela
     writer.close()
 
 
+class RelayThread:
+    """A :class:`Relay` on a loop of its own, for servers that run in other threads."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.relay = Relay(host, port)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> RelayThread:
+        self._thread.start()
+        self.port = self._run(self.relay.start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._run(self.relay.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    def down(self) -> None:
+        """The server stops answering: connections cut, new ones hang."""
+        self.relay.silent = True
+        self._run(self.relay.cut())
+
+    def up(self) -> None:
+        self.relay.silent = False
+
+
 # -- reading streams ------------------------------------------------------------------------
 
 

@@ -31,7 +31,7 @@ _SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout=5000",
 )
 # Seconds asyncpg waits for a connection before giving up (its own default is a minute).
-_PG_CONNECT_TIMEOUT = 10.0
+_PG_CONNECT_TIMEOUT = 3.0  # seconds: a database that does not answer is reported fast
 _CREDENTIALS = re.compile(r"(://[^:/@\s]*):[^@\s]*@")
 
 
