@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from bench.processes import free_port, wait_for_port
+from tests.conftest import Cluster
 from tests.harness import read_stream
 from tests.web.test_chat_stream import words
-from tests.web.test_workers import Cluster
 
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
