@@ -63,6 +63,14 @@ class ChatPage:
     def conversation_link(self, title: str) -> Locator:
         return self.page.locator("sc-sidebar .conv-open", has_text=title)
 
+    def switch_to(self, title: str) -> str:
+        """Click a conversation in the sidebar and wait until its thread is shown."""
+        link = self.conversation_link(title)
+        cid = str(link.locator("xpath=..").get_attribute("data-id"))
+        link.click()
+        expect(self.page.locator(f'#thread[data-conversation="{cid}"]')).to_have_count(1)
+        return cid
+
     # -- bubbles ------------------------------------------------------------------------------
 
     def answers(self) -> Locator:

@@ -53,7 +53,7 @@ def test_switching_away_does_not_stop_the_answer_and_coming_back_shows_it_stream
     entry = chat.page.locator(f'sc-sidebar li.conv[data-id="{streaming}"]')
     expect(entry.locator(".conv-dot")).to_be_visible()
 
-    chat.conversation_link("older").click()
+    assert chat.switch_to("older") == older
     expect(chat.page).to_have_url(f"{chat.base}/#/c/{older}")
     expect(chat.answers()).to_have_count(1)
     assert chat.source() == words(2)
@@ -61,7 +61,7 @@ def test_switching_away_does_not_stop_the_answer_and_coming_back_shows_it_stream
     expect(entry.locator(".conv-dot")).to_be_visible()  # the other one still answers
     time.sleep(0.5)
 
-    entry.locator(".conv-open").click()
+    chat.switch_to("streaming one")
     expect(chat.page).to_have_url(f"{chat.base}/#/c/{streaming}")
     assert chat.answer().get_attribute("data-status") == "streaming"
     before = len(chat.source())
@@ -117,7 +117,8 @@ def test_reconnect_backs_off_and_reads_the_stored_answer_when_events_expired(
         assert chat.wait_status(timeout=30_000) == "complete"
         expect(notice).to_be_hidden()
         assert chat.source() == words(60)
-        statuses = [r.response().status for r in chat.requests_to("/events") if r.response()]
+        responses = [r.response() for r in chat.requests_to("/events")]
+        statuses = [response.status for response in responses if response is not None]
         assert 410 in statuses
 
 

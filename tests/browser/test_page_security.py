@@ -50,7 +50,12 @@ def check_inert(chat: ChatPage, dialogs: list[Dialog]) -> None:
 def test_hostile_output_is_inert_live_and_after_reload(new_page: PageFactory, split: str) -> None:
     chat = new_page()
     dialogs: list[Dialog] = []
-    chat.page.on("dialog", lambda dialog: (dialogs.append(dialog), dialog.dismiss()))
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog)
+        dialog.dismiss()
+
+    chat.page.on("dialog", on_dialog)
     chat.open()
     chat.send(f"summarise [[mock text=xss rate=120{split}]]")
     chat.wait_text(60)

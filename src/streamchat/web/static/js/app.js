@@ -93,6 +93,7 @@ export class App {
     this.setModel(this.draft.model);
     this.sidebar.current = null;
     this.thread.replaceChildren();
+    delete this.thread.dataset.conversation;
     if (this.pendingRun && !this.pendingRun.finished && !this.pendingRun.conversationId) {
       this.pendingRun = null; // it carries on; the list shows it once it has its conversation
     }
@@ -117,6 +118,7 @@ export class App {
     this.setModel(this.catalog.pick(fields.model || lastModel || this.model));
     this.sidebar.current = id;
     this.renderThread(messages);
+    this.thread.dataset.conversation = id;
     this.follower.toBottom();
   }
 
@@ -263,6 +265,7 @@ export class App {
   adopt(conversation) {
     this.conversation = conversation;
     history.replaceState(null, "", `#/c/${encodeURIComponent(conversation.id)}`);
+    this.thread.dataset.conversation = conversation.id;
     this.sidebar.current = conversation.id;
   }
 
