@@ -29,6 +29,7 @@ from streamchat.web.app import create_app
 __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
@@ -73,6 +74,14 @@ def serve(**values: Any) -> None:
     """Serve the API and the chat page."""
     settings = load_settings(values)
     configure_logging(settings.log_level, secrets=_secrets(settings))
+    if settings.auth_required:
+        listing = asyncio.run(_with_store(settings.database, lambda store: store.list_users()))
+        if not any(has_token for _, has_token in listing):
+            raise click.UsageError(
+                f"streamchat would listen on {settings.host} with no accounts: create one "
+                "with `streamchat users add NAME` (same --database-url / --data-dir), or "
+                "serve on 127.0.0.1"
+            )
     if settings.workers > 1 and settings.redis_url is None:
         raise click.UsageError(
             "--workers above 1 needs --redis-url: Redis shares the answers between workers"

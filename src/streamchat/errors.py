@@ -9,7 +9,9 @@
     │   ├── NotFound                     404 not_found
     │   ├── Conflict                     409 conflict
     │   ├── PayloadTooLarge              413 payload_too_large
-    │   └── Unauthorized                 401 unauthorized
+    │   ├── RateLimited                  429 rate_limited / too_many_streams (retryable)
+    │   ├── Unauthorized                 401 unauthorized
+    │   └── Forbidden                    403 forbidden (a cookie request from another origin)
     ├── UpstreamError                    the provider failed (codes below)
     │   upstream_auth 401/403, upstream_not_found 404, upstream_bad_request 400,
     │   upstream_content_filter, upstream_rate_limited 429 (retryable),
@@ -34,9 +36,11 @@ from typing import Any
 __all__ = [
     "STATUS_BY_CODE",
     "Conflict",
+    "Forbidden",
     "InvalidRequest",
     "NotFound",
     "PayloadTooLarge",
+    "RateLimited",
     "RequestError",
     "ServiceError",
     "StoreError",
@@ -67,6 +71,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "interrupted": 503,
     "model_not_found": 404,
     "replay_expired": 410,
+    "too_many_streams": 429,
+    "broker_unavailable": 503,
 }
 
 
@@ -159,6 +165,17 @@ class PayloadTooLarge(RequestError):
 class Unauthorized(RequestError):
     status = 401
     code = "unauthorized"
+
+
+class Forbidden(RequestError):
+    status = 403
+    code = "forbidden"
+
+
+class RateLimited(RequestError):
+    status = 429
+    code = "rate_limited"
+    retryable = True
 
 
 class UpstreamError(StreamchatError):

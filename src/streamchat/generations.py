@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from streamchat.chat import ChunkDelta, MessageStatus, UpstreamRequest, Usage, estimate_tokens
-from streamchat.errors import NotFound, ServiceError, StoreError, StreamchatError, UpstreamError
+from streamchat.errors import (
+    NotFound,
+    RateLimited,
+    ServiceError,
+    StoreError,
+    StreamchatError,
+    UpstreamError,
+)
 from streamchat.events import Event
 from streamchat.fanout import Broker
 from streamchat.store import MessagePatch, Store
@@ -102,6 +109,9 @@ class Generations:
         disconnect_grace: float = 30.0,
         retries: int = 2,
         retry_max_wait: float = 10.0,
+        max_running: int = 2000,
+        max_running_per_owner: int = 10,
+        max_completion_tokens: int | None = None,
     ) -> None:
         self.broker = broker
         self.store = store
@@ -110,6 +120,9 @@ class Generations:
         self.disconnect_grace = disconnect_grace
         self.retries = retries
         self.retry_max_wait = retry_max_wait
+        self.max_running = max_running
+        self.max_running_per_owner = max_running_per_owner
+        self.max_completion_tokens = max_completion_tokens
         self.running: dict[str, Generation] = {}
         self.accepting = True
         self._background: set[asyncio.Task[Any]] = set()
@@ -118,6 +131,8 @@ class Generations:
         """Publish ``meta`` and start the answer's task; subscribers may attach at once."""
         if not self.accepting:
             raise ServiceError("the server is restarting; try again in a moment")
+        self._check_capacity(spec.owner_id)
+        self._clamp(spec.request.params)
         loop = asyncio.get_running_loop()
         gen = Generation(spec, started=loop.time())
         await self.broker.create(spec.id, spec.owner_id)
@@ -127,6 +142,32 @@ class Generations:
         gen.task = asyncio.create_task(self._run(gen), name=f"generation {spec.id}")
         self.observer.generation_started()
         return gen
+
+    def _check_capacity(self, owner_id: str) -> None:
+        if len(self.running) >= self.max_running:
+            raise RateLimited(
+                f"this server is running {self.max_running} answers, its limit; try again soon",
+                code="too_many_streams",
+                retry_after=5,
+            )
+        mine = sum(1 for g in self.running.values() if g.spec.owner_id == owner_id)
+        if mine >= self.max_running_per_owner:
+            raise RateLimited(
+                f"you have {mine} answers running, the limit; stop one or wait for it to end",
+                code="too_many_streams",
+                retry_after=5,
+            )
+
+    def _clamp(self, params: dict[str, Any]) -> None:
+        """Bound the answer's length: ``max_tokens`` at most the configured limit."""
+        limit = self.max_completion_tokens
+        if limit is None:
+            return
+        for name in ("max_tokens", "max_completion_tokens"):
+            if isinstance(params.get(name), int) and params[name] > limit:
+                params[name] = limit
+        if "max_tokens" not in params and "max_completion_tokens" not in params:
+            params["max_tokens"] = limit
 
     async def stop(self, generation_id: str, reason: str = "stopped", wait: float = 5.0) -> bool:
         """Stop a generation this process runs; False when it runs elsewhere or has ended."""
@@ -145,6 +186,8 @@ class Generations:
 
     async def shutdown(self, grace: float) -> None:
         """Refuse new answers, let running ones finish for ``grace`` s, then end the rest."""
+        if not self.accepting and not self.running:
+            return
         self.accepting = False
         tasks = {g.task for g in self.running.values() if g.task is not None}
         if tasks and grace > 0:

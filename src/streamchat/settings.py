@@ -136,11 +136,42 @@ class Settings(BaseModel):
     max_message_chars: int = Field(
         32000, gt=0, description="Longest user message accepted, in characters."
     )
+    auth: Literal["auto", "on"] = Field(
+        "auto", description="auto: accounts required unless bound to loopback; on: always."
+    )
+    cors_origins: str = Field(
+        "", description="Comma-separated origins allowed to call the API from a browser."
+    )
+    requests_per_minute: int = Field(
+        60, ge=0, description="Answers a user may start per minute (0: no limit)."
+    )
+    max_streams_per_user: int = Field(
+        10, ge=1, description="Answers one user may have running at once, per worker."
+    )
+    max_streams: int = Field(2000, ge=1, description="Answers one worker runs at once.")
+    max_completion_tokens: int | None = Field(
+        None, gt=0, description="Upper bound on max_tokens sent upstream (also set when absent)."
+    )
+    send_timeout: float = Field(
+        30.0, gt=0, description="Seconds a client may stop reading before it is dropped."
+    )
     max_messages: int = Field(500, gt=0, description="Most messages accepted in one /v1 request.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Logging level."
     )
     providers: list[ProviderConfig] = Field(default_factory=list)
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def auth_required(self) -> bool:
+        return self.auth == "on" or not self.loopback
 
     @property
     def database(self) -> str:

@@ -183,6 +183,11 @@ class RedisBroker:
             if isinstance(result, Exception) and "equal or smaller" not in str(result):
                 raise result
 
+    @property
+    def redis(self) -> Any:
+        """The client, for other per-user state shared between workers (rate limits)."""
+        return self._redis
+
     def _mark_down(self, exc: BaseException) -> None:
         if self.available:
             log.error("Redis is unavailable (%s); streams stay local until it returns", exc)

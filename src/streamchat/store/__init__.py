@@ -41,6 +41,17 @@ class Store(Protocol):
 
     async def ensure_user(self, user_id: str, name: str) -> None: ...
 
+    async def set_user_token(self, user_id: str, name: str, token_hash: str) -> None:
+        """Create the user or replace their token; only the token's hash is stored."""
+
+    async def user_for_token(self, token_hash: str) -> str | None: ...
+
+    async def list_users(self) -> list[tuple[str, bool]]:
+        """(id, has a token) of every user."""
+
+    async def delete_user(self, user_id: str) -> None:
+        """Delete a user and everything they own; NotFound if there is no such user."""
+
     async def create_conversation(self, conversation: Conversation) -> Conversation: ...
 
     async def get_conversation(self, owner_id: str, conversation_id: str) -> Conversation: ...

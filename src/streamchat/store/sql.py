@@ -73,6 +73,39 @@ class SqlStore:
         async with self._begin() as conn:
             await conn.execute(statement)
 
+    async def set_user_token(self, user_id: str, name: str, token_hash: str) -> None:
+        """Create the user, or give an existing one a new token (the old one stops working)."""
+        await self.ensure_user(user_id, name)
+        async with self._begin() as conn:
+            await conn.execute(
+                tables.users.update()
+                .where(tables.users.c.id == user_id)
+                .values(token_hash=token_hash, name=name)
+            )
+
+    async def user_for_token(self, token_hash: str) -> str | None:
+        async with self._connect() as conn:
+            result = await conn.execute(
+                sa.select(tables.users.c.id).where(tables.users.c.token_hash == token_hash)
+            )
+            user_id: str | None = result.scalar_one_or_none()
+            return user_id
+
+    async def list_users(self) -> list[tuple[str, bool]]:
+        """(id, has a token) of every user."""
+        async with self._connect() as conn:
+            result = await conn.execute(
+                sa.select(tables.users.c.id, tables.users.c.token_hash).order_by(tables.users.c.id)
+            )
+            return [(row.id, row.token_hash is not None) for row in result]
+
+    async def delete_user(self, user_id: str) -> None:
+        """Delete a user and everything they own."""
+        async with self._begin() as conn:
+            result = await conn.execute(tables.users.delete().where(tables.users.c.id == user_id))
+            if result.rowcount == 0:
+                raise NotFound(f"user {user_id} not found")
+
     # -- conversations --------------------------------------------------------------------
 
     async def create_conversation(self, conversation: Conversation) -> Conversation:

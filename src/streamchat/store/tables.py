@@ -45,6 +45,7 @@ users = sa.Table(
     sa.Column("name", sa.String(), nullable=False),
     sa.Column("token_hash", sa.String(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_users_token_hash", "token_hash", unique=True),
 )
 
 conversations = sa.Table(

@@ -80,6 +80,7 @@ async def start_answer(
 ) -> EventStream:
     """Insert ``new_rows`` plus the answer's placeholder, start the generation, stream it."""
     provider, info = await svc.catalog.resolve(model or conversation.model)
+    await svc.limits.answer_started(conversation.owner_id)
     answer = Message(
         new_id("msg"),
         conversation.id,
@@ -105,11 +106,9 @@ async def start_answer(
         await svc.store.update_message(answer.id, {"status": "error", "error": exc.as_dict()})
         raise
     subscription = await svc.broker.subscribe(answer.id, 0)
-    return EventStream(
+    return svc.stream(
         subscription,
         encode_sse,
-        metrics=svc.metrics,
-        heartbeat=svc.settings.heartbeat_interval,
         preamble=retry(3000),
         extra_headers=[(b"x-streamchat-generation-id", answer.id.encode())],
     )

@@ -7,13 +7,18 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
+import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import aiohttp
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
@@ -29,11 +34,14 @@ from streamchat.logs import configure_logging
 from streamchat.settings import Settings
 from streamchat.store.sql import SqlStore
 from streamchat.upstream.catalog import Catalog, build_upstreams
+from streamchat.web import auth as auth_api
 from streamchat.web import chat_api, conversations_api, openai_api, ops, tutorial
+from streamchat.web.auth import Authenticator
+from streamchat.web.limits import Limits
 from streamchat.web.metrics import Metrics
 from streamchat.web.services import LOCAL_USER, Services
 
-__all__ = ["PAGE_CSP", "app_from_environment", "create_app"]
+__all__ = ["PAGE_CSP", "StartupRefused", "app_from_environment", "create_app"]
 
 log = logging.getLogger("streamchat")
 STATIC = Path(__file__).parent / "static"
@@ -66,11 +74,21 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         openai_api.router,
         tutorial.router,
         ops.router,
+        auth_api.router,
     ):
         app.include_router(router)
     _error_handlers(app)
     _page(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            expose_headers=["X-Streamchat-Generation-Id", "Retry-After"],
+        )
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -90,10 +108,13 @@ async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIter
         await store.open()
         stack.push_async_callback(store.close)
         await store.ensure_user(LOCAL_USER, "local")
-        recovered = await store.recover_streaming()
-        if recovered:
-            log.warning(
-                "marked %d answers left streaming by an earlier run as incomplete", recovered
+        auth = Authenticator(
+            store, required=settings.auth_required, origins=frozenset(settings.origins)
+        )
+        if auth.required and not any(has_token for _, has_token in await store.list_users()):
+            raise StartupRefused(
+                f"streamchat listens on {settings.host} (or --auth on) but has no accounts: "
+                "create one with `streamchat users add NAME`, or bind to 127.0.0.1"
             )
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
@@ -106,15 +127,7 @@ async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIter
             settings.models_cache_ttl,
         )
         stack.push_async_callback(catalog.close)
-        broker: Broker = (
-            RedisBroker(
-                settings.redis_url.get_secret_value(),
-                replay_ttl=settings.replay_ttl,
-                lease=settings.worker_lease,
-            )
-            if settings.redis_url is not None
-            else MemoryBroker(settings.replay_ttl)
-        )
+        broker = _broker(settings)
         metrics = Metrics(catalog.record)
         generations = Generations(
             broker,
@@ -124,6 +137,9 @@ async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIter
             disconnect_grace=settings.disconnect_grace,
             retries=settings.upstream_retries,
             retry_max_wait=settings.retry_max_wait,
+            max_running=settings.max_streams,
+            max_running_per_owner=settings.max_streams_per_user,
+            max_completion_tokens=settings.max_completion_tokens,
         )
         await broker.start(generations.handle_stop_request)
         stack.push_async_callback(broker.close)
@@ -133,12 +149,57 @@ async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIter
             log.warning(
                 "marked %d answers left streaming by an earlier run as incomplete", recovered
             )
+        limits = Limits(
+            settings.requests_per_minute,
+            broker.redis if isinstance(broker, RedisBroker) else None,
+        )
         janitor = asyncio.create_task(generations.run_janitor(settings.worker_lease))
         stack.callback(janitor.cancel)
         refresh = asyncio.create_task(catalog.refresh())
         stack.callback(refresh.cancel)
         stack.push_async_callback(generations.shutdown, settings.shutdown_grace)
-        yield Services(settings, store, broker, catalog, generations, metrics)
+        _drain_on_signals(generations, settings.shutdown_grace)
+        yield Services(settings, store, broker, catalog, generations, metrics, auth, limits)
+
+
+def _drain_on_signals(generations: Generations, grace: float) -> None:
+    """On SIGTERM/SIGINT, start ending the answers at once, while their clients are still
+    connected (the server's own handler, which stops accepting connections, runs too)."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # an app served from a thread (tests): its owner stops it
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def handler(number: int, frame: FrameType | None, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(_spawn_shutdown, generations, grace)
+            if callable(previous):
+                previous(number, frame)
+
+        signal.signal(signum, handler)
+
+
+_draining: set[asyncio.Task[None]] = set()
+
+
+def _spawn_shutdown(generations: Generations, grace: float) -> None:
+    task = asyncio.get_running_loop().create_task(generations.shutdown(grace))
+    _draining.add(task)
+    task.add_done_callback(_draining.discard)
+
+
+def _broker(settings: Settings) -> Broker:
+    if settings.redis_url is None:
+        return MemoryBroker(settings.replay_ttl)
+    return RedisBroker(
+        settings.redis_url.get_secret_value(),
+        replay_ttl=settings.replay_ttl,
+        lease=settings.worker_lease,
+    )
+
+
+class StartupRefused(RuntimeError):
+    """streamchat will not serve in this configuration (the message says why)."""
 
 
 def _is_v1(request: Request) -> bool:

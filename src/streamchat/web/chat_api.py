@@ -148,11 +148,9 @@ async def events(
         if info.finished and position >= info.last_id:
             return Response(status_code=204)
         subscription = await svc.broker.subscribe(generation_id, position)
-        return EventStream(
+        return svc.stream(
             subscription,
             encode_sse,
-            metrics=svc.metrics,
-            heartbeat=svc.settings.heartbeat_interval,
             preamble=retry(3000),
         )
     message = await svc.store.get_message(user, generation_id)

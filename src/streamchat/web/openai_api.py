@@ -110,6 +110,7 @@ async def chat_completions(
         provider, info = await svc.catalog.resolve(body.model)
     except UnknownModel as exc:
         raise UnknownModel(exc.message, code="model_not_found", status=404) from exc
+    await svc.limits.answer_started(user)
     messages = [m.model_dump(exclude_none=True) for m in body.messages]
     params = {k: v for k, v in body.model_dump(include=set(_FORWARDED)).items() if v is not None}
     spec = GenerationSpec(
@@ -140,11 +141,9 @@ async def chat_completions(
         )
     include_usage = body.stream_options is not None and body.stream_options.include_usage
     encoder = ChunkEncoder(spec.id, info.id, include_usage)
-    return EventStream(
+    return svc.stream(
         subscription,
         encoder.encode,
-        metrics=svc.metrics,
-        heartbeat=svc.settings.heartbeat_interval,
         extra_headers=header,
         first=first,
     )
@@ -193,10 +192,8 @@ async def reattach(
     for event in events:
         if event.type == "usage":
             encoder.encode([event])
-    return EventStream(
+    return svc.stream(
         subscription,
         encoder.encode,
-        metrics=svc.metrics,
-        heartbeat=svc.settings.heartbeat_interval,
         first=[e for e in events if e.id > position],
     )

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
-from streamchat.fanout import Broker
+from streamchat.fanout import Broker, Subscription
 from streamchat.generations import Generations
 from streamchat.settings import Settings
 from streamchat.store import Store
 from streamchat.upstream.catalog import Catalog
+from streamchat.web.limits import Limits
 from streamchat.web.metrics import Metrics
+from streamchat.web.streaming import Encoder, EventStream
+
+if TYPE_CHECKING:
+    from streamchat.web.auth import Authenticator
 
 __all__ = ["LOCAL_USER", "Services", "current_user", "services"]
 
@@ -27,6 +33,19 @@ class Services:
     catalog: Catalog
     generations: Generations
     metrics: Metrics
+    auth: Authenticator
+    limits: Limits
+
+    def stream(self, subscription: Subscription, encode: Encoder, **options: Any) -> EventStream:
+        """The response relaying ``subscription`` to one client, with the server's timings."""
+        return EventStream(
+            subscription,
+            encode,
+            metrics=self.metrics,
+            heartbeat=self.settings.heartbeat_interval,
+            send_timeout=self.settings.send_timeout,
+            **options,
+        )
 
 
 def services(request: Request) -> Services:
@@ -34,6 +53,6 @@ def services(request: Request) -> Services:
     return result
 
 
-def current_user(request: Request) -> str:
+async def current_user(request: Request) -> str:
     """The id of the user making the request: the single place where credentials are checked."""
-    return LOCAL_USER
+    return await services(request).auth.user(request)

@@ -21,7 +21,7 @@ from streamchat.fanout import Subscription
 from streamchat.sse import COMMENT_PING
 from streamchat.web.metrics import Metrics
 
-__all__ = ["SSE_HEADERS", "EventStream", "encode_sse"]
+__all__ = ["SSE_HEADERS", "Encoder", "EventStream", "encode_sse"]
 
 Encoder = Callable[[Sequence[Event]], bytes]
 
@@ -50,7 +50,7 @@ class EventStream(Response):
         *,
         metrics: Metrics,
         heartbeat: float,
-        send_timeout: float = 30.0,
+        send_timeout: float,
         headers: Sequence[tuple[bytes, bytes]] = SSE_HEADERS,
         extra_headers: Sequence[tuple[bytes, bytes]] = (),
         preamble: bytes = b"",

@@ -5,10 +5,15 @@
 // all but the last LIVE block tokens are final (a later token cannot change them), so they are
 // rendered once, appended, and `stable` moves past them; the last blocks are re-rendered into the
 // live element. A stored answer goes through the same code with `final` set, which commits all.
+//
+// Final blocks are grouped into chunks of CHUNK_BLOCKS blocks, styled `content-visibility: auto`:
+// the browser skips style, layout and paint of the chunks that are off screen, so the cost of a
+// frame does not grow with the length of the answer either.
 
 import { lex, renderTokens } from "./markdown.js";
 
 const LIVE = 2; // blocks kept re-renderable: "1. a\n\n2" must not freeze a one-item list
+const CHUNK_BLOCKS = 24;
 
 export class MarkdownStream {
   constructor(container) {
@@ -22,6 +27,8 @@ export class MarkdownStream {
     this.live.className = "md-live";
     this.container.append(this.live);
     this.stable = 0;
+    this.chunk = null;
+    this.chunkBlocks = 0;
     this.source = "";
     this.links = Object.create(null);
   }
@@ -42,12 +49,24 @@ export class MarkdownStream {
       const done = tokens.slice(0, cut);
       const raw = done.map((token) => token.raw).join("");
       if (tail.startsWith(raw)) {
-        this.container.insertBefore(renderTokens(done, this.links), this.live);
+        this.commit(done);
         this.stable += raw.length;
       } else {
         cut = 0; // the lexer rewrote the text (a CR): keep it all live this time
       }
     }
     this.live.replaceChildren(renderTokens(tokens.slice(cut), this.links));
+  }
+
+  /** Append final block tokens to the current chunk (a new one every CHUNK_BLOCKS blocks). */
+  commit(tokens) {
+    if (this.chunk === null || this.chunkBlocks >= CHUNK_BLOCKS) {
+      this.chunk = document.createElement("div");
+      this.chunk.className = "md-chunk";
+      this.container.insertBefore(this.chunk, this.live);
+      this.chunkBlocks = 0;
+    }
+    this.chunk.append(renderTokens(tokens, this.links));
+    this.chunkBlocks += tokens.length;
   }
 }

@@ -170,14 +170,18 @@ export class ScMessage extends HTMLElement {
     const started = performance.now();
     const before = this.drawn.text;
     this.messageId = src.id;
-    this.dataset.status = src.stopping && !src.finished ? "stopping" : src.status;
-    this.querySelector(".msg-model").textContent = src.model || "";
+    // write only what changed: every write to the bubble invalidates style below it
+    setIfChanged(this.dataset, "status", src.stopping && !src.finished ? "stopping" : src.status);
+    const model = this.querySelector(".msg-model");
+    if (model.textContent !== (src.model || "")) model.textContent = src.model || "";
     this.drawReasoning(src);
     if (src.text.length !== this.drawn.text || (src.finished && !this.drawn.finished)) {
       this.stream.update(src.text, src.finished);
       this.drawn.text = src.text.length;
     }
-    this.body.setAttribute("aria-busy", String(!src.finished));
+    if (this.body.getAttribute("aria-busy") !== String(!src.finished)) {
+      this.body.setAttribute("aria-busy", String(!src.finished));
+    }
     if (src.finished && !this.drawn.finished) {
       this.drawn.finished = true;
       this.drawEnd(src);
@@ -208,10 +212,12 @@ export class ScMessage extends HTMLElement {
       details.open = false; // collapsed once the answer starts
     }
     const label = this.querySelector(".thinking-label");
-    if (!src.text && !src.finished) label.textContent = t("thinking");
+    let text = t("thoughts");
+    if (!src.text && !src.finished) text = t("thinking");
     else if (src.timed && src.reasoningMs !== null) {
-      label.textContent = t("thoughtFor", { seconds: (src.reasoningMs / 1000).toFixed(1) });
-    } else label.textContent = t("thoughts");
+      text = t("thoughtFor", { seconds: (src.reasoningMs / 1000).toFixed(1) });
+    }
+    if (label.textContent !== text) label.textContent = text;
   }
 
   drawReconnecting(src) {
@@ -263,6 +269,10 @@ export class ScMessage extends HTMLElement {
       this.startEdit();
     }
   }
+}
+
+function setIfChanged(dataset, key, value) {
+  if (dataset[key] !== value) dataset[key] = value;
 }
 
 function stats(src) {
