@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,12 +19,13 @@ import uvicorn
 from pydantic import ValidationError
 
 from streamchat.client import Client, ClientError, ReplyPrinter, background_server
+from streamchat.errors import StreamchatError
 from streamchat.logs import configure_logging
 from streamchat.mock_upstream import run_mock
 from streamchat.settings import ENV_PREFIX, Settings
-from streamchat.store.engine import create_engine
-from streamchat.store.migrate import upgrade
+from streamchat.store.sql import SqlStore
 from streamchat.web.app import create_app
+from streamchat.web.auth import hash_token, new_token
 
 __all__ = ["main"]
 
@@ -198,26 +199,87 @@ def mock_upstream(host: str, port: int, dialect: str, api_key: str | None) -> No
     run_mock(host, port, dialect, api_key, None)
 
 
+def database_options(func: F) -> F:
+    func = click.option("--database-url", envvar="STREAMCHAT_DATABASE_URL", default=None)(func)
+    return click.option(
+        "--data-dir", envvar="STREAMCHAT_DATA_DIR", default=None, type=click.Path()
+    )(func)
+
+
+def _database(database_url: str | None, data_dir: str | None) -> str:
+    values = {"database_url": database_url, "data_dir": Path(data_dir) if data_dir else None}
+    return load_settings(values).database
+
+
 @main.group()
 def db() -> None:
     """Database maintenance."""
 
 
 @db.command("upgrade")
-@click.option("--database-url", envvar="STREAMCHAT_DATABASE_URL", default=None)
-@click.option("--data-dir", envvar="STREAMCHAT_DATA_DIR", default=None, type=click.Path())
+@database_options
 def db_upgrade(database_url: str | None, data_dir: str | None) -> None:
     """Bring the database schema to the newest migration."""
-    settings = load_settings(
-        {"database_url": database_url, "data_dir": Path(data_dir) if data_dir else None}
-    )
-    asyncio.run(_upgrade(settings.database))
+    asyncio.run(_with_store(_database(database_url, data_dir), _nothing))
     click.echo("database is at the newest schema")
 
 
-async def _upgrade(url: str) -> None:
-    engine = create_engine(url)
+async def _nothing(store: SqlStore) -> None:
+    """Opening the store migrates it."""
+
+
+@main.group()
+def users() -> None:
+    """Accounts: required when serving on anything but loopback."""
+
+
+@users.command("add")
+@click.argument("name")
+@database_options
+def users_add(name: str, database_url: str | None, data_dir: str | None) -> None:
+    """Create NAME (or give it a new token) and print its API token, once."""
+    if not name.replace("-", "_").isidentifier():
+        raise click.UsageError("a user name is letters, digits, - and _")
+    token = new_token()
+    asyncio.run(
+        _with_store(
+            _database(database_url, data_dir),
+            lambda store: store.set_user_token(name, name, hash_token(token)),
+        )
+    )
+    click.echo(token)
+    click.echo(f"(the API token of {name}: shown once, stored only as a hash)", err=True)
+
+
+@users.command("list")
+@database_options
+def users_list(database_url: str | None, data_dir: str | None) -> None:
+    """Every user, and whether it can sign in."""
+    listing = asyncio.run(
+        _with_store(_database(database_url, data_dir), lambda store: store.list_users())
+    )
+    for user_id, has_token in listing:
+        click.echo(f"{user_id}{'' if has_token else '  (no token)'}")
+
+
+@users.command("remove")
+@click.argument("name")
+@database_options
+def users_remove(name: str, database_url: str | None, data_dir: str | None) -> None:
+    """Delete NAME and every conversation it owns."""
     try:
-        await upgrade(engine)
+        asyncio.run(
+            _with_store(_database(database_url, data_dir), lambda store: store.delete_user(name))
+        )
+    except StreamchatError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"removed {name}")
+
+
+async def _with_store(url: str, action: Callable[[SqlStore], Awaitable[T]]) -> T:
+    store = SqlStore(url)
+    await store.open()
+    try:
+        return await action(store)
     finally:
-        await engine.dispose()
+        await store.close()
