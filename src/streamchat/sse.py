@@ -51,7 +51,7 @@ class SSEError(Exception):
     """The peer sent more than the decoder's limits allow."""
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ServerSentEvent:
     data: str
     event: str = "message"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
@@ -65,6 +66,7 @@ class EventStream(Response):
         self.metrics = metrics
         self.heartbeat = heartbeat
         self.send_timeout = send_timeout
+        self.send_deadline: float | None = None
         self.raw_headers = [*headers, *extra_headers]
         self.preamble = preamble
         self.ping = ping
@@ -73,32 +75,39 @@ class EventStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         main = asyncio.current_task()
-        disconnected = False
+        assert main is not None
+        self._task = main
+        self._loop = asyncio.get_running_loop()
+        self._ended_by: str | None = None
 
         async def watch() -> None:
-            nonlocal disconnected
             while True:
                 message: Message = await receive()
                 if message["type"] == "http.disconnect":
-                    disconnected = True
-                    if main is not None:
-                        main.cancel()
+                    self._end("disconnected")
                     return
 
         watcher = asyncio.create_task(watch())
+        _SendWatch.of_loop().add(self)
         self.metrics.clients.inc()
         try:
             await self._relay(send)
         except asyncio.CancelledError:
-            if not disconnected or main is None:
+            if self._ended_by is None:
                 raise
             main.uncancel()
-        except (OSError, TimeoutError):
-            pass  # the client went away or stopped reading
+        except OSError:
+            pass  # the client went away
         finally:
             watcher.cancel()
+            _SendWatch.of_loop().discard(self)
             self.metrics.clients.dec()
             await self.subscription.close()
+
+    def _end(self, reason: str) -> None:
+        if self._ended_by is None:
+            self._ended_by = reason
+            self._task.cancel()
 
     async def _relay(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
@@ -126,5 +135,48 @@ class EventStream(Response):
                 return
 
     async def _send(self, send: Send, body: bytes) -> None:
-        async with asyncio.timeout(self.send_timeout):
-            await send({"type": "http.response.body", "body": body, "more_body": True})
+        # The send watch drops this client if the send is still blocked at the deadline;
+        # a timeout context per send would cost more than the rest of the relay per token.
+        self.send_deadline = self._loop.time() + self.send_timeout
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        self.send_deadline = None
+
+
+class _SendWatch:
+    """One timer per event loop for every open stream: a client whose send has been blocked
+    past its deadline (it stopped reading; the transport's buffer is full) is dropped."""
+
+    _watches: ClassVar[dict[asyncio.AbstractEventLoop, _SendWatch]] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.streams: set[EventStream] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of_loop(cls) -> _SendWatch:
+        loop = asyncio.get_running_loop()
+        watch = cls._watches.get(loop)
+        if watch is None:
+            watch = cls._watches[loop] = cls(loop)
+        return watch
+
+    def add(self, stream: EventStream) -> None:
+        self.streams.add(stream)
+        if self.task is None or self.task.done():
+            self.task = self.loop.create_task(self._run())
+
+    def discard(self, stream: EventStream) -> None:
+        self.streams.discard(stream)
+
+    async def _run(self) -> None:
+        try:
+            while self.streams:
+                await asyncio.sleep(1.0)
+                now = self.loop.time()
+                for stream in list(self.streams):
+                    deadline = stream.send_deadline
+                    if deadline is not None and deadline < now:
+                        stream._end("send timeout")
+        finally:
+            self._watches.pop(self.loop, None)
