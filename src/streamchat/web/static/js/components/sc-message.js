@@ -44,6 +44,11 @@ export class ScMessage extends HTMLElement {
     this.innerHTML = role === "user" ? USER : ASSISTANT; // static templates, no data
     for (const el of this.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
     this.body = this.querySelector(".msg-body");
+    // looked up once: a querySelector for what follows the body would walk the whole answer
+    this.els = {};
+    for (const name of ["msg-model", "thinking", "thinking-label", "msg-error", "err-text", "err-wait", "retry", "status-badge", "stats"]) {
+      this.els[name] = this.querySelector(`.${name}`);
+    }
     this.addEventListener("click", (event) => this.onClick(event));
     if (role === "assistant") {
       this.stream = new MarkdownStream(this.body);
@@ -172,7 +177,7 @@ export class ScMessage extends HTMLElement {
     this.messageId = src.id;
     // write only what changed: every write to the bubble invalidates style below it
     setIfChanged(this.dataset, "status", src.stopping && !src.finished ? "stopping" : src.status);
-    const model = this.querySelector(".msg-model");
+    const model = this.els["msg-model"];
     if (model.textContent !== (src.model || "")) model.textContent = src.model || "";
     this.drawReasoning(src);
     if (src.text.length !== this.drawn.text || (src.finished && !this.drawn.finished)) {
@@ -194,7 +199,7 @@ export class ScMessage extends HTMLElement {
   }
 
   drawReasoning(src) {
-    const details = this.querySelector(".thinking");
+    const details = this.els.thinking;
     if (!src.reasoning) {
       details.hidden = true;
       return;
@@ -211,7 +216,7 @@ export class ScMessage extends HTMLElement {
       this.drawn.collapsed = true;
       details.open = false; // collapsed once the answer starts
     }
-    const label = this.querySelector(".thinking-label");
+    const label = this.els["thinking-label"];
     let text = t("thoughts");
     if (!src.text && !src.finished) text = t("thinking");
     else if (src.timed && src.reasoningMs !== null) {
@@ -221,13 +226,13 @@ export class ScMessage extends HTMLElement {
   }
 
   drawReconnecting(src) {
-    const wait = this.querySelector(".err-wait");
-    const box = this.querySelector(".msg-error");
+    const wait = this.els["err-wait"];
+    const box = this.els["msg-error"];
     if (src.reconnecting) {
       box.hidden = false;
       box.classList.add("reconnecting");
-      this.querySelector(".err-text").textContent = t("reconnecting");
-      this.querySelector(".retry").hidden = true;
+      this.els["err-text"].textContent = t("reconnecting");
+      this.els.retry.hidden = true;
       wait.textContent = "";
     } else if (box.classList.contains("reconnecting")) {
       box.hidden = true;
@@ -236,18 +241,18 @@ export class ScMessage extends HTMLElement {
   }
 
   drawEnd(src) {
-    const badge = this.querySelector(".status-badge");
+    const badge = this.els["status-badge"];
     badge.hidden = !(src.status === "stopped" || src.status === "incomplete");
     badge.textContent = badge.hidden ? "" : t(src.status);
-    this.querySelector(".stats").textContent = stats(src);
-    const box = this.querySelector(".msg-error");
+    this.els.stats.textContent = stats(src);
+    const box = this.els["msg-error"];
     box.classList.remove("reconnecting");
     box.hidden = !src.error;
     if (src.error) {
-      this.querySelector(".err-text").textContent = errorText(src.error);
-      const retry = this.querySelector(".retry");
+      this.els["err-text"].textContent = errorText(src.error);
+      const retry = this.els.retry;
       retry.hidden = !src.error.retryable;
-      this.querySelector(".err-wait").textContent = src.error.retry_after
+      this.els["err-wait"].textContent = src.error.retry_after
         ? ` (${t("retryIn", { seconds: src.error.retry_after })})`
         : "";
     }
