@@ -19,6 +19,7 @@ Servers (mock upstream and streamchat on SQLite) run in threads via tests/harnes
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -96,6 +97,7 @@ def run(tokens: int, rate: float, throttle: float) -> dict[str, Any]:
                 timeout=(3 * tokens / rate + 60) * 1000,
             )
             wall = time.perf_counter() - started
+            load = os.getloadavg()[0]
             page.wait_for_timeout(500)
             data: dict[str, Any] = page.evaluate("window.__bench")
             text: str = page.evaluate(
@@ -104,6 +106,8 @@ def run(tokens: int, rate: float, throttle: float) -> dict[str, Any]:
             data["full_render_ms"] = page.evaluate(FULL_RENDER, text)
             data["chars"] = len(text)
             data["wall_s"] = wall
+            data["load"] = load
+            data["chromium"] = browser.version
             browser.close()
     return data
 
@@ -161,11 +165,14 @@ def analyse(data: dict[str, Any]) -> dict[str, Any]:
         "late_frame_ms": per_frame(late),
         "frame_max_ms": max(f[1] for f in frames),
         "full_render_ms": data["full_render_ms"],
+        "machine": f"Chromium {data['chromium']}, {os.cpu_count()} CPUs, "
+        f"load average {data['load']:.1f} at the end",
     }
 
 
 def table(r: dict[str, Any], tokens: int, rate: float, throttle: float) -> str:
     rows = [
+        ("machine", r["machine"]),
         ("answer", f"{r['tokens']} deltas, {r['chars']:,} characters of markdown"),
         ("streamed in", f"{r['wall_s']:.1f} s at {rate:g} tokens/s (CPU throttle {throttle:g}x)"),
         ("frames drawn", f"{r['frames']}"),

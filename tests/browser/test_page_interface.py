@@ -309,6 +309,10 @@ def test_usable_on_a_phone(new_page: PageFactory) -> None:
         "() => document.querySelector('#sidebar').getBoundingClientRect().right <= 0"
     )
     menu.tap()
+    page.keyboard.press("Escape")  # Escape closes the drawer too
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_be_focused()
+    menu.tap()
     chat.conversation_link("phone").tap()
     expect(menu).to_have_attribute("aria-expanded", "false")
     expect(chat.answers()).to_have_count(1)

@@ -70,6 +70,12 @@ export class App {
     on(document.querySelector("#settings-btn"), "click", () => this.openSettings());
     on(document.querySelector("#menu"), "click", () => this.navOpen(!document.body.classList.contains("nav-open")));
     on(document.querySelector("#scrim"), "click", () => this.navOpen(false));
+    on(document, "keydown", (e) => {
+      if (e.key === "Escape" && document.body.classList.contains("nav-open")) {
+        this.navOpen(false);
+        document.querySelector("#menu").focus();
+      }
+    });
   }
 
   // -- navigation -------------------------------------------------------------------------------
@@ -244,8 +250,8 @@ export class App {
         const title = run.origin.message.split(/\s+/).filter(Boolean).join(" ").slice(0, 80);
         this.adopt({ id: run.conversationId, title, model: run.model, system_prompt: null, params: {} });
         this.updateView();
-        this.refreshList();
       }
+      this.refreshList();
     } else if (type === "stopping") {
       this.updateView();
     } else if (type === "end") {

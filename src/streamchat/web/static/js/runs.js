@@ -56,6 +56,7 @@ export class Run extends EventTarget {
     }
     this.id = response.headers.get("x-streamchat-generation-id") || this.id;
     this.emit("id");
+    if (this.stopping) this.requestStop(); // Stop was pressed before the answer had a name
     return this.follow(response);
   }
 
@@ -206,10 +207,10 @@ export class Run extends EventTarget {
     if (this.finished || this.stopping) return;
     this.stopping = true;
     this.emit("stopping");
-    if (!this.id) {
-      this.abort.abort(); // not started yet: the aborted request ends the run as stopped
-      return;
-    }
+    if (this.id) await this.requestStop(); // else start() asks as soon as the id is known
+  }
+
+  async requestStop() {
     try {
       await api.stop(this.id);
     } catch {

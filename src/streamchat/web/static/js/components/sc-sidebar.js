@@ -27,8 +27,19 @@ export class ScSidebar extends HTMLElement {
 
   /** Show `items` (conversation objects, newest first). */
   show(items, hasMore) {
+    if (this.list.querySelector(".conv-title-input")) {
+      this.deferred = [items, hasMore]; // not while a title is being edited
+      return;
+    }
+    this.deferred = null;
     this.items = items;
+    const focused = this.list.contains(document.activeElement) ? document.activeElement : null;
+    const focusId = focused?.closest("li.conv")?.dataset.id;
+    const focusClass = focused && [...focused.classList].find((c) => c.startsWith("conv-"));
     this.list.replaceChildren(...items.map((c) => this.entry(c)));
+    if (focusId && focusClass) {
+      this.list.querySelector(`li[data-id="${CSS.escape(focusId)}"] .${focusClass}`)?.focus();
+    }
     this.querySelector(".conv-empty").hidden = items.length > 0;
     this.querySelector(".conv-empty").textContent = t("noConversations");
     const more = this.querySelector(".more");
@@ -111,6 +122,7 @@ export class ScSidebar extends HTMLElement {
         this.dispatchEvent(new CustomEvent("sc-rename", { bubbles: true, detail: { id: li.dataset.id, title } }));
       }
       link.focus();
+      if (this.deferred) this.show(...this.deferred);
     };
     input.addEventListener("keydown", (event) => {
       if (event.key === "Enter") {
