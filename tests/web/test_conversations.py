@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from tests.conftest import Server
-from tests.harness import read_stream
+from tests.harness import mock_provider, read_stream
 from tests.web.test_chat_stream import conversation, words
 
 
@@ -171,3 +173,25 @@ async def test_delete_during_an_answer_stops_it(client: httpx.AsyncClient, serve
     assert '"finish_reason":"stopped"' in rest
     assert (await client.get(f"/api/conversations/{conversation_id}")).status_code == 404
     assert (await client.get("/healthz")).json()["generations"] == 0
+
+
+async def test_models_listed_by_the_provider_are_merged_and_cached(
+    make_server: Any, server: Server
+) -> None:
+    listed = mock_provider(server.mock, name="listed").model_copy(
+        update={"models": [], "list_models": True}
+    )
+    other = make_server(providers=[listed], models_cache_ttl=600)
+    async with httpx.AsyncClient(base_url=other.url, timeout=30) as client:
+        models = (await client.get("/api/models")).json()
+        ids = [m["id"] for m in models["models"] if m["provider"] == "listed"]
+        assert ids == ["gpt-4o-mini", "gpt-4o"]  # as GET /v1/models of the provider lists them
+        assert models["default"] == "gpt-4o-mini"
+        stream = await read_stream(
+            client, "POST", "/api/chat", json={"message": "[[mock tokens=2]]", "model": "gpt-4o"}
+        )
+        assert stream.first("meta")["model"] == "gpt-4o"
+        assert stream.text() == words(2)
+        unknown = await client.post("/api/chat", json={"message": "x", "model": "gpt-9"})
+        assert unknown.status_code == 400
+        assert "gpt-4o-mini" in unknown.json()["error"]["message"]
