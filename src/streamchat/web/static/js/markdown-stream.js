@@ -60,13 +60,17 @@ export class MarkdownStream {
 
   /** Append final block tokens to the current chunk (a new one every CHUNK_BLOCKS blocks). */
   commit(tokens) {
-    if (this.chunk === null || this.chunkBlocks >= CHUNK_BLOCKS) {
-      this.chunk = document.createElement("div");
-      this.chunk.className = "md-chunk";
-      this.container.insertBefore(this.chunk, this.live);
-      this.chunkBlocks = 0;
+    for (let start = 0; start < tokens.length; ) {
+      if (this.chunk === null || this.chunkBlocks >= CHUNK_BLOCKS) {
+        this.chunk = document.createElement("div");
+        this.chunk.className = "md-chunk";
+        this.container.insertBefore(this.chunk, this.live);
+        this.chunkBlocks = 0;
+      }
+      const end = Math.min(tokens.length, start + CHUNK_BLOCKS - this.chunkBlocks);
+      this.chunk.append(renderTokens(tokens.slice(start, end), this.links));
+      this.chunkBlocks += end - start;
+      start = end;
     }
-    this.chunk.append(renderTokens(tokens, this.links));
-    this.chunkBlocks += tokens.length;
   }
 }
