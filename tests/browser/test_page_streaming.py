@@ -143,3 +143,27 @@ def test_vendored_libraries_carry_their_version_and_licence(chat: ChatPage) -> N
     for name in ("marked-18.2.1", "purify-3.4.18", "highlight-11.12.0"):
         licence = chat.api("GET", f"/static/vendor/{name}.LICENSE")
         assert licence.status_code == 200 and len(licence.text) > 500
+
+
+def test_finished_blocks_are_rendered_once_and_off_screen_ones_are_skipped(
+    chat: ChatPage,
+) -> None:
+    """Rendering stays flat: blocks already shown are never rebuilt while the answer grows,
+    and chunks of them that are off screen are skipped by style, layout and paint."""
+    chat.send("long [[mock tokens=3000 rate=600 text=markdown]]")
+    chat.wait_text(3000)
+    first = chat.answer().locator(".md-chunk").first.element_handle()
+    first.evaluate("(el) => { el.dataset.mark = 'kept'; }")
+    chat.wait_status("complete", timeout=30_000)
+    assert first.evaluate("(el) => el.isConnected && el.dataset.mark === 'kept'")
+    chunks = chat.answer().locator(".md-chunk")
+    assert chunks.count() >= 10
+    rendered = chunks.evaluate_all(
+        "(cs) => cs.filter((c) => c.firstElementChild?.checkVisibility("
+        "{ contentVisibilityAuto: true })).length"
+    )
+    assert rendered <= 4
+    assert chat.source() == chat.stored_answer()["content"]
+    # a stored answer is chunked the same way
+    chat.reload()
+    assert chat.answer().locator(".md-chunk").count() == chunks.count()
