@@ -136,3 +136,13 @@ def server(make_server: ServerFactory) -> Server:
 async def client(server: Server) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         yield http
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: sync Playwright keeps an event loop running in the main
+    thread for as long as its session-wide browser lives, which the asyncio tests cannot share."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("browser") is not None or "browser" in item.path.parts
+        )
+    )
