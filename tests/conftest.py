@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
 import redis
 
@@ -26,6 +27,10 @@ from tests.harness import (
     streamchat_thread,
     test_settings,
 )
+
+# Property tests are judged by their examples, not by their speed on a busy machine.
+hypothesis.settings.register_profile("streamchat", deadline=None, print_blob=True)
+hypothesis.settings.load_profile("streamchat")
 
 
 @pytest.fixture(scope="session")
