@@ -1,0 +1,184 @@
+"""Where a streamchat relay's CPU goes under load: py-spy samples the relay process (core 0) while
+the load generator drives it, then the top functions by own time and by inclusive time are
+printed as markdown. py-spy is a measurement tool, not a dependency: ``.venv/bin/pip install
+py-spy`` first.
+
+    .venv/bin/python -m bench.profile --relay v1 -c 1000 [--commit HEAD]
+    .venv/bin/python -m bench.profile --relay api -c 500 --rate 20 --tokens 100 --native
+
+The collapsed stacks are kept (``--raw``) for a flame graph (``flamegraph.pl`` or speedscope).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import uvloop
+
+from bench.load import Dialect, Load, Target, raise_fd_limit, raise_priority, run_load
+from bench.processes import streamchat_process, uvloop_mock_upstream
+from bench.relays import ROOT, snapshot
+
+_PATHS: dict[str, tuple[str, Dialect]] = {
+    "v1": ("/v1/chat/completions", "v1"),
+    "api": ("/api/chat", "api"),
+}
+
+
+def _function(frame: str) -> str:
+    """``name (path/file.py:123)`` -> ``name (file.py)``: lines of one function together."""
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    parts = Path(path).parts
+    short = "/".join(parts[-2:]) if len(parts) > 1 else path
+    return f"{name} ({short})"
+
+
+def top_frames(raw: str, count: int) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]]]:
+    """(samples, top by own time, top by inclusive time) from py-spy's collapsed stacks."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, samples = line.rpartition(" ")
+        if not stack or not samples.isdigit():
+            continue
+        n = int(samples)
+        total += n
+        functions = [_function(frame) for frame in stack.split(";")]
+        own[functions[-1]] += n
+        for function in set(functions):
+            inclusive[function] += n
+    below_root = [(f, n) for f, n in inclusive.most_common() if n < 0.99 * total]
+    return total, own.most_common(count), below_root[:count]
+
+
+# Where a sample belongs: the first rule (in this order) with a marker in its stack.
+PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("the cyclic GC", ("gc_collect",)),
+    ("persistence (store, SQLAlchemy, aiosqlite)", ("store/", "sqlalchemy/", "aiosqlite/")),
+    (
+        "request setup (routing, validation, dependencies, endpoint, upstream connect)",
+        (
+            "solve_dependencies",
+            "run_endpoint_function",
+            "chat_completions (",
+            "chat (web/chat_api",
+            "ClientSession._request",
+            "Generations.start (",
+            "HttpToolsProtocol.on_",
+            "HttpToolsProtocol.connection_made",
+        ),
+    ),
+    (
+        "upstream read, SSE decode, chunk parse",
+        ("OpenAICompatible._read", "aiohttp/streams", "aiohttp/client_proto"),
+    ),
+    ("numbering and publishing (generation task, broker)", ("Generations.", "fanout/")),
+    (
+        "encoding and writing to the client (EventStream, middleware, uvicorn send)",
+        ("EventStream", "RequestResponseCycle.send", "httptools_impl"),
+    ),
+)
+
+
+def phases(raw: str) -> list[tuple[str, int]]:
+    """Samples per phase of the relay's work (see PHASES); the rest is the event loop."""
+    counts: Counter[str] = Counter()
+    for line in raw.splitlines():
+        stack, _, samples = line.rpartition(" ")
+        if not stack or not samples.isdigit():
+            continue
+        name = next(
+            (name for name, marks in PHASES if any(m in stack for m in marks)),
+            "event loop, I/O callbacks, other",
+        )
+        counts[name] += int(samples)
+    return counts.most_common()
+
+
+def _table(title: str, rows: list[tuple[str, int]], total: int) -> list[str]:
+    lines = [f"| {title} | share of samples |", "|---|---|"]
+    lines += [f"| `{name}` | {n / total * 100:.1f} % |" for name, n in rows]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--relay", choices=sorted(_PATHS), default="v1")
+    parser.add_argument("-c", "--concurrency", type=int, default=1000)
+    parser.add_argument("--tokens", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--ramp", type=float, default=1.0)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--sample-rate", type=int, default=100, help="py-spy samples per second")
+    parser.add_argument("--commit", default=None, help="profile streamchat as of this commit")
+    parser.add_argument(
+        "--native", action="store_true", help="C frames too (syscalls, the GC, orjson)"
+    )
+    parser.add_argument("--raw", type=Path, default=None, help="keep the collapsed stacks here")
+    args = parser.parse_args()
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        raise SystemExit("py-spy is not installed: .venv/bin/pip install py-spy")
+    raise_fd_limit()
+    raise_priority()
+    os.sched_setaffinity(0, {1})
+    work = Path(tempfile.mkdtemp(prefix="streamchat-profile-"))
+    paths = [str(ROOT)]
+    if args.commit:
+        tree, _ = snapshot(args.commit, work / "src")
+        paths.insert(0, str(tree / "src"))
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
+    raw_path = args.raw or work / "stacks.txt"
+    path, dialect = _PATHS[args.relay]
+    load = Load(args.concurrency, args.tokens, args.rate, ramp=args.ramp)
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context((work / "relay.log").open("ab"))
+        upstream, _ = stack.enter_context(uvloop_mock_upstream(1, log))
+        base, pid = stack.enter_context(streamchat_process(upstream, 0, log=log))
+        target = Target(base + path, dialect)
+        uvloop.run(run_load(target, Load(20, 5)))
+        duration = int(load.ramp + load.tokens / max(load.rate, 1) + 1)
+        # --gil: only the thread holding the GIL, i.e. Python code running (not waiting).
+        # Without --native, --nonblocking: pausing the relay 100 times a second lets tokens
+        # pile up and be relayed in batches, which halves the cost being measured (some stacks
+        # come out cut short instead). C stacks need the pauses.
+        mode = ["--native"] if args.native else ["--nonblocking"]
+        record = [spy, "record", *mode, "--gil", "-p", str(pid), "-r", str(args.sample_rate)]
+        record += ["-d", str(duration), "-f", "raw", "-o", str(raw_path)]
+        sampler = subprocess.Popen(
+            ["taskset", "-c", "1", *record], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        result = uvloop.run(run_load(target, load, pid))
+        _, err = sampler.communicate(timeout=duration + 60)
+        if sampler.returncode:
+            raise SystemExit(f"py-spy failed: {err.decode(errors='replace')}")
+    raw = raw_path.read_text()
+    total, own, inclusive = top_frames(raw, args.top)
+    summary = result.summary()
+    print(
+        f"streamchat {path}, c={load.concurrency}, {load.tokens} tokens at {load.rate:g}/s: "
+        f"{summary['cpu_ms_per_1k_tokens']:.0f} CPU ms per 1,000 tokens "
+        f"({summary['cpu_system_share'] or 0:.0%} in the kernel), {summary['failures']} failures "
+        f"{dict(result.failures)}; {total} samples at {args.sample_rate} Hz; stacks in {raw_path}\n"
+    )
+    print("\n".join(_table("phase", phases(raw), total)))
+    print()
+    print("\n".join(_table("own time (function)", own, total)))
+    print()
+    print("\n".join(_table("inclusive time (function)", inclusive, total)))
+
+
+if __name__ == "__main__":
+    main()
