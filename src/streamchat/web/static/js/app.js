@@ -7,6 +7,7 @@
 
 import { api } from "./api.js";
 import { download, fileName, toJSON, toMarkdown } from "./export.js";
+import { announce, guard, toast } from "./feedback.js";
 import { t } from "./i18n.js";
 import { Catalog, fillModelSelect } from "./models.js";
 import { Run, RunRegistry } from "./runs.js";
@@ -42,7 +43,7 @@ export class App {
     try {
       this.catalog = new Catalog(await api.models());
     } catch (error) {
-      this.toast(error.message);
+      toast(error.message);
     }
     fillModelSelect(this.modelSelect, this.catalog, null);
     this.model = this.modelSelect.value;
@@ -114,7 +115,7 @@ export class App {
     } catch (error) {
       if (ticket !== this.opening) return;
       if (error.status === 404) location.hash = "#/";
-      this.toast(error.message);
+      toast(error.message);
       return;
     }
     if (ticket !== this.opening) return;
@@ -171,7 +172,7 @@ export class App {
     await this.afterStop();
     let conversationId = this.conversation?.id ?? null;
     if (!conversationId && (this.draft.system_prompt || Object.keys(this.draft.params).length)) {
-      const created = await this.guard(api.createConversation({
+      const created = await guard(api.createConversation({
         title: text.split(/\s+/).filter(Boolean).join(" ").slice(0, 80) || undefined,
         model: this.model,
         system_prompt: this.draft.system_prompt || null,
@@ -216,7 +217,7 @@ export class App {
       return;
     }
     const id = this.conversation?.id;
-    const stored = id ? await this.guard(api.conversation(id)) : null;
+    const stored = id ? await guard(api.conversation(id)) : null;
     const last = stored?.messages.at(-1);
     if (last?.role === "assistant") this.regenerate(bubble);
     else if (last?.role === "user") this.edit(bubble.previousElementSibling ?? bubble, last.content);
@@ -260,7 +261,7 @@ export class App {
       const shown = this.conversation && run.conversationId === this.conversation.id;
       if (shown) {
         const key = run.status === "stopped" ? "answerStopped" : run.error ? "answerFailed" : "answerDone";
-        this.announce(t(key, { message: run.error?.message ?? "" }));
+        announce(t(key, { message: run.error?.message ?? "" }));
       }
       this.updateView();
       this.refreshList();
@@ -321,14 +322,14 @@ export class App {
   // -- conversations ----------------------------------------------------------------------------
 
   async refreshList(offset = 0) {
-    const page = await this.guard(api.conversations(PAGE, offset));
+    const page = await guard(api.conversations(PAGE, offset));
     if (!page) return;
     this.list = offset ? [...this.list, ...page.conversations] : page.conversations;
     this.sidebar.show(this.list, page.has_more);
   }
 
   async rename(id, title) {
-    const updated = await this.guard(api.updateConversation(id, { title }));
+    const updated = await guard(api.updateConversation(id, { title }));
     if (updated && this.conversation?.id === id) {
       this.conversation.title = updated.title;
       this.updateView();
@@ -337,7 +338,7 @@ export class App {
   }
 
   async remove(id) {
-    const deleted = await this.guard(api.deleteConversation(id).then(() => true));
+    const deleted = await guard(api.deleteConversation(id).then(() => true));
     if (!deleted) return;
     if (this.conversation?.id === id) this.newChat();
     this.refreshList();
@@ -359,7 +360,7 @@ export class App {
   async chooseModel(id) {
     this.setModel(id);
     if (!this.conversation) this.draft.model = id;
-    else await this.guard(api.updateConversation(this.conversation.id, { model: id }));
+    else await guard(api.updateConversation(this.conversation.id, { model: id }));
   }
 
   openSettings() {
@@ -385,41 +386,15 @@ export class App {
     }
     this.setModel(model);
     this.settings.close();
-    this.announce(t("settingsSaved"));
+    announce(t("settingsSaved"));
   }
 
   async exportAs(format) {
     if (!this.conversation) return;
-    const conversation = await this.guard(api.conversation(this.conversation.id));
+    const conversation = await guard(api.conversation(this.conversation.id));
     if (!conversation) return;
     if (format === "json") download(fileName(conversation, "json"), toJSON(conversation), "application/json");
     else download(fileName(conversation, "md"), toMarkdown(conversation), "text/markdown");
-  }
-
-  // -- feedback ---------------------------------------------------------------------------------
-
-  announce(text) {
-    const region = document.querySelector("#announcer");
-    region.textContent = "";
-    requestAnimationFrame(() => (region.textContent = text));
-  }
-
-  toast(text) {
-    const box = document.querySelector("#toast");
-    box.textContent = text;
-    box.hidden = !text;
-    clearTimeout(this.toastTimer);
-    this.toastTimer = setTimeout(() => (box.hidden = true), 6000);
-  }
-
-  /** Await an API call; show its error and resolve to null when it fails. */
-  async guard(promise) {
-    try {
-      return await promise;
-    } catch (error) {
-      this.toast(error.message);
-      return null;
-    }
   }
 
   /** Redraw every text after a language switch. */

@@ -1,0 +1,30 @@
+// What the page tells the user outside the bubbles: a polite status for screen readers, a
+// transient toast for failures of side actions (rename, delete, settings, lists).
+
+let toastTimer = 0;
+
+/** Say `text` through the polite live region (#announcer). */
+export function announce(text) {
+  const region = document.querySelector("#announcer");
+  region.textContent = "";
+  requestAnimationFrame(() => (region.textContent = text));
+}
+
+/** Show `text` in the toast (#toast, role=alert) for a few seconds. */
+export function toast(text) {
+  const box = document.querySelector("#toast");
+  box.textContent = text;
+  box.hidden = !text;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (box.hidden = true), 6000);
+}
+
+/** Await an API call; toast its error and resolve to null when it fails. */
+export async function guard(promise) {
+  try {
+    return await promise;
+  } catch (error) {
+    toast(error.message);
+    return null;
+  }
+}
