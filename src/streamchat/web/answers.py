@@ -34,7 +34,7 @@ class Params(BaseModel):
     max_tokens: int | None = Field(None, gt=0, le=1_000_000)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), lt=2**63)
     stop: str | list[str] | None = None
 
     def set_values(self) -> dict[str, Any]:

@@ -113,13 +113,14 @@ async def edit(conversation_id: str, body: EditBody, svc: Svc, user: User) -> Ev
     return await start_answer(svc, conversation, history, [question], body.model)
 
 
-def _after(last_event_id: str | None, after: int | None) -> int:
+def event_position(last_event_id: str | None, after: int | None) -> int:
+    """Where a re-attach starts: ``?after=`` wins over the ``Last-Event-ID`` header."""
     if after is not None:
         return after
     if last_event_id is None or last_event_id == "":
         return 0
-    if not last_event_id.isdigit():
-        raise InvalidRequest(f"Last-Event-ID must be a event number, got {last_event_id!r}")
+    if not last_event_id.isdigit() or len(last_event_id) > 18:
+        raise InvalidRequest(f"Last-Event-ID must be an event number, got {last_event_id[:40]!r}")
     return int(last_event_id)
 
 
@@ -136,11 +137,11 @@ async def events(
     generation_id: str,
     svc: Svc,
     user: User,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response | EventStream:
     """Re-attach to an answer, live or finished, from ``Last-Event-ID`` or ``?after=``."""
-    position = _after(last_event_id, after)
+    position = event_position(last_event_id, after)
     info = await svc.broker.info(generation_id)
     if info is not None:
         if info.owner_id != user:

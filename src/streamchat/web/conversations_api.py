@@ -74,7 +74,7 @@ async def list_conversations(
     svc: Svc,
     user: User,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, lt=2**63)] = 0,
 ) -> dict[str, Any]:
     """Newest activity first."""
     rows = await svc.store.list_conversations(user, limit=limit + 1, offset=offset)

@@ -21,6 +21,7 @@ from streamchat.errors import InvalidRequest, NotFound, UnknownModel
 from streamchat.events import Event
 from streamchat.fanout import Subscription
 from streamchat.generations import GenerationSpec
+from streamchat.web.chat_api import event_position
 from streamchat.web.openai_chunks import ChunkEncoder, completion, error_from_event
 from streamchat.web.services import Services, current_user, services
 from streamchat.web.streaming import EventStream
@@ -72,11 +73,11 @@ class CompletionRequest(BaseModel):
     n: int = Field(1, ge=1, le=1)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
-    max_tokens: int | None = Field(None, gt=0)
-    max_completion_tokens: int | None = Field(None, gt=0)
+    max_tokens: int | None = Field(None, gt=0, lt=2**63)
+    max_completion_tokens: int | None = Field(None, gt=0, lt=2**63)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), lt=2**63)
     stop: str | list[str] | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
@@ -170,14 +171,12 @@ async def reattach(
     generation_id: str,
     svc: Svc,
     user: User,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
     include_usage: bool = False,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response | EventStream:
     """The rest of a ``/v1`` stream as chunks, from ``Last-Event-ID`` or ``?after=``."""
-    position = after
-    if position is None:
-        position = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    position = event_position(last_event_id, after)
     info = await svc.broker.info(generation_id)
     if info is None or info.owner_id != user:
         raise NotFound(f"generation {generation_id} not found")
