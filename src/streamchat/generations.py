@@ -87,6 +87,7 @@ class Generation:
     finishing: bool = False
     dirty: bool = False
     task: asyncio.Task[None] | None = None
+    flushing: asyncio.Task[None] | None = None
 
     @property
     def id(self) -> str:
@@ -267,6 +268,9 @@ class Generations:
         finally:
             ticker.cancel()
         gen.finishing = True
+        if gen.flushing is not None:
+            # A periodic save still in flight must land before the final one, not after it.
+            await asyncio.wait({gen.flushing})
         try:
             await self._finish(gen, ending)
         finally:
@@ -339,12 +343,12 @@ class Generations:
         """Flush the growing answer and stop it when nobody has listened for the grace period."""
         loop = asyncio.get_running_loop()
         unattended_since: float | None = None
-        flushing: asyncio.Task[None] | None = None
         while True:
             await asyncio.sleep(self.flush_interval)
-            if gen.dirty and gen.spec.conversation_id and (flushing is None or flushing.done()):
+            idle = gen.flushing is None or gen.flushing.done()
+            if gen.dirty and gen.spec.conversation_id and idle:
                 gen.dirty = False
-                flushing = self._spawn(self._flush(gen))
+                gen.flushing = self._spawn(self._flush(gen))
             if await self.broker.listeners(gen.id) > 0:
                 unattended_since = None
             elif unattended_since is None:

@@ -279,3 +279,27 @@ async def test_flushes_while_streaming(client: httpx.AsyncClient) -> None:
         assert stored["status"] == "streaming"
         assert stored["content"].startswith(" w1 w2")
         await client.post(f"/api/generations/{generation_id}/stop")
+
+
+async def test_issue2_a_late_periodic_save_never_overwrites_the_final_one(
+    make_server: Any,
+) -> None:
+    """Symptom: a stored answer ended `complete` without its last tokens, because a periodic
+    save still in flight committed after the final save."""
+    server = make_server(flush_interval=0.01, max_streams_per_user=100)
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        streams = await asyncio.gather(
+            *(
+                read_stream(
+                    client,
+                    "POST",
+                    "/api/chat",
+                    json={"message": "[[mock tokens=40 rate=400]]", "model": "gpt-4o-mini"},
+                )
+                for _ in range(30)
+            )
+        )
+        for stream in streams:
+            answer = await conversation(client, stream.first("meta")["conversation_id"])
+            assert answer["messages"][-1]["content"] == words(40)
+            assert answer["messages"][-1]["status"] == "complete"
