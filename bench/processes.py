@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -147,17 +147,22 @@ def nginx(
 
 @contextlib.contextmanager
 def streamchat(upstream: str, cpu: int | None = None, **options: str) -> Iterator[str]:
-    with streamchat_process(upstream, cpu, log=None, **options) as (url, _):
+    with streamchat_process(upstream, cpu, log=None, command=STREAMCHAT, **options) as (url, _):
         yield url
 
 
 @contextlib.contextmanager
 def streamchat_process(
-    upstream: str, cpu: int | None = None, *, log: IO[bytes] | None = None, **options: str
+    upstream: str,
+    cpu: int | None = None,
+    *,
+    log: IO[bytes] | None = None,
+    command: Sequence[str] = STREAMCHAT,
+    **options: str,
 ) -> Iterator[tuple[str, int]]:
     """``streamchat serve`` (SQLite in a temporary data directory): (base URL, pid).
     The per-user and per-worker limits are lifted (``BENCH_LIMITS``): one client sends every
-    request; ``options`` override them."""
+    request; ``options`` override them. ``command`` runs it through a wrapper."""
     options = {**BENCH_LIMITS, **options}
     port = free_port()
     with tempfile.TemporaryDirectory() as data:
@@ -168,7 +173,7 @@ def streamchat_process(
             "list_models = false\n"
         )
         args = [
-            *STREAMCHAT,
+            *command,
             "serve",
             "--port",
             str(port),

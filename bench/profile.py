@@ -5,6 +5,7 @@ py-spy`` first.
 
     .venv/bin/python -m bench.profile --relay v1 -c 1000 [--commit HEAD]
     .venv/bin/python -m bench.profile --relay api -c 500 --rate 20 --tokens 100 --native
+    .venv/bin/python -m bench.profile --relay api -c 1000 --gc    # GC time, no py-spy
 
 The collapsed stacks are kept (``--raw``) for a flame graph (``flamegraph.pl`` or speedscope).
 """
@@ -13,18 +14,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
 import uvloop
 
+from bench.gctimed import PREFIX
 from bench.load import Dialect, Load, Target, raise_fd_limit, raise_priority, run_load
-from bench.processes import streamchat_process, uvloop_mock_upstream
+from bench.processes import STREAMCHAT, streamchat_process, uvloop_mock_upstream
 from bench.relays import ROOT, snapshot
 
 _PATHS: dict[str, tuple[str, Dialect]] = {
@@ -111,7 +116,7 @@ def _table(title: str, rows: list[tuple[str, int]], total: int) -> list[str]:
     return lines
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -126,11 +131,48 @@ def main() -> None:
     parser.add_argument(
         "--native", action="store_true", help="C frames too (syscalls, the GC, orjson)"
     )
+    parser.add_argument(
+        "--nonblocking", action="store_true", help="sample without pausing the relay"
+    )
+    parser.add_argument(
+        "--gc",
+        action="store_true",
+        help="no py-spy: time the cyclic GC inside the relay instead (bench/gctimed.py)",
+    )
     parser.add_argument("--raw", type=Path, default=None, help="keep the collapsed stacks here")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def _py_spy() -> str:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         raise SystemExit("py-spy is not installed: .venv/bin/pip install py-spy")
+    return spy
+
+
+def _sampler(
+    args: argparse.Namespace, pid: int, duration: int, raw: Path
+) -> subprocess.Popen[bytes]:
+    # --gil: only the thread holding the GIL, i.e. Python code running (not waiting).
+    # py-spy pauses the relay for each sample: whole, trustworthy stacks, but tokens pile up
+    # during the pauses and leave in batches, so the relay does less work per token than
+    # unprofiled (~45 instead of ~85 CPU ms per 1,000 at c=1,000). --nonblocking keeps the
+    # load honest but reads stacks while they change (its leaf frames are not reliable).
+    mode = ["--native"] if args.native else ["--nonblocking"] if args.nonblocking else []
+    record = [_py_spy(), "record", *mode, "--gil", "-p", str(pid), "-r", str(args.sample_rate)]
+    record += ["-d", str(duration), "-f", "raw", "-o", str(raw)]
+    return subprocess.Popen(
+        ["taskset", "-c", "1", *record], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def _gc_totals(log: Path) -> list[dict[str, list[float]]]:
+    lines = log.read_text(errors="replace").splitlines()
+    return [json.loads(line[len(PREFIX) :]) for line in lines if line.startswith(PREFIX)]
+
+
+def main() -> None:
+    args = _arguments()
     raise_fd_limit()
     raise_priority()
     os.sched_setaffinity(0, {1})
@@ -143,41 +185,57 @@ def main() -> None:
     raw_path = args.raw or work / "stacks.txt"
     path, dialect = _PATHS[args.relay]
     load = Load(args.concurrency, args.tokens, args.rate, ramp=args.ramp)
+    log_path = work / "relay.log"
+    command = [sys.executable, "-m", "bench.gctimed"] if args.gc else STREAMCHAT
     with contextlib.ExitStack() as stack:
-        log = stack.enter_context((work / "relay.log").open("ab"))
+        log = stack.enter_context(log_path.open("ab"))
         upstream, _ = stack.enter_context(uvloop_mock_upstream(1, log))
-        base, pid = stack.enter_context(streamchat_process(upstream, 0, log=log))
+        base, pid = stack.enter_context(streamchat_process(upstream, 0, log=log, command=command))
         target = Target(base + path, dialect)
         uvloop.run(run_load(target, Load(20, 5)))
         duration = int(load.ramp + load.tokens / max(load.rate, 1) + 1)
-        # --gil: only the thread holding the GIL, i.e. Python code running (not waiting).
-        # Without --native, --nonblocking: pausing the relay 100 times a second lets tokens
-        # pile up and be relayed in batches, which halves the cost being measured (some stacks
-        # come out cut short instead). C stacks need the pauses.
-        mode = ["--native"] if args.native else ["--nonblocking"]
-        record = [spy, "record", *mode, "--gil", "-p", str(pid), "-r", str(args.sample_rate)]
-        record += ["-d", str(duration), "-f", "raw", "-o", str(raw_path)]
-        sampler = subprocess.Popen(
-            ["taskset", "-c", "1", *record], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        sampler = None if args.gc else _sampler(args, pid, duration, raw_path)
+        if args.gc:
+            os.kill(pid, signal.SIGUSR1)
         result = uvloop.run(run_load(target, load, pid))
-        _, err = sampler.communicate(timeout=duration + 60)
-        if sampler.returncode:
-            raise SystemExit(f"py-spy failed: {err.decode(errors='replace')}")
-    raw = raw_path.read_text()
-    total, own, inclusive = top_frames(raw, args.top)
+        if args.gc:
+            os.kill(pid, signal.SIGUSR1)
+            time.sleep(0.5)
+        if sampler is not None:
+            _, err = sampler.communicate(timeout=duration + 60)
+            if sampler.returncode:
+                raise SystemExit(f"py-spy failed: {err.decode(errors='replace')}")
     summary = result.summary()
     print(
         f"streamchat {path}, c={load.concurrency}, {load.tokens} tokens at {load.rate:g}/s: "
         f"{summary['cpu_ms_per_1k_tokens']:.0f} CPU ms per 1,000 tokens "
         f"({summary['cpu_system_share'] or 0:.0%} in the kernel), {summary['failures']} failures "
-        f"{dict(result.failures)}; {total} samples at {args.sample_rate} Hz; stacks in {raw_path}\n"
+        f"{dict(result.failures)}\n"
     )
+    if args.gc:
+        _print_gc(_gc_totals(log_path), result.cpu or 0.0)
+        return
+    raw = raw_path.read_text()
+    total, own, inclusive = top_frames(raw, args.top)
+    print(f"{total} samples at {args.sample_rate} Hz; stacks in {raw_path}\n")
     print("\n".join(_table("phase", phases(raw), total)))
     print()
     print("\n".join(_table("own time (function)", own, total)))
     print()
     print("\n".join(_table("inclusive time (function)", inclusive, total)))
+
+
+def _print_gc(totals: list[dict[str, list[float]]], cpu: float) -> None:
+    if len(totals) < 2:
+        raise SystemExit("the relay reported no GC totals (see its log)")
+    before, after = totals[-2], totals[-1]
+    print("| generation | collections | seconds | share of the relay's CPU |")
+    print("|---|---|---|---|")
+    for generation in range(3):
+        seconds = after["seconds"][generation] - before["seconds"][generation]
+        count = after["collections"][generation] - before["collections"][generation]
+        share = seconds / cpu * 100 if cpu else 0.0
+        print(f"| {generation} | {count:.0f} | {seconds:.2f} | {share:.1f} % |")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Per run, per scenario, per relay (interleaved, so that drift hits every relay al
 mock upstream on core 1, a fresh relay on core 0, a warm-up, then the measurement. Scenarios:
 c=1 TTFT; the concurrency ladder at 20 tokens/s; saturation; memory per open idle stream.
 
-    .venv/bin/python -m bench.relays            # 3 runs, medians with min..max (~1 hour)
+    .venv/bin/python -m bench.relays            # 3 runs, medians with min..max (~35 minutes)
     .venv/bin/python -m bench.relays --quick    # smoke run of every path (~3 minutes)
 
 The raw results go to ``--json`` (default bench/results/latest.json), the markdown to stdout;

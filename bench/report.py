@@ -57,7 +57,7 @@ def machine(root: Path, commit: str | None = None) -> dict[str, str]:
             versions.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
             versions.append(f"{name} (not installed)")
-    nginx = "not installed"
+    nginx = "nginx not installed"
     if shutil.which("nginx"):
         probe = subprocess.run(["nginx", "-v"], capture_output=True, text=True, check=False)
         nginx = probe.stderr.strip().removeprefix("nginx version: ")
@@ -340,7 +340,7 @@ def render(results: Results, relays: dict[str, str]) -> str:
     runs = len(results["runs"])
     m = results["machine"]
     out = [
-        f"Machine: {m['cpu']}; {m['kernel']}; Python {m['python']}; nginx {m['nginx']}.",
+        f"Machine: {m['cpu']}; {m['kernel']}; Python {m['python']}; {m['nginx']}.",
         f"Versions: {m['packages']}.",
         f"streamchat measured at commit {m['commit']}.",
         f"Command: `{results['command']}` ({runs} run{'s' * (runs != 1)}; cells are the median "
