@@ -221,11 +221,6 @@ def code_of(response: httpx.Response) -> tuple[int, str]:
 SURROGATE = b'"hi \\ud800 there"'
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a lone UTF-16 surrogate (valid JSON: \\ud800) in a message, title or token reaches "
-    "the store or hashlib unencoded: UnicodeEncodeError, a plain-text 500",
-)
 @pytest.mark.parametrize(
     ("path", "body"),
     [
@@ -236,10 +231,14 @@ SURROGATE = b'"hi \\ud800 there"'
     ids=["chat", "tutorial", "session"],
 )
 async def test_lone_surrogates_are_a_400(server: Server, path: str, body: bytes) -> None:
+    """A lone UTF-16 surrogate (valid JSON: \\ud800) in a message, title or token reached the
+    store or hashlib unencoded: UnicodeEncodeError, a plain-text 500."""
     TALLY.bad_input()
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         response = await client.post(path, content=body, headers=JSON)
         assert code_of(response) == (400, "invalid_request")
+        assert "surrogate (\\ud800) at character 4" in response.json()["error"]["message"]
+        assert await conversations(client) == 0
 
 
 V1_UNSENDABLE = {
@@ -321,39 +320,116 @@ async def test_a_huge_last_event_id_is_not_a_500(server: Server, path: str) -> N
         assert response.status_code in (400, 404)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a body that is not UTF-8 or nests too deeply for the JSON parser gets 400 with "
-    "code 'error' ('There was an error parsing the body'); docs/api.md promises "
-    "invalid_request for bad JSON",
-)
 @pytest.mark.parametrize(
-    "body", [b'{"message": "\xff"}', nested(100_000)], ids=["invalid_utf8", "deep"]
+    ("body", "message"),
+    [
+        (
+            b'{"message": "\xff"}',
+            "the request body is not valid UTF-8 (byte 13): JSON must be UTF-8",
+        ),
+        (nested(100_000), "the request body is not valid JSON: it is nested too deeply"),
+    ],
+    ids=["invalid_utf8", "deep"],
 )
-async def test_unparseable_bodies_say_invalid_request(server: Server, body: bytes) -> None:
+async def test_unparseable_bodies_say_invalid_request(
+    server: Server, body: bytes, message: str
+) -> None:
+    """A body that is not UTF-8 or nests too deeply for the JSON parser got 400 with code
+    'error' ('There was an error parsing the body'); docs/api.md promises invalid_request."""
     TALLY.bad_input()
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         response = await client.post("/api/chat", content=body, headers=JSON)
         assert code_of(response) == (400, "invalid_request")
+        assert response.json()["error"]["message"] == message
+        v1 = await client.post("/v1/chat/completions", content=body, headers=JSON)
+        assert v1.status_code == 400
+        assert v1.json()["error"] == {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_request",
+        }
 
 
-@pytest.fixture
-def pg_server(make_server: Any) -> Iterator[Server]:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_store_server(request: pytest.FixtureRequest, make_server: Any) -> Iterator[Server]:
+    if request.param == "sqlite":
+        yield make_server(requests_per_minute=0)
+        return
     with fresh_postgres() as url:
-        yield make_server(database_url=url)
+        yield make_server(database_url=url, requests_per_minute=0)
 
 
-@pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason="on PostgreSQL a message with NUL (\\u0000) or a lone surrogate is refused by the "
-    "database and reported as 503 store_unavailable, retryable: the client is told to retry "
-    "input that can never be stored",
+def unstorable(conversation_id: str, text: str) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(method, path, field, body) of every request that would keep ``text`` somewhere."""
+    cid = conversation_id
+    return [
+        ("POST", "/api/chat", "message", {"message": text}),
+        ("POST", "/api/chat", "message", {"message": text, "conversation_id": cid}),
+        ("POST", "/api/chat", "conversation_id", {"message": "hi", "conversation_id": text}),
+        ("POST", "/api/chat", "model", {"message": "hi", "model": text}),
+        ("POST", f"/api/conversations/{cid}/edit", "message", {"message": text}),
+        ("POST", f"/api/conversations/{cid}/regenerate", "model", {"model": text}),
+        ("POST", "/stream-chat", "message", {"message": text}),
+        ("POST", "/api/conversations", "title", {"title": text}),
+        ("POST", "/api/conversations", "system_prompt", {"system_prompt": text}),
+        ("POST", "/api/conversations", "params.stop", {"params": {"stop": text}}),
+        ("POST", "/api/conversations", "params.stop.1", {"params": {"stop": ["x", text]}}),
+        ("PATCH", f"/api/conversations/{cid}", "title", {"title": text}),
+        ("PATCH", f"/api/conversations/{cid}", "system_prompt", {"system_prompt": text}),
+        ("POST", "/api/session", "token", {"token": text}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [("a\u0000b", "NUL character (\\u0000) at character 2"), ("a\ud800b", "(\\ud800)")],
+    ids=["nul", "surrogate"],
 )
-@pytest.mark.parametrize("text", ["a\u0000b", "a\ud800b"], ids=["nul", "surrogate"])
-async def test_text_postgres_cannot_store_is_a_400(pg_server: Server, text: str) -> None:
-    TALLY.bad_input()
-    body = json.dumps({"message": text, "model": "gpt-4o-mini"}).encode()
-    async with httpx.AsyncClient(base_url=pg_server.url, timeout=30) as client:
-        response = await client.post("/api/chat", content=body, headers=JSON)
-        assert code_of(response) == (400, "invalid_request")
+async def test_text_no_store_can_keep_is_a_400(
+    any_store_server: Server, text: str, what: str
+) -> None:
+    """PostgreSQL refused a message with NUL (\\u0000) or a lone surrogate and the client got
+    503 store_unavailable, *retryable*: told to retry input that can never be stored (SQLite
+    kept the NUL, and failed on the surrogate with a 500). Now every store refuses both at the
+    edge, naming the field, and nothing is written."""
+    async with httpx.AsyncClient(base_url=any_store_server.url, timeout=30) as client:
+        first = await read_stream(
+            client, "POST", "/api/chat", json={"message": "q", "model": "gpt-4o-mini"}
+        )
+        cid = first.first("meta")["conversation_id"]
+        before = (await client.get(f"/api/conversations/{cid}")).json()
+        for method, path, field, body in unstorable(cid, text):
+            TALLY.bad_input()
+            content = json.dumps(body).encode()
+            response = await client.request(method, path, content=content, headers=JSON)
+            assert code_of(response) == (400, "invalid_request"), (path, field)
+            message = response.json()["error"]["message"]
+            assert message.startswith(f"{field}: the text contains "), message
+            assert what in message, message
+            assert response.json()["error"]["retryable"] is False
+        assert await conversations(client) == 1
+        assert (await client.get(f"/api/conversations/{cid}")).json() == before
+
+
+NUL_IDS = [
+    ("GET", "/api/conversations/conv%00x", "conversation_id"),
+    ("PATCH", "/api/conversations/conv%00x", "conversation_id"),
+    ("DELETE", "/api/conversations/conv%00x", "conversation_id"),
+    ("POST", "/api/conversations/conv%00x/regenerate", "conversation_id"),
+    ("POST", "/api/conversations/conv%00x/edit", "conversation_id"),
+    ("GET", "/api/generations/msg%00x/events", "generation_id"),
+    ("POST", "/api/generations/msg%00x/stop", "generation_id"),
+]
+
+
+async def test_an_id_with_nul_is_a_400(any_store_server: Server) -> None:
+    """PostgreSQL refused an id with NUL (%00 in the path) and the client got 503
+    store_unavailable, retryable."""
+    async with httpx.AsyncClient(base_url=any_store_server.url, timeout=30) as client:
+        for method, path, name in NUL_IDS:
+            TALLY.bad_input()
+            response = await client.request(method, path, json={"message": "x"})
+            assert code_of(response) == (400, "invalid_request"), path
+            message = response.json()["error"]["message"]
+            assert message.startswith(f"path.{name}: the text contains a NUL character"), path

@@ -18,6 +18,7 @@ from streamchat.errors import Conflict, InvalidRequest, StreamchatError
 from streamchat.generations import GenerationSpec
 from streamchat.sse import retry
 from streamchat.upstream import ModelInfo
+from streamchat.web.bodies import Text
 from streamchat.web.services import Services
 from streamchat.web.streaming import EventStream, encode_sse
 
@@ -35,7 +36,7 @@ class Params(BaseModel):
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     seed: int | None = Field(None, ge=-(2**63), lt=2**63)
-    stop: str | list[str] | None = None
+    stop: Text | list[Text] | None = None
 
     def set_values(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)

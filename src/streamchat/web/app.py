@@ -222,6 +222,8 @@ def _error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
+        if exc.status_code == 400:  # FastAPI could not decode the JSON body
+            return _error_response(request, InvalidRequest(_unparseable(exc.__cause__)))
         error = StreamchatError(
             str(exc.detail), code=_HTTP_CODES.get(exc.status_code, "error"), status=exc.status_code
         )
@@ -235,16 +237,34 @@ def _error_handlers(app: FastAPI) -> None:
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
+def _unparseable(cause: BaseException | None) -> str:
+    """Why a body that the JSON parser gave up on is not JSON."""
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the request body is not valid UTF-8 (byte {cause.start}): JSON must be UTF-8"
+    if isinstance(cause, RecursionError):
+        return "the request body is not valid JSON: it is nested too deeply"
+    return "the request body is not valid JSON"
+
+
 def _describe(exc: RequestValidationError) -> str:
     """One readable sentence from pydantic's errors, naming the field and the value's type."""
+    errors = list(exc.errors())
+    # Text no store can keep fails every member of a union (str | list[str]): say only that.
+    text = [e for e in errors if e.get("type") == "invalid_text"]
     parts = []
-    for error in exc.errors()[:5]:
-        location = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+    for error in (text or errors)[:5]:
+        location = ".".join(str(p) for p in error.get("loc", ()) if _is_field(p))
         if error.get("type") == "json_invalid":
             parts.append("the request body is not valid JSON")
             continue
         parts.append(f"{location or 'body'}: {error.get('msg')}")
     return "; ".join(parts) or "invalid request"
+
+
+def _is_field(part: object) -> bool:
+    """A part of an error location that names a field or an index (not ``body``, nor the tag
+    of a union member such as ``list[str]``)."""
+    return part != "body" and not (isinstance(part, str) and "[" in part)
 
 
 def _page(app: FastAPI) -> None:

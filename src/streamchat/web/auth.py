@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from streamchat.errors import Forbidden, Unauthorized
 from streamchat.store import Store
+from streamchat.web.bodies import Text
 from streamchat.web.services import LOCAL_USER, Services, services
 
 __all__ = ["COOKIE", "Authenticator", "hash_token", "new_token", "router"]
@@ -104,7 +105,7 @@ Svc = Annotated[Services, Depends(services)]
 class SessionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    token: str
+    token: Text
 
 
 @router.get("/session")

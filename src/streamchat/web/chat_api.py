@@ -13,6 +13,7 @@ from streamchat.errors import Conflict, InvalidRequest, NotFound
 from streamchat.events import Event
 from streamchat.sse import retry
 from streamchat.web.answers import check_idle, history_for, message_text, start_answer
+from streamchat.web.bodies import Text
 from streamchat.web.services import Services, current_user, services
 from streamchat.web.streaming import EventStream, encode_sse
 
@@ -33,22 +34,22 @@ User = Annotated[str, Depends(current_user)]
 class ChatBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str
-    conversation_id: str | None = None
-    model: str | None = None
+    message: Text
+    conversation_id: Text | None = None
+    model: Text | None = None
 
 
 class RegenerateBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str | None = None
+    model: Text | None = None
 
 
 class EditBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str
-    model: str | None = None
+    message: Text
+    model: Text | None = None
 
 
 @router.post("/chat", responses=SSE_RESPONSE, response_class=Response, response_model=None)
@@ -78,7 +79,7 @@ async def chat(body: ChatBody, svc: Svc, user: User) -> EventStream:
     response_model=None,
 )
 async def regenerate(
-    conversation_id: str, svc: Svc, user: User, body: RegenerateBody | None = None
+    conversation_id: Text, svc: Svc, user: User, body: RegenerateBody | None = None
 ) -> EventStream:
     """Replace the last answer of a conversation with a new one."""
     conversation = await svc.store.get_conversation(user, conversation_id)
@@ -95,7 +96,7 @@ async def regenerate(
 @router.post(
     "/conversations/{conversation_id}/edit", responses=SSE_RESPONSE, response_class=Response
 )
-async def edit(conversation_id: str, body: EditBody, svc: Svc, user: User) -> EventStream:
+async def edit(conversation_id: Text, body: EditBody, svc: Svc, user: User) -> EventStream:
     """Replace the last question (and what came after it) and answer again."""
     text = message_text(body.message, svc.settings.max_message_chars)
     conversation = await svc.store.get_conversation(user, conversation_id)
@@ -134,7 +135,7 @@ def event_position(last_event_id: str | None, after: int | None) -> int:
     response_model=None,
 )
 async def events(
-    generation_id: str,
+    generation_id: Text,
     svc: Svc,
     user: User,
     after: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
@@ -213,7 +214,7 @@ def _replay(message: Message) -> list[Event]:
 
 
 @router.post("/generations/{generation_id}/stop")
-async def stop(generation_id: str, svc: Svc, user: User) -> dict[str, object]:
+async def stop(generation_id: Text, svc: Svc, user: User) -> dict[str, object]:
     """Cancel the upstream call now; the answer keeps what arrived, marked stopped.
 
     ``stopped`` says whether the answer was still running. Idempotent."""

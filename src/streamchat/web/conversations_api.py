@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from streamchat.chat import Conversation, Message, new_id
 from streamchat.web.answers import Params
+from streamchat.web.bodies import Text
 from streamchat.web.services import Services, current_user, services
 
 __all__ = ["conversation_json", "message_json", "router"]
@@ -21,9 +22,9 @@ User = Annotated[str, Depends(current_user)]
 class ConversationBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(None, min_length=1, max_length=200)
-    model: str | None = None
-    system_prompt: str | None = Field(None, max_length=32_000)
+    title: Text | None = Field(None, min_length=1, max_length=200)
+    model: Text | None = None
+    system_prompt: Text | None = Field(None, max_length=32_000)
     params: Params | None = None
 
 
@@ -96,7 +97,7 @@ async def create_conversation(body: ConversationBody, svc: Svc, user: User) -> d
 
 
 @router.get("/conversations/{conversation_id}")
-async def get_conversation(conversation_id: str, svc: Svc, user: User) -> dict[str, Any]:
+async def get_conversation(conversation_id: Text, svc: Svc, user: User) -> dict[str, Any]:
     """The conversation with its messages, oldest first."""
     conversation = await svc.store.get_conversation(user, conversation_id)
     messages = await svc.store.list_messages(user, conversation_id)
@@ -105,7 +106,7 @@ async def get_conversation(conversation_id: str, svc: Svc, user: User) -> dict[s
 
 @router.patch("/conversations/{conversation_id}")
 async def update_conversation(
-    conversation_id: str, body: ConversationBody, svc: Svc, user: User
+    conversation_id: Text, body: ConversationBody, svc: Svc, user: User
 ) -> dict[str, Any]:
     """Rename, or change the model, system prompt or sampling parameters."""
     fields = await _fields(svc, body)
@@ -116,7 +117,7 @@ async def update_conversation(
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204)
-async def delete_conversation(conversation_id: str, svc: Svc, user: User) -> Response:
+async def delete_conversation(conversation_id: Text, svc: Svc, user: User) -> Response:
     messages = await svc.store.list_messages(user, conversation_id)
     for message in messages:
         if message.status == "streaming":

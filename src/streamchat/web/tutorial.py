@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from streamchat.chat import Conversation, Message, new_id
 from streamchat.events import Event
 from streamchat.web.answers import history_for, message_text, start_answer
+from streamchat.web.bodies import Text
 from streamchat.web.services import Services, current_user, services
 from streamchat.web.streaming import EventStream
 
@@ -25,7 +26,7 @@ router = APIRouter(tags=["tutorial"])
 
 
 class TutorialBody(BaseModel):
-    message: str
+    message: Text
 
 
 def encode_text(events: Sequence[Event]) -> bytes:
