@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 import uvicorn
+from fastapi import FastAPI
 from pydantic import ValidationError
 
 from streamchat.client import Client, ClientError, ReplyPrinter, background_server
@@ -24,10 +26,10 @@ from streamchat.logs import configure_logging
 from streamchat.mock_upstream import run_mock
 from streamchat.settings import ENV_PREFIX, Settings
 from streamchat.store.sql import SqlStore
-from streamchat.web.app import create_app
+from streamchat.web.app import app_from_environment, create_app
 from streamchat.web.auth import hash_token, new_token
 
-__all__ = ["main"]
+__all__ = ["main", "worker_app"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -87,6 +89,13 @@ def serve(**values: Any) -> None:
         raise click.UsageError(
             "--workers above 1 needs --redis-url: Redis shares the answers between workers"
         )
+    if settings.workers > 1:
+        # Migrate here, once: workers that each migrate a new database at the same moment
+        # race, and the loser's failed startup stops them all (uvicorn then exits with 0).
+        try:
+            asyncio.run(_with_store(settings.database, _nothing))
+        except StreamchatError as exc:
+            raise click.ClickException(exc.message) from exc
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -105,11 +114,23 @@ def serve(**values: Any) -> None:
         if value is not None:
             os.environ[ENV_PREFIX + name.upper()] = str(value)
     uvicorn.run(
-        "streamchat.web.app:app_from_environment",
+        "streamchat.cli:worker_app",
         factory=True,
         workers=settings.workers,
         **options,
     )
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process of ``serve --workers N``, built from the environment.
+
+    uvicorn turns its access log off in the parent; a worker sets up logging afresh, which would
+    turn it back on (a log line per request that one process does not write)."""
+    app = app_from_environment()
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = []
+    access.propagate = False
+    return app
 
 
 def _secrets(settings: Settings) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -18,7 +19,8 @@ Svc = Annotated[Services, Depends(services)]
 
 @router.get("/healthz")
 async def healthz(svc: Svc) -> JSONResponse:
-    """200 when the store answers, 503 when it does not; upstreams as last seen."""
+    """200 when the store answers, 503 when it does not; upstreams as last seen; ``pid``: the
+    worker process that answered (with ``--workers N``, each connection goes to one of them)."""
     store: dict[str, Any] = {"ok": True}
     try:
         await svc.store.ping()
@@ -33,6 +35,7 @@ async def healthz(svc: Svc) -> JSONResponse:
         "upstreams": upstreams,
         "generations": len(svc.generations.running),
         "accepting": svc.generations.accepting,
+        "pid": os.getpid(),
     }
     return JSONResponse(body, status_code=200 if store["ok"] else 503)
 
