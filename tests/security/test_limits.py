@@ -68,21 +68,48 @@ async def test_answers_per_minute_per_user(make_auth_server: AuthServerFactory) 
         await answer(bob)  # one user's limit is not another's
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="POST /api/chat without conversation_id creates the conversation before the "
-    "per-minute limit is checked: each refused answer leaves an empty conversation behind",
+def refused_requests(cid: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every way to start an answer: new and existing conversation, regenerate, edit, tutorial."""
+    return [
+        ("/api/chat", QUICK),
+        ("/api/chat", {**QUICK, "conversation_id": cid}),
+        (f"/api/conversations/{cid}/regenerate", {}),
+        (f"/api/conversations/{cid}/edit", {"message": "edited"}),
+        ("/stream-chat", {"message": "x"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("code", "limits"),
+    [
+        ("rate_limited", {"requests_per_minute": 2}),
+        ("too_many_streams", {"requests_per_minute": 0, "max_streams_per_user": 1}),
+    ],
+    ids=["per_minute", "concurrent"],
 )
-async def test_a_refused_answer_leaves_nothing_behind(make_server: Any) -> None:
+async def test_a_refused_answer_leaves_nothing_behind(
+    make_server: Any, code: str, limits: dict[str, int]
+) -> None:
+    """POST /api/chat without conversation_id created the conversation before the limits were
+    checked: each refused answer left an empty conversation behind (and one refused for
+    capacity, its question and an error answer; regenerate and edit had deleted the answer
+    they replace)."""
     await same_minute()
-    server: Server = make_server(requests_per_minute=1)
+    server: Server = make_server(**limits)
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        await answer(client)
-        for _ in range(3):
-            assert (await client.post("/api/chat", json=QUICK)).status_code == 429
-            TALLY.bad_input()
+        first = await read_stream(client, "POST", "/api/chat", json=QUICK)
+        cid = first.first("meta")["conversation_id"]
+        before = (await client.get(f"/api/conversations/{cid}")).json()
+        slow = asyncio.create_task(answer(client, SLOW))  # the second answer of the minute
+        await asyncio.sleep(0.5)
+        for path, body in refused_requests(cid):
+            limited(await client.post(path, json=body), code)
+        await asyncio.wait_for(slow, 15)
         listing = (await client.get("/api/conversations")).json()["conversations"]
-        assert len(listing) == 1
+        assert len(listing) == 2
+        after = (await client.get(f"/api/conversations/{cid}")).json()
+        assert after["messages"] == before["messages"]
+        assert after["title"] == before["title"]
 
 
 async def test_answers_per_minute_are_shared_by_workers_through_redis(make_server: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +25,8 @@ from streamchat.web.services import Services
 from streamchat.web.streaming import EventStream, encode_sse
 
 __all__ = ["Params", "check_idle", "history_for", "message_text", "start_answer"]
+
+log = logging.getLogger("streamchat")
 
 
 class Params(BaseModel):
@@ -78,23 +82,29 @@ async def start_answer(
     history: list[dict[str, Any]],
     new_rows: list[Message],
     model: str | None,
+    *,
+    create: bool = False,
+    replaced: Sequence[str] = (),
 ) -> EventStream:
-    """Insert ``new_rows`` plus the answer's placeholder, start the generation, stream it."""
+    """Start an answer in ``conversation`` (created first if ``create``) and stream it.
+
+    Nothing is written before the model is known and the per-minute limit allows the answer.
+    Then ``new_rows`` and the answer's placeholder are inserted and the generation started; if
+    it cannot start (too many answers running, shutting down), what was written is taken back.
+    The ``replaced`` messages (regenerate, edit) are deleted only once the answer runs."""
     provider, info = await svc.catalog.resolve(model or conversation.model)
-    await svc.limits.answer_started(conversation.owner_id)
+    owner = conversation.owner_id
+    await svc.limits.answer_started(owner)
     answer = Message(
-        new_id("msg"),
-        conversation.id,
-        conversation.owner_id,
-        "assistant",
-        model=info.id,
-        status="streaming",
+        new_id("msg"), conversation.id, owner, "assistant", model=info.id, status="streaming"
     )
+    if create:
+        await svc.store.create_conversation(conversation)
     await svc.store.add_messages([*new_rows, answer])
     request = _upstream_request(conversation, history, info)
     spec = GenerationSpec(
         id=answer.id,
-        owner_id=conversation.owner_id,
+        owner_id=owner,
         model=info.id,
         upstream=provider,
         request=request,
@@ -103,9 +113,11 @@ async def start_answer(
     )
     try:
         await svc.generations.start(spec)
-    except StreamchatError as exc:
-        await svc.store.update_message(answer.id, {"status": "error", "error": exc.as_dict()})
+    except StreamchatError:
+        await _take_back(svc, conversation, [*new_rows, answer], create)
         raise
+    if replaced:
+        await svc.store.delete_messages(owner, list(replaced))
     subscription = await svc.broker.subscribe(answer.id, 0)
     return svc.stream(
         subscription,
@@ -113,6 +125,20 @@ async def start_answer(
         preamble=retry(3000),
         extra_headers=[(b"x-streamchat-generation-id", answer.id.encode())],
     )
+
+
+async def _take_back(
+    svc: Services, conversation: Conversation, rows: list[Message], created: bool
+) -> None:
+    """Undo the writes of an answer that did not start; the store being away too is logged
+    (the client gets the reason the answer did not start)."""
+    try:
+        if created:
+            await svc.store.delete_conversation(conversation.owner_id, conversation.id)
+        else:
+            await svc.store.delete_messages(conversation.owner_id, [m.id for m in rows])
+    except StreamchatError:
+        log.warning("could not remove the rows of answer %s, which did not start", rows[-1].id)
 
 
 def _upstream_request(

@@ -56,20 +56,19 @@ class EditBody(BaseModel):
 async def chat(body: ChatBody, svc: Svc, user: User) -> EventStream:
     """Ask a question in a new or existing conversation and stream the answer."""
     text = message_text(body.message, svc.settings.max_message_chars)
+    create = body.conversation_id is None
     if body.conversation_id is not None:
         conversation = await svc.store.get_conversation(user, body.conversation_id)
         messages = await svc.store.list_messages(user, conversation.id)
         await check_idle(svc, messages)
     else:
-        _, info = await svc.catalog.resolve(body.model)  # before anything is written
+        _, info = await svc.catalog.resolve(body.model)
         title = " ".join(text.split())[:80]
-        conversation = await svc.store.create_conversation(
-            Conversation(new_id("conv"), user, title=title, model=body.model and info.id)
-        )
+        conversation = Conversation(new_id("conv"), user, title=title, model=body.model and info.id)
         messages = []
     question = Message(new_id("msg"), conversation.id, user, "user", content=text)
     history = history_for(conversation, [*messages, question])
-    return await start_answer(svc, conversation, history, [question], body.model)
+    return await start_answer(svc, conversation, history, [question], body.model, create=create)
 
 
 @router.post(
@@ -87,10 +86,9 @@ async def regenerate(
     await check_idle(svc, messages)
     if not messages or messages[-1].role != "assistant":
         raise Conflict("the conversation has no answer to regenerate")
-    await svc.catalog.resolve((body.model if body else None) or conversation.model)
-    await svc.store.delete_messages(user, [messages[-1].id])
     history = history_for(conversation, messages[:-1])
-    return await start_answer(svc, conversation, history, [], body.model if body else None)
+    model = body.model if body else None
+    return await start_answer(svc, conversation, history, [], model, replaced=[messages[-1].id])
 
 
 @router.post(
@@ -107,11 +105,10 @@ async def edit(conversation_id: Text, body: EditBody, svc: Svc, user: User) -> E
     )
     if last_user is None:
         raise Conflict("the conversation has no question to edit")
-    await svc.catalog.resolve(body.model or conversation.model)
-    await svc.store.delete_messages(user, [m.id for m in messages[last_user:]])
     question = Message(new_id("msg"), conversation.id, user, "user", content=text)
     history = history_for(conversation, [*messages[:last_user], question])
-    return await start_answer(svc, conversation, history, [question], body.model)
+    replaced = [m.id for m in messages[last_user:]]
+    return await start_answer(svc, conversation, history, [question], body.model, replaced=replaced)
 
 
 def event_position(last_event_id: str | None, after: int | None) -> int:

@@ -52,14 +52,10 @@ async def stream_chat(
     user: Annotated[str, Depends(current_user)],
 ) -> EventStream:
     text = message_text(body.message, svc.settings.max_message_chars)
-    await svc.catalog.resolve(None)
-    conversation = await svc.store.create_conversation(
-        Conversation(new_id("conv"), user, title=" ".join(text.split())[:80])
-    )
+    conversation = Conversation(new_id("conv"), user, title=" ".join(text.split())[:80])
     question = Message(new_id("msg"), conversation.id, user, "user", content=text)
-    stream = await start_answer(
-        svc, conversation, history_for(conversation, [question]), [question], None
-    )
+    history = history_for(conversation, [question])
+    stream = await start_answer(svc, conversation, history, [question], None, create=True)
     stream.encode = encode_text
     stream.ping = None
     stream.preamble = b""
