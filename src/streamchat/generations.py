@@ -16,7 +16,9 @@ first token. When the provider's usage never arrives it is estimated and marked 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -76,6 +78,7 @@ class _Ending:
 @dataclass(slots=True, eq=False)
 class Generation:
     spec: GenerationSpec
+    clock: Callable[[], float]  # the event loop's
     started: float
     next_id: int = 1
     content: list[str] = field(default_factory=list)
@@ -135,10 +138,10 @@ class Generations:
         self._check_capacity(spec.owner_id)
         self._clamp(spec.request.params)
         loop = asyncio.get_running_loop()
-        gen = Generation(spec, started=loop.time())
+        gen = Generation(spec, clock=loop.time, started=loop.time())
         await self.broker.create(spec.id, spec.owner_id)
         meta = {"conversation_id": spec.conversation_id, "message_id": spec.id, "model": spec.model}
-        await self.broker.publish(spec.id, [gen.event("meta", meta)])
+        self.broker.publish(spec.id, [gen.event("meta", meta)])
         self.running[spec.id] = gen
         gen.task = asyncio.create_task(self._run(gen), name=f"generation {spec.id}")
         self.observer.generation_started()
@@ -246,7 +249,7 @@ class Generations:
             "last_event_id": next_id + 1,
         }
         await self._save(stream_id, patch)
-        await self.broker.publish(
+        self.broker.publish(
             stream_id,
             [
                 Event(next_id, "usage", usage.as_dict()),
@@ -302,10 +305,10 @@ class Generations:
 
     async def _stream(self, gen: Generation) -> None:
         attempt = 0
+        sink = functools.partial(self._apply, gen)
         while True:
             try:
-                async for delta in gen.spec.upstream.stream(gen.spec.request):
-                    await self._apply(gen, delta)
+                await gen.spec.upstream.run(gen.spec.request, sink)
                 return
             except UpstreamError as exc:
                 if gen.first_token_at is not None or not exc.retryable or attempt >= self.retries:
@@ -319,7 +322,8 @@ class Generations:
                 )
                 await asyncio.sleep(wait)
 
-    async def _apply(self, gen: Generation, delta: ChunkDelta) -> None:
+    def _apply(self, gen: Generation, delta: ChunkDelta) -> None:
+        """The upstream's sink: runs inside the network read that brought ``delta``."""
         events: list[Event] = []
         if delta.reasoning:
             gen.reasoning.append(delta.reasoning)
@@ -335,9 +339,9 @@ class Generations:
             gen.finish_reason = delta.finish_reason
         if events:
             if gen.first_token_at is None:
-                gen.first_token_at = asyncio.get_running_loop().time()
+                gen.first_token_at = gen.clock()
             gen.dirty = True
-            await self.broker.publish(gen.id, events)
+            self.broker.publish(gen.id, events)
 
     async def _tick(self, gen: Generation) -> None:
         """Flush the growing answer and stop it when nobody has listened for the grace period."""
@@ -424,7 +428,7 @@ class Generations:
         else:
             terminal = gen.event("error", error.as_dict())
         events.append(terminal)
-        await self.broker.publish(gen.id, events)
+        self.broker.publish(gen.id, events)
         self.observer.generation_finished(
             gen.spec.upstream.name,
             ending.status,

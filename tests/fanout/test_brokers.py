@@ -71,10 +71,10 @@ async def test_memory_broker_replays_from_any_id_and_follows_live() -> None:
     broker = MemoryBroker(replay_ttl=60)
     await broker.start(await stops_seen([]))
     await broker.create("g", "alice")
-    await broker.publish("g", deltas(1, 3))
+    broker.publish("g", deltas(1, 3))
     reader = asyncio.create_task(drain(broker, "g", 2))
     await asyncio.sleep(0.05)
-    await broker.publish("g", [*deltas(4, 2), Event(6, "done", {"finish_reason": "stop"})])
+    broker.publish("g", [*deltas(4, 2), Event(6, "done", {"finish_reason": "stop"})])
     assert [e.id for e in await reader] == [3, 4, 5, 6]
     assert (await broker.info("g")) is not None
     assert (await broker.info("g")).finished  # type: ignore[union-attr]
@@ -90,7 +90,7 @@ async def test_reattach_on_another_worker_gets_exactly_the_rest(
 ) -> None:
     a, b, _ = workers
     await a.create("g1", "alice")
-    await a.publish("g1", [Event(1, "meta", {"model": "m"}), *deltas(2, 5)])
+    a.publish("g1", [Event(1, "meta", {"model": "m"}), *deltas(2, 5)])
     await asyncio.sleep(0.1)
     info = await b.info("g1")
     assert info is not None and (info.owner_id, info.finished) == ("alice", False)
@@ -99,7 +99,7 @@ async def test_reattach_on_another_worker_gets_exactly_the_rest(
     assert await a.listeners("g1") == 0  # the attachment is seen after b's next heartbeat
     await asyncio.sleep(0.5)
     assert await a.listeners("g1") == 1
-    await a.publish("g1", [*deltas(7, 3), Event(10, "done", {"finish_reason": "stop"})])
+    a.publish("g1", [*deltas(7, 3), Event(10, "done", {"finish_reason": "stop"})])
     events = await reader
     assert [e.id for e in events] == list(range(4, 11))
     assert events[-1].type == "done"
@@ -128,7 +128,7 @@ async def test_dead_worker_is_an_orphan_claimed_once(clean_redis: None) -> None:
     for broker in (a, b, c):
         await broker.start(await stops_seen([]))
     await a.create("g3", "alice")
-    await a.publish("g3", [Event(1, "meta", {}), *deltas(2, 2)])
+    a.publish("g3", [Event(1, "meta", {}), *deltas(2, 2)])
     await asyncio.sleep(0.1)
     assert await b.live() == ["g3"]
     assert await b.orphans() == []
@@ -151,7 +151,7 @@ async def test_redis_down_keeps_local_streams_and_catches_up(clean_redis: None) 
     broker = RedisBroker("redis://127.0.0.1:1/0", lease=1)  # nothing listens there
     await broker.start(await stops_seen([]))
     await broker.create("g4", "alice")
-    await broker.publish(
+    broker.publish(
         "g4", [Event(1, "meta", {}), *deltas(2, 2), Event(4, "done", {"finish_reason": "stop"})]
     )
     assert [e.id for e in await drain(broker, "g4", 0)] == [1, 2, 3, 4]
@@ -170,18 +170,18 @@ async def test_redis_stopped_and_back_catches_up_in_order(clean_redis: None) -> 
     try:
         await broker.start(await stops_seen([]))
         await broker.create("g5", "alice")
-        await broker.publish("g5", [Event(1, "meta", {}), *deltas(2, 3)])
+        broker.publish("g5", [Event(1, "meta", {}), *deltas(2, 3)])
         await asyncio.sleep(0.2)
         assert await direct.xlen("sc:ev:g5") == 4
         relay.silent = True  # Redis stops answering
         await relay.cut()
-        await broker.publish("g5", deltas(5, 3))
+        broker.publish("g5", deltas(5, 3))
         await asyncio.sleep(2.5)
         assert broker.available is False
         local = await drain_until(broker, "g5", 7)
         assert [e.id for e in local] == list(range(1, 8))  # local clients never noticed
         relay.silent = False  # Redis is back
-        await broker.publish("g5", [Event(8, "done", {"finish_reason": "stop"})])
+        broker.publish("g5", [Event(8, "done", {"finish_reason": "stop"})])
         for _ in range(100):
             if await direct.xlen("sc:ev:g5") == 8:
                 break

@@ -47,8 +47,10 @@ class Broker(Protocol):
     async def create(self, stream_id: str, owner_id: str) -> None:
         """Open a new stream owned by ``owner_id`` (checked on every re-attach and stop)."""
 
-    async def publish(self, stream_id: str, events: Sequence[Event]) -> None:
-        """Append events; a terminal event ends the stream and starts its replay expiry."""
+    def publish(self, stream_id: str, events: Sequence[Event]) -> None:
+        """Append events; a terminal event ends the stream and starts its replay expiry.
+        Synchronous and never blocking: it runs in the upstream's network read (the events
+        reach local subscribers at once; other workers get them from a writer task)."""
 
     async def subscribe(self, stream_id: str, after: int) -> Subscription:
         """Follow ``stream_id`` from the event after ``after``; counts as a listener until

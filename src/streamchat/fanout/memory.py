@@ -92,7 +92,7 @@ class MemoryBroker:
     async def create(self, stream_id: str, owner_id: str) -> None:
         self._streams[stream_id] = _Stream(owner_id)
 
-    async def publish(self, stream_id: str, events: Sequence[Event]) -> None:
+    def publish(self, stream_id: str, events: Sequence[Event]) -> None:
         stream = self._streams[stream_id]
         stream.events.extend(events)
         if events[-1].terminal:

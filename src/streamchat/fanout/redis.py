@@ -119,8 +119,8 @@ class RedisBroker:
         self._pending[stream_id] = _Pending(owner_id)
         self._wake.set()
 
-    async def publish(self, stream_id: str, events: Sequence[Event]) -> None:
-        await self._local.publish(stream_id, events)
+    def publish(self, stream_id: str, events: Sequence[Event]) -> None:
+        self._local.publish(stream_id, events)
         pending = self._pending.setdefault(stream_id, _Pending(""))
         pending.events.extend(events)
         if events[-1].terminal:
@@ -244,7 +244,7 @@ class RedisBroker:
             return  # another subscriber mirrored it while we read
         await self._local.create(stream_id, meta["owner"])
         if events:
-            await self._local.publish(stream_id, events)
+            self._local.publish(stream_id, events)
         if not (events and events[-1].terminal):
             after = events[-1].id if events else 0
             self._mirrors[stream_id] = asyncio.create_task(self._follow(stream_id, after))
@@ -273,7 +273,7 @@ class RedisBroker:
                 if not events:
                     continue
                 position = f"{events[-1].id}-1"
-                await self._local.publish(stream_id, events)
+                self._local.publish(stream_id, events)
                 if events[-1].terminal:
                     return
         finally:
@@ -354,7 +354,7 @@ class RedisBroker:
         if await self._local.info(stream_id) is None:
             await self._local.create(stream_id, owner)
             if events:
-                await self._local.publish(stream_id, events)
+                self._local.publish(stream_id, events)
         return owner, events
 
 

@@ -10,13 +10,17 @@ Implementations raise :class:`~streamchat.errors.UpstreamError` and nothing else
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from streamchat.chat import ChunkDelta, UpstreamRequest
 
-__all__ = ["ModelInfo", "Upstream"]
+__all__ = ["DeltaSink", "ModelInfo", "Upstream"]
+
+DeltaSink = Callable[[ChunkDelta], None]
+"""Receives each chunk of an answer as it arrives, synchronously (from the network read's own
+callback), so it must not block; it may raise to end the answer with that error."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -34,7 +38,8 @@ class Upstream(Protocol):
     async def list_models(self) -> list[ModelInfo]:
         """The provider's own list of models (``GET /models``), merged with configured ones."""
 
-    def stream(self, request: UpstreamRequest) -> AsyncIterator[ChunkDelta]:
-        """Stream one answer. Raises UpstreamError before or during the stream."""
+    async def run(self, request: UpstreamRequest, sink: DeltaSink) -> None:
+        """Stream one answer into ``sink``; return when it has ended. Raises UpstreamError
+        before or during the stream; cancelling closes the upstream connection."""
 
     async def close(self) -> None: ...

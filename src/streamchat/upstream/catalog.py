@@ -18,6 +18,7 @@ import aiohttp
 from streamchat.errors import UnknownModel, UpstreamError
 from streamchat.settings import Settings
 from streamchat.upstream import ModelInfo
+from streamchat.upstream.connections import Pool
 from streamchat.upstream.demo import DemoUpstream
 from streamchat.upstream.openai import Deadlines, OpenAICompatible
 
@@ -34,8 +35,9 @@ def build_upstreams(
     deadlines = Deadlines(
         settings.first_token_timeout, settings.token_gap_timeout, settings.total_timeout
     )
+    pool = Pool(connect_timeout=settings.connect_timeout)  # every provider's token streams
     providers: list[Provider] = [
-        OpenAICompatible(config, session, deadlines, environ) for config in settings.providers
+        OpenAICompatible(config, session, pool, deadlines, environ) for config in settings.providers
     ]
     providers.append(DemoUpstream(settings.demo_token_rate))
     return providers

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 
 from streamchat.chat import ChunkDelta, UpstreamRequest, Usage, estimate_tokens
-from streamchat.upstream import ModelInfo
+from streamchat.upstream import DeltaSink, ModelInfo
 
 __all__ = ["DemoUpstream", "demo_answer", "demo_reasoning", "tokenize"]
 
@@ -96,14 +95,14 @@ class DemoUpstream:
     def model_info(self, model_id: str) -> ModelInfo:
         return ModelInfo(model_id, self.name, 32_768, reasoning=model_id.endswith("thinking"))
 
-    async def stream(self, request: UpstreamRequest) -> AsyncIterator[ChunkDelta]:
+    async def run(self, request: UpstreamRequest, sink: DeltaSink) -> None:
         delay = 1.0 / self.token_rate if self.token_rate > 0 else 0.0
         count = 0
         if request.model == "demo-thinking":
             for piece in tokenize(demo_reasoning(request)):
                 await asyncio.sleep(delay)
                 count += 1
-                yield ChunkDelta(reasoning=piece)
+                sink(ChunkDelta(reasoning=piece))
         limit = request.params.get("max_tokens") or request.params.get("max_completion_tokens")
         finish = "stop"
         for index, piece in enumerate(tokenize(demo_answer(request))):
@@ -112,9 +111,9 @@ class DemoUpstream:
                 break
             await asyncio.sleep(delay)
             count += 1
-            yield ChunkDelta(content=piece)
+            sink(ChunkDelta(content=piece))
         prompt = sum(estimate_tokens(str(m.get("content") or "")) for m in request.messages)
-        yield ChunkDelta(finish_reason=finish, usage=Usage(prompt, count, prompt + count))
+        sink(ChunkDelta(finish_reason=finish, usage=Usage(prompt, count, prompt + count)))
 
     async def close(self) -> None:
         return None

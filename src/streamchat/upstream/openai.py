@@ -9,23 +9,33 @@ the per-chunk cost of the deadlines is one float assignment.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+import contextlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 import orjson
 
-from streamchat.chat import ChunkDelta, UpstreamRequest
+import streamchat
+from streamchat.chat import UpstreamRequest
 from streamchat.errors import UpstreamError, scrub
 from streamchat.settings import ProviderConfig
 from streamchat.sse import SSEDecoder, SSEError
-from streamchat.upstream import ModelInfo
+from streamchat.upstream import DeltaSink, ModelInfo
 from streamchat.upstream.chunks import http_error, parse_chunk
+from streamchat.upstream.connections import (
+    BadResponse,
+    Connection,
+    ConnectionClosed,
+    Pool,
+    Target,
+)
 from streamchat.upstream.presets import Preset, preset
 
 __all__ = ["Deadlines", "OpenAICompatible"]
 
 _MAX_ERROR_BODY = 64 * 1024
+_DRAIN_S = 1.0  # after [DONE], how long the end of the HTTP message may take (then: close)
 
 
 class Deadlines:
@@ -40,13 +50,13 @@ class Deadlines:
 
 
 class _Watchdog:
-    """Closes the response when a deadline passes; ``expired`` says which one."""
+    """Closes the connection when a deadline passes; ``expired`` says which one."""
 
-    __slots__ = ("_deadlines", "_handle", "_loop", "_response", "expired", "last_data", "started")
+    __slots__ = ("_close", "_deadlines", "_handle", "_loop", "expired", "last_data", "started")
 
-    def __init__(self, deadlines: Deadlines, response: aiohttp.ClientResponse, start: float):
+    def __init__(self, deadlines: Deadlines, close: Callable[[], None], start: float):
         self._deadlines = deadlines
-        self._response = response
+        self._close = close
         self._loop = asyncio.get_running_loop()
         self.started = start
         self.last_data: float | None = None
@@ -73,7 +83,7 @@ class _Watchdog:
             self.expired = f"no first token within {d.first_token:g} s"
         else:
             self.expired = f"no token for {d.gap:g} s"
-        self._response.close()
+        self._close()
 
     def data(self, now: float) -> None:
         """A token arrived. After the first one the deadlines only move later, so the timer
@@ -95,6 +105,7 @@ class OpenAICompatible:
         self,
         config: ProviderConfig,
         session: aiohttp.ClientSession,
+        pool: Pool,
         deadlines: Deadlines,
         environ: Mapping[str, str],
     ) -> None:
@@ -113,10 +124,17 @@ class OpenAICompatible:
             raise ValueError(f"provider {config.name!r} has no API key")
         self.secrets: tuple[str, ...] = (self._key,) if self._key else ()
         self._session = session
+        self._pool = pool
+        self._target = Target(base)
         self._deadlines = deadlines
         self._headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         if self._key:
             self._headers["Authorization"] = f"Bearer {self._key}"
+        self._stream_headers = {
+            **self._headers,
+            "Accept-Encoding": "identity",
+            "User-Agent": f"streamchat/{streamchat.__version__}",
+        }
 
     def configured_models(self) -> list[ModelInfo]:
         return [
@@ -161,14 +179,16 @@ class OpenAICompatible:
         known = {m.id for m in configured}
         return configured + [self.model_info(m) for m in listed if m not in known]
 
-    def _body(self, request: UpstreamRequest) -> bytes:
+    def _request(self, request: UpstreamRequest) -> bytes:
         body: dict[str, Any] = {**self.config.defaults, **request.params}
         body["model"] = request.model
         body["messages"] = request.messages
         body["stream"] = True
         if self.preset.stream_usage:
             body["stream_options"] = {"include_usage": True}
-        return orjson.dumps(body)
+        return self._target.request(
+            "POST", "/chat/completions", self._stream_headers, orjson.dumps(body)
+        )
 
     def _connect_error(self, exc: BaseException) -> UpstreamError:
         reason = scrub(str(exc) or type(exc).__name__, self.secrets)
@@ -180,61 +200,59 @@ class OpenAICompatible:
             retryable=True,
         )
 
-    async def stream(self, request: UpstreamRequest) -> AsyncIterator[ChunkDelta]:
+    async def run(self, request: UpstreamRequest, sink: DeltaSink) -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
         d = self._deadlines
+        head_limit = min(d.first_token, d.total)
         try:
-            async with asyncio.timeout_at(start + min(d.first_token, d.total)):
-                response = await self._session.post(
-                    f"{self.base_url}/chat/completions",
-                    data=self._body(request),
-                    headers=self._headers,
-                )
+            async with asyncio.timeout_at(start + head_limit):
+                conn = await self._pool.send(self._target, self._request(request))
         except TimeoutError as exc:
             raise UpstreamError(
-                f"provider {self.name} sent no response headers within "
-                f"{min(d.first_token, d.total):g} s",
+                f"provider {self.name} sent no response headers within {head_limit:g} s",
                 code="upstream_timeout",
                 retryable=True,
             ) from exc
-        except aiohttp.ClientError as exc:
+        except (ConnectionClosed, BadResponse, OSError) as exc:
             raise self._connect_error(exc) from exc
         try:
-            if response.status != 200:
-                body = await response.content.read(_MAX_ERROR_BODY)
-                raise http_error(response.status, body, response.headers, self.secrets)
-            async for delta in self._read(response, start):
-                yield delta
+            if conn.status != 200:
+                raise await self._error(conn, start + head_limit)
+            await self._relay(conn, start, sink)
         finally:
-            response.close()
+            self._pool.release(conn)
 
-    async def _read(
-        self, response: aiohttp.ClientResponse, start: float
-    ) -> AsyncIterator[ChunkDelta]:
-        watchdog = _Watchdog(self._deadlines, response, start)
-        decoder = SSEDecoder()
-        finished = False
-        loop = asyncio.get_running_loop()
+    async def _error(self, conn: Connection, deadline: float) -> UpstreamError:
         try:
-            async for chunk in response.content.iter_any():
-                for event in decoder.feed(chunk):
-                    if event.data == "[DONE]":
-                        return
-                    delta = parse_chunk(event.data, self.secrets)
-                    if delta.content or delta.reasoning or delta.tool_calls:
-                        watchdog.data(loop.time())
-                    if delta.finish_reason:
-                        finished = True
-                    yield delta
-                if decoder.stray_json is not None:
-                    self._stray(decoder.stray_json)
+            async with asyncio.timeout_at(deadline):
+                body = await conn.read_body(_MAX_ERROR_BODY)
+        except (TimeoutError, ConnectionClosed, BadResponse):
+            body = b""
+        return http_error(conn.status, body, conn.headers, self.secrets)
+
+    async def _relay(self, conn: Connection, start: float, sink: DeltaSink) -> None:
+        if conn.headers.get("content-encoding", "identity").lower() != "identity":
+            raise UpstreamError(
+                f"provider {self.name} compressed its stream, which streamchat did not ask for",
+                code="upstream_bad_response",
+                retryable=True,
+            )
+        watchdog = _Watchdog(self._deadlines, conn.close, start)
+        reader = _AnswerReader(self, conn, watchdog, sink)
+        try:
+            conn.attach(reader.feed)
+            await conn.ended
         except SSEError as exc:
             raise UpstreamError(
                 f"provider {self.name}: {exc}", code="upstream_bad_response", retryable=True
             ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            if watchdog.expired is None:
+        except BadResponse as exc:
+            raise UpstreamError(
+                f"provider {self.name}: {exc}", code="upstream_bad_response", retryable=True
+            ) from exc
+        except ConnectionClosed as exc:
+            if watchdog.expired is None and not reader.done:
                 raise self._dropped(exc) from exc
         finally:
             watchdog.cancel()
@@ -242,10 +260,15 @@ class OpenAICompatible:
             raise UpstreamError(
                 f"provider {self.name}: {watchdog.expired}", code="upstream_timeout", retryable=True
             )
-        if not finished:
+        if not (reader.done or reader.finished):
             raise self._dropped(None)
+        if not conn.complete:
+            # [DONE] arrived; the end of the HTTP message (the last chunk) is on its way.
+            with contextlib.suppress(TimeoutError, ConnectionClosed, BadResponse):
+                async with asyncio.timeout(_DRAIN_S):
+                    await conn.message_done
 
-    def _stray(self, line: str) -> None:
+    def stray(self, line: str) -> None:
         try:
             parsed = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -262,4 +285,51 @@ class OpenAICompatible:
         )
 
     async def close(self) -> None:
-        """The session is shared and closed by its owner."""
+        """The session and the pool are shared; closing the pool twice is harmless."""
+        await self._pool.close()
+
+
+class _AnswerReader:
+    """The body callback of one streamed answer: SSE frames -> chunks -> the sink, in the
+    network read's own call."""
+
+    __slots__ = (
+        "_conn",
+        "_decoder",
+        "_loop",
+        "_provider",
+        "_sink",
+        "_watchdog",
+        "done",
+        "finished",
+    )
+
+    def __init__(
+        self, provider: OpenAICompatible, conn: Connection, watchdog: _Watchdog, sink: DeltaSink
+    ) -> None:
+        self._provider = provider
+        self._conn = conn
+        self._watchdog = watchdog
+        self._sink = sink
+        self._decoder = SSEDecoder()
+        self._loop = asyncio.get_running_loop()
+        self.done = False  # [DONE] arrived
+        self.finished = False  # a finish_reason arrived
+
+    def feed(self, data: bytes) -> None:
+        secrets = self._provider.secrets
+        for event in self._decoder.feed(data):
+            if event.data == "[DONE]":
+                self.done = True
+                self._conn.end()
+                return
+            delta = parse_chunk(event.data, secrets)
+            if delta.content or delta.reasoning or delta.tool_calls:
+                self._watchdog.data(self._loop.time())
+            if delta.finish_reason:
+                self.finished = True
+            self._sink(delta)
+        stray = self._decoder.stray_json
+        if stray is not None:
+            self._decoder.stray_json = None
+            self._provider.stray(stray)
