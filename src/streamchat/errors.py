@@ -11,7 +11,8 @@
     │   ├── PayloadTooLarge              413 payload_too_large
     │   ├── RateLimited                  429 rate_limited / too_many_streams (retryable)
     │   ├── Unauthorized                 401 unauthorized
-    │   └── Forbidden                    403 forbidden (a cookie request from another origin)
+    │   ├── Forbidden                    403 forbidden (a cookie request from another origin)
+    │   └── MisdirectedRequest           421 misdirected_request (an unknown Host, no accounts)
     ├── UpstreamError                    the provider failed (codes below)
     │   upstream_auth 401/403, upstream_not_found 404, upstream_bad_request 400,
     │   upstream_content_filter, upstream_rate_limited 429 (retryable),
@@ -38,6 +39,7 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "InvalidRequest",
+    "MisdirectedRequest",
     "NotFound",
     "PayloadTooLarge",
     "RateLimited",
@@ -170,6 +172,11 @@ class Unauthorized(RequestError):
 class Forbidden(RequestError):
     status = 403
     code = "forbidden"
+
+
+class MisdirectedRequest(RequestError):
+    status = 421
+    code = "misdirected_request"
 
 
 class RateLimited(RequestError):

@@ -142,6 +142,11 @@ class Settings(BaseModel):
     cors_origins: str = Field(
         "", description="Comma-separated origins allowed to call the API from a browser."
     )
+    allowed_hosts: str = Field(
+        "",
+        description="Comma-separated Host names answered without accounts, besides localhost, "
+        "loopback addresses and --host (others are refused: DNS rebinding).",
+    )
     requests_per_minute: int = Field(
         60, ge=0, description="Answers a user may start per minute (0: no limit)."
     )
@@ -168,6 +173,12 @@ class Settings(BaseModel):
     @property
     def origins(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """The Host names a server without accounts answers (loopback addresses always)."""
+        names = {"localhost", self.host, *self.allowed_hosts.split(",")}
+        return frozenset(n.strip().lower().strip("[]").rstrip(".") for n in names if n.strip())
 
     @property
     def auth_required(self) -> bool:

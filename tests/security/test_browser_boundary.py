@@ -123,20 +123,46 @@ async def test_every_response_carries_the_page_protections(server: Server) -> No
     assert stream.types() == ["meta", "delta", "delta", "usage", "done"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no Host check: on loopback without accounts, a page on a DNS-rebinding name "
-    "(evil.example resolving to 127.0.0.1) is same-origin with streamchat and may read every "
-    "conversation and start answers on the operator's key",
-)
 async def test_a_rebound_host_name_is_refused_without_accounts(server: Server) -> None:
+    """No Host check: on loopback without accounts, a page on a DNS-rebinding name
+    (evil.example resolving to 127.0.0.1) was same-origin with streamchat and could read every
+    conversation and start answers on the operator's key."""
     port = server.url.rsplit(":", 1)[1]
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        for host in ("127.0.0.1", "localhost", "[::1]"):
+        for host in ("127.0.0.1", "localhost", "[::1]", "LOCALHOST.", "127.0.0.2", "localhost"):
             legit = await client.get("/api/conversations", headers={"Host": f"{host}:{port}"})
-            assert legit.status_code == 200
-        rebound = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
-        TALLY.bad_input(2)
-        listing = await client.get("/api/conversations", headers=rebound)
-        started = await client.post("/api/chat", json={"message": "hi"}, headers=rebound)
-        assert (listing.status_code, started.status_code) in {(400, 400), (403, 403), (421, 421)}
+            assert legit.status_code == 200, host
+        for host in (f"evil.example:{port}", "evil.example", "localhost.evil.example", "", "[::2]"):
+            rebound = {"Host": host, "Origin": f"http://{host}"}
+            for method, path, body in (
+                ("GET", "/", None),
+                ("GET", "/api/conversations", None),
+                ("POST", "/api/chat", {"message": "hi"}),
+                ("POST", "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": []}),
+            ):
+                TALLY.bad_input()
+                response = await client.request(method, path, json=body, headers=rebound)
+                assert response.status_code == 421, (host, path)
+                assert response.json()["error"]["code"] == "misdirected_request"
+                assert "--allowed-hosts" in response.json()["error"]["message"]
+                assert response.headers["x-content-type-options"] == "nosniff"
+        assert (await client.get("/api/conversations")).json()["conversations"] == []
+
+
+async def test_allowed_hosts_and_accounts(make_server: Any, make_auth_server: Any) -> None:
+    """A name in --allowed-hosts is answered (a proxy on this machine that passes its own Host
+    on); with accounts required the Host does not matter: a rebinding page has no token."""
+    listed: Server = make_server(allowed_hosts="chat.example, Other.Example.")
+    port = listed.url.rsplit(":", 1)[1]
+    async with httpx.AsyncClient(base_url=listed.url, timeout=30) as client:
+        for host in ("chat.example", f"other.example:{port}", "localhost"):
+            response = await client.get("/api/conversations", headers={"Host": host})
+            assert response.status_code == 200, host
+        refused = await client.get("/api/conversations", headers={"Host": "evil.example"})
+        assert refused.status_code == 421
+    accounts = make_auth_server()
+    async with httpx.AsyncClient(base_url=accounts.url, timeout=30) as client:
+        headers = {"Host": "chat.example", **accounts.bearer("alice")}
+        assert (await client.get("/api/conversations", headers=headers)).status_code == 200
+        anonymous = await client.get("/api/conversations", headers={"Host": "evil.example"})
+        assert anonymous.status_code == 401

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
@@ -25,7 +26,12 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import streamchat
-from streamchat.errors import InvalidRequest, PayloadTooLarge, StreamchatError
+from streamchat.errors import (
+    InvalidRequest,
+    MisdirectedRequest,
+    PayloadTooLarge,
+    StreamchatError,
+)
 from streamchat.fanout import Broker
 from streamchat.fanout.memory import MemoryBroker
 from streamchat.fanout.redis import RedisBroker
@@ -41,7 +47,7 @@ from streamchat.web.limits import Limits
 from streamchat.web.metrics import Metrics
 from streamchat.web.services import LOCAL_USER, Services
 
-__all__ = ["PAGE_CSP", "StartupRefused", "app_from_environment", "create_app"]
+__all__ = ["PAGE_CSP", "HostCheck", "StartupRefused", "app_from_environment", "create_app"]
 
 log = logging.getLogger("streamchat")
 STATIC = Path(__file__).parent / "static"
@@ -89,6 +95,8 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
             expose_headers=["X-Streamchat-Generation-Id", "Retry-After"],
         )
+    if not settings.auth_required:
+        app.add_middleware(HostCheck, hosts=settings.hosts)
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -297,6 +305,50 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class HostCheck:
+    """Without accounts, answer only requests addressed to a loopback address, ``localhost``
+    or a configured name. A page on a DNS-rebinding name (``evil.example`` resolving to
+    127.0.0.1) is same-origin with streamchat: its requests carry its own name as Host."""
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str]) -> None:
+        self.app = app
+        self.hosts = hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        name = host_name(host)
+        if name in self.hosts or _is_loopback_address(name):
+            await self.app(scope, receive, send)
+            return
+        error = MisdirectedRequest(
+            f"this server answers only requests for localhost or a loopback address (or a name "
+            f"listed in --allowed-hosts), not for Host {host[:100]!r}"
+        )
+        is_v1 = scope["path"].startswith("/v1/")
+        response = JSONResponse(
+            error.openai_body() if is_v1 else error.body(), status_code=error.status
+        )
+        await response(scope, receive, send)
+
+
+def host_name(host: str) -> str:
+    """The name in a Host header, lower case, without port, brackets or a final dot."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rpartition(":")[0].rstrip(".") if ":" in host else host.rstrip(".")
+
+
+def _is_loopback_address(name: str) -> bool:
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class BodyLimit:
