@@ -1,7 +1,8 @@
 // The streamchat HTTP API, one function per endpoint. JSON endpoints resolve to the parsed body;
 // streaming endpoints resolve to the Response (read it with sse.js). Every failure is an ApiError
 // carrying the server's {code, message, retryable, retry_after}; a network failure is the
-// retryable code "network".
+// retryable code "network". A 401 outside /api/session also dispatches "sc-unauthorized" on the
+// document (session.js asks the user to sign in again).
 
 export class ApiError extends Error {
   constructor({ code = "error", message = "", retryable = false, retry_after = null } = {}, status = 0) {
@@ -42,18 +43,23 @@ export class ApiError extends Error {
   }
 }
 
+const SESSION = "/api/session";
+
 async function send(method, path, { body, headers = {}, signal } = {}) {
   const init = { method, headers: { ...headers }, signal, cache: "no-store" };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
   }
+  let response;
   try {
-    return await fetch(path, init);
+    response = await fetch(path, init);
   } catch (cause) {
     if (cause?.name === "AbortError") throw cause;
     throw ApiError.network(cause);
   }
+  if (response.status === 401 && path !== SESSION) document.dispatchEvent(new CustomEvent("sc-unauthorized"));
+  return response;
 }
 
 async function json(method, path, body) {
@@ -65,6 +71,11 @@ async function json(method, path, body) {
 const enc = encodeURIComponent;
 
 export const api = {
+  /** {user, auth_required}: who the page is signed in as (null: nobody). */
+  session: () => json("GET", SESSION),
+  /** Exchange an API token for the session cookie (401: not a valid token). */
+  signIn: (token) => json("POST", SESSION, { token }),
+  signOut: () => json("DELETE", SESSION),
   models: () => json("GET", "/api/models"),
   conversations: (limit = 50, offset = 0) => json("GET", `/api/conversations?limit=${limit}&offset=${offset}`),
   conversation: (id) => json("GET", `/api/conversations/${enc(id)}`),

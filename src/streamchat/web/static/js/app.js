@@ -12,6 +12,7 @@ import { t } from "./i18n.js";
 import { Catalog, fillModelSelect } from "./models.js";
 import { Run, RunRegistry } from "./runs.js";
 import { Follower } from "./scroller.js";
+import { ensureSession } from "./session.js";
 import "./components/sc-composer.js";
 import "./components/sc-message.js";
 import "./components/sc-settings.js";
@@ -40,6 +41,7 @@ export class App {
 
   async start() {
     this.listen();
+    await ensureSession();
     try {
       this.catalog = new Catalog(await api.models());
     } catch (error) {

@@ -69,6 +69,15 @@ const STRINGS = {
     imageLink: "image: {alt}",
     rawHtml: "raw HTML",
     untitled: "New chat",
+    signInTitle: "Sign in",
+    signInHelp: "This server requires an account. Paste your API token (an administrator creates one with streamchat users add NAME).",
+    tokenLabel: "API token",
+    signIn: "Sign in",
+    signInInvalid: "That token is not valid. Check it, or ask for a new one.",
+    signInRefused:
+      "The server accepted the token, but the browser did not keep the session cookie: it is Secure, so open the page over HTTPS (or on localhost).",
+    signedInAs: "Signed in as {user}",
+    signOut: "Sign out",
   },
   "zh-CN": {
     appName: "streamchat",
@@ -136,6 +145,14 @@ const STRINGS = {
     imageLink: "图片：{alt}",
     rawHtml: "原始 HTML",
     untitled: "新对话",
+    signInTitle: "登录",
+    signInHelp: "此服务器需要账户。请粘贴你的 API 令牌（由管理员用 streamchat users add NAME 创建）。",
+    tokenLabel: "API 令牌",
+    signIn: "登录",
+    signInInvalid: "令牌无效。请检查，或申请一个新的令牌。",
+    signInRefused: "服务器接受了令牌，但浏览器没有保存会话 Cookie：它带有 Secure 标记，请通过 HTTPS（或 localhost）打开页面。",
+    signedInAs: "已登录：{user}",
+    signOut: "退出登录",
   },
 };
 
