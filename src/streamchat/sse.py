@@ -105,17 +105,27 @@ class SSEDecoder:
             raise SSEError(f"an SSE line exceeded {self.max_line} bytes")
         events: list[ServerSentEvent] = []
         for line in lines:
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
+            # Fast path: what OpenAI-style streams are made of, a "data: " line and a blank one.
+            if line[:6] == b"data: ":
+                value = line[6:].decode("utf-8", "replace")
+                self._data_size += len(value) + 1
+                if self._data_size > self.max_event:
+                    self._reset()
+                    raise SSEError(f"an SSE event exceeded {self.max_event} bytes")
+                self._data.append(value)
+            elif not line:
+                if self._data:
+                    events.append(self._dispatch())
+                else:
+                    self._event = ""
+            else:
+                self._line(line)
         return events
 
-    def _line(self, raw: bytes) -> ServerSentEvent | None:
-        if not raw:
-            return self._dispatch()
+    def _line(self, raw: bytes) -> None:
         if raw[:1] == b":":
             self.comments += 1
-            return None
+            return
         line = raw.decode("utf-8", "replace")
         name, colon, value = line.partition(":")
         if colon and value[:1] == " ":
@@ -136,19 +146,19 @@ class SSEDecoder:
                 self._retry = int(value)
         elif line[:1] == "{":
             self.stray_json = line
-        return None
 
-    def _dispatch(self) -> ServerSentEvent | None:
-        if not self._data:
-            self._event = ""
-            return None
+    def _dispatch(self) -> ServerSentEvent:
+        data = self._data
         event = ServerSentEvent(
-            data="\n".join(self._data),
-            event=self._event or "message",
-            id=self.last_event_id,
-            retry=self._retry,
+            data[0] if len(data) == 1 else "\n".join(data),
+            self._event or "message",
+            self.last_event_id,
+            self._retry,
         )
-        self._reset()
+        self._data = []
+        self._data_size = 0
+        self._event = ""
+        self._retry = None
         return event
 
     def _reset(self) -> None:

@@ -25,21 +25,28 @@ class _Stream:
         self.expires_at = float("inf")
 
     def wake(self) -> None:
-        for waiter in self.waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self.waiters.clear()
+        if self.waiters:
+            waiters, self.waiters = self.waiters, set()
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
 
 class _Subscription:
-    __slots__ = ("_broker", "_closed", "_position", "_stream")
+    """A reader of one stream. Waiting costs one Future; the heartbeat timeout is one timer per
+    subscription that re-arms itself lazily (tokens only ever move the deadline later)."""
 
-    def __init__(self, broker: MemoryBroker, stream: _Stream, after: int) -> None:
-        self._broker = broker
+    __slots__ = ("_closed", "_deadline", "_loop", "_position", "_stream", "_timer", "_waiter")
+
+    def __init__(self, stream: _Stream, after: int, loop: asyncio.AbstractEventLoop) -> None:
         self._stream = stream
+        self._loop = loop
         first_id = stream.events[0].id if stream.events else 1
         self._position = max(0, after - first_id + 1)
         self._closed = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
         stream.listeners += 1
 
     async def next(self, timeout: float) -> list[Event] | None:
@@ -47,13 +54,16 @@ class _Subscription:
         if self._position >= len(stream.events):
             if stream.finished:
                 return []
-            waiter = asyncio.get_running_loop().create_future()
+            loop = self._loop
+            waiter = self._waiter = loop.create_future()
             stream.waiters.add(waiter)
-            timer = asyncio.get_running_loop().call_later(timeout, _expire, waiter)
+            self._deadline = loop.time() + timeout
+            if self._timer is None:
+                self._timer = loop.call_at(self._deadline, self._expire)
             try:
                 await waiter
             finally:
-                timer.cancel()
+                self._waiter = None
                 stream.waiters.discard(waiter)
             if self._position >= len(stream.events):
                 return [] if stream.finished else None
@@ -61,15 +71,23 @@ class _Subscription:
         self._position += len(batch)
         return batch
 
+    def _expire(self) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._expire)
+        else:
+            waiter.set_result(None)
+
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
             self._stream.listeners -= 1
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
 
 class MemoryBroker:
@@ -104,7 +122,7 @@ class MemoryBroker:
         stream = self._streams.get(stream_id)
         if stream is None:
             raise NotFound(f"no live stream {stream_id}")
-        return _Subscription(self, stream, after)
+        return _Subscription(stream, after, asyncio.get_running_loop())
 
     async def info(self, stream_id: str) -> StreamInfo | None:
         stream = self._streams.get(stream_id)

@@ -45,27 +45,26 @@ def parse_chunk(data: str, secrets: Iterable[str] = ()) -> ChunkDelta:
     result = ChunkDelta()
     choices = chunk.get("choices")
     choice_usage = None
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        choice = choices[0]
+    if type(choices) is list and choices and type(choice := choices[0]) is dict:
         delta = choice.get("delta")
-        if isinstance(delta, dict):
-            result.content = _text(delta.get("content"))
-            result.reasoning = _text(delta.get("reasoning_content")) or _text(
-                delta.get("reasoning")
-            )
+        if type(delta) is dict:
+            content = delta.get("content")
+            if type(content) is str and content:
+                result.content = content
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if type(reasoning) is str and reasoning:
+                result.reasoning = reasoning
             calls = delta.get("tool_calls")
-            if isinstance(calls, list) and calls:
+            if type(calls) is list and calls:
                 result.tool_calls = _tool_calls(calls)
-        result.finish_reason = _text(choice.get("finish_reason"))
+        finish = choice.get("finish_reason")
+        if type(finish) is str and finish:
+            result.finish_reason = finish
         choice_usage = choice.get("usage")
     usage = chunk.get("usage") or choice_usage
-    if isinstance(usage, dict):
+    if type(usage) is dict:
         result.usage = parse_usage(usage)
     return result
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def parse_usage(usage: Mapping[str, Any]) -> Usage | None:
