@@ -105,10 +105,14 @@ class Connection(asyncio.Protocol):
         """Hand the body to ``sink`` from now on, starting with what arrived before."""
         early, self._early = self._early, []
         self.body_sink = sink
-        for data in early:
-            if self.body_sink is not sink:
-                break  # the sink ended the body
-            sink(data)
+        try:
+            for data in early:
+                if self.body_sink is not sink:
+                    break  # the sink ended the body
+                sink(data)
+        except BaseException as exc:
+            self._fail(exc)  # as if it had come through data_received
+            raise
 
     def end(self) -> None:
         """The body's reader saw the answer's end: the rest of the body is not read."""
@@ -154,8 +158,8 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool.forget(self)
-        if self.head.done() and self._until_close and not self.complete:
-            self.on_message_complete()  # a body delimited by the end of the connection
+        if exc is None and self.head.done() and self._until_close and not self.complete:
+            self.on_message_complete()  # a body delimited by a clean end of the connection
             return
         reason = f": {exc}" if exc is not None and str(exc) else ""
         self._fail(ConnectionClosed(f"the connection closed{reason}"))
