@@ -39,7 +39,8 @@ __all__ = ["RedisBroker"]
 
 log = logging.getLogger("streamchat.fanout")
 
-_CONTROL = "sc:control"
+_CONTROL = "sc:control"  # + the database number: pub/sub channels span every database
+_CLOSE_WAIT_S = 3.0
 _RUNNING = "sc:running"
 
 
@@ -79,12 +80,14 @@ class RedisBroker:
         self._redis: Any = aioredis.Redis.from_url(
             url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=10
         )
+        self._channel = f"{_CONTROL}:{self._redis.connection_pool.connection_kwargs.get('db', 0)}"
         self._local = MemoryBroker(replay_ttl)
         self._mirrors: dict[str, asyncio.Task[None]] = {}
         self._pending: dict[str, _Pending] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._on_stop: StopHandler | None = None
+        self._closing = False
         self.available = True
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -101,9 +104,19 @@ class RedisBroker:
         ]
 
     async def close(self) -> None:
-        for task in [*self._tasks, *self._mirrors.values()]:
+        # redis-py can swallow a cancellation that arrives while a command is in flight, so
+        # every loop also stops on ``_closing``, and nothing here waits without a limit.
+        self._closing = True
+        self._wake.set()
+        writer, others = self._tasks[:1], self._tasks[1:]
+        tasks = [*others, *self._mirrors.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._mirrors.values(), return_exceptions=True)
+        tasks += writer  # the writer sends what is pending, then ends by itself
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=_CLOSE_WAIT_S)
+            for task in stuck:
+                task.cancel()
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(3):
                 if self._pending:  # the last events (a shutdown's endings) go out too
@@ -128,8 +141,9 @@ class RedisBroker:
         self._wake.set()
 
     async def _writer(self) -> None:
-        """Send what accumulated, in order, in one pipeline; retry while Redis is down."""
-        while True:
+        """Send what accumulated, in order, in one pipeline; retry while Redis is down.
+        On close, send what is pending once more and end."""
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
@@ -139,6 +153,8 @@ class RedisBroker:
                 except (RedisError, OSError) as exc:
                     self._mark_down(exc)
                     self._requeue(batch)
+                    if self._closing:
+                        return  # close() makes the last attempt
                     await asyncio.sleep(0.5)
                 except asyncio.CancelledError:
                     self._requeue(batch)
@@ -199,7 +215,7 @@ class RedisBroker:
         self.available = True
 
     async def _heartbeat(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 pipe = self._redis.pipeline(transaction=False)
                 pipe.set(f"sc:worker:{self.worker}", 1, px=int(self.lease * 1000))
@@ -213,11 +229,13 @@ class RedisBroker:
             await asyncio.sleep(self.lease / 3)
 
     async def _control(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 pubsub = self._redis.pubsub()
-                await pubsub.subscribe(_CONTROL)
+                await pubsub.subscribe(self._channel)
                 async for message in pubsub.listen():
+                    if self._closing:
+                        return
                     if message.get("type") != "message":
                         continue
                     command, _, stream_id = message["data"].decode().partition(" ")
@@ -262,7 +280,7 @@ class RedisBroker:
         position = f"{after}-1" if after else "0-0"
         key = f"sc:ev:{stream_id}"
         try:
-            while True:
+            while not self._closing:
                 try:
                     answer = await self._redis.xread({key: position}, block=1000, count=1000)
                 except (RedisError, OSError) as exc:
@@ -310,7 +328,7 @@ class RedisBroker:
 
     async def request_stop(self, stream_id: str) -> None:
         try:
-            await self._redis.publish(_CONTROL, f"stop {stream_id}")
+            await self._redis.publish(self._channel, f"stop {stream_id}")
         except (RedisError, OSError) as exc:
             self._mark_down(exc)
             raise _unavailable(exc) from exc
