@@ -20,7 +20,6 @@ from streamchat.chat import Conversation, Message
 from streamchat.settings import Settings
 from streamchat.store.sql import SqlStore
 from streamchat.web.app import create_app
-from streamchat.web.bodies import json_problem
 from tests.faults.tally import TALLY
 from tests.harness import MockUpstream, mock_provider, streamchat_thread
 from tests.harness import test_settings as settings_for
@@ -110,14 +109,6 @@ def with_known_model(drawn: tuple[Case[Any], bool]) -> Case[Any]:
     return case
 
 
-def known_bug(case: Case[Any]) -> str | None:
-    """Input that still gets a 5xx, each pinned by a strict xfail in tests/security/
-    test_bad_bodies.py: drop its line here when that test passes."""
-    if case.path == "/v1/chat/completions" and json_problem(case.body) is not None:
-        return "a /v1 body that cannot be encoded for the upstream (V1_UNSENDABLE_BUG)"
-    return None
-
-
 def test_no_server_errors(api: BaseSchema, operation: str) -> None:
     @hypothesis.given(case=cases(api, operation))
     @hypothesis.settings(
@@ -129,7 +120,6 @@ def test_no_server_errors(api: BaseSchema, operation: str) -> None:
         phases=[hypothesis.Phase.generate],
     )
     def run(case: Case[Any]) -> None:
-        hypothesis.assume(known_bug(case) is None)
         TALLY.bad_input()
         response = case.call(timeout=10)
         case.validate_response(response, checks=[not_a_server_error])

@@ -96,7 +96,9 @@ def test_encoder_frames() -> None:
 @given(
     st.lists(
         st.tuples(
-            st.text(alphabet=st.characters(blacklist_characters="\r\n")),
+            st.text(
+                alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=["Cs"])
+            ),
             st.sampled_from(["delta", "meta", "done"]),
         ),
         min_size=1,

@@ -16,11 +16,6 @@ from tests.conftest import Server
 from tests.faults.tally import TALLY
 
 CLOSE_WITHIN_S = 2.0
-V1_BUG = (
-    "/v1 waits for the first token (or, without stream, the whole answer) before it answers, "
-    "and nothing watches the client meanwhile: a client that leaves keeps the upstream call "
-    "running until the first-token deadline or the answer's end"
-)
 
 
 def request(surface: str, text: str) -> tuple[str, dict[str, Any]]:
@@ -93,12 +88,8 @@ CASES = [
     ("tutorial", "hang=after_headers", 0),
     ("tutorial", "tokens=200 rate=20", 10),
     ("v1", "tokens=200 rate=20", 200),
-    pytest.param(
-        "v1", "hang=after_headers", 0, marks=pytest.mark.xfail(strict=True, reason=V1_BUG)
-    ),
-    pytest.param(
-        "v1_whole", "tokens=200 rate=20", 0, marks=pytest.mark.xfail(strict=True, reason=V1_BUG)
-    ),
+    ("v1", "hang=after_headers", 0),
+    ("v1_whole", "tokens=200 rate=20", 0),
 ]
 
 

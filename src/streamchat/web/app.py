@@ -47,10 +47,12 @@ from streamchat.web.auth import Authenticator
 from streamchat.web.limits import Limits
 from streamchat.web.metrics import Metrics
 from streamchat.web.services import LOCAL_USER, Services
+from streamchat.web.streaming import DroppedClientFilter
 
 __all__ = ["PAGE_CSP", "HostCheck", "StartupRefused", "app_from_environment", "create_app"]
 
 log = logging.getLogger("streamchat")
+_DROPPED_CLIENTS = DroppedClientFilter()
 STATIC = Path(__file__).parent / "static"
 GC_THRESHOLDS = (20_000, 20, 20)  # gen 0 allocations; gen 1 and gen 2 collections
 PAGE_CSP = (
@@ -62,6 +64,7 @@ PAGE_CSP = (
 
 def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> FastAPI:
     environ = os.environ if environ is None else environ
+    logging.getLogger("uvicorn.error").addFilter(_DROPPED_CLIENTS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -10,17 +10,22 @@ try to set one are ignored like every other unknown field.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import asyncio
+from collections.abc import Awaitable
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Header, Query
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import Receive
 
 from streamchat.chat import UpstreamRequest, estimate_tokens, new_id
 from streamchat.errors import InvalidRequest, NotFound, UnknownModel
 from streamchat.events import Event
 from streamchat.fanout import Subscription
 from streamchat.generations import GenerationSpec
+from streamchat.web.bodies import check_sendable
 from streamchat.web.chat_api import event_position
 from streamchat.web.openai_chunks import ChunkEncoder, completion, error_from_event
 from streamchat.web.services import Services, current_user, services
@@ -28,6 +33,7 @@ from streamchat.web.streaming import EventStream
 
 __all__ = ["router"]
 
+_T = TypeVar("_T")
 router = APIRouter(prefix="/v1", tags=["openai"])
 Svc = Annotated[Services, Depends(services)]
 User = Annotated[str, Depends(current_user)]
@@ -101,8 +107,8 @@ async def list_models(svc: Svc) -> dict[str, Any]:
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
-    body: CompletionRequest, svc: Svc, user: User
-) -> JSONResponse | EventStream:
+    body: CompletionRequest, request: Request, svc: Svc, user: User
+) -> Response | EventStream:
     if len(body.messages) > svc.settings.max_messages:
         raise InvalidRequest(
             f"{len(body.messages)} messages; the limit is {svc.settings.max_messages}"
@@ -114,6 +120,7 @@ async def chat_completions(
     await svc.limits.answer_started(user)
     messages = [m.model_dump(exclude_none=True) for m in body.messages]
     params = {k: v for k, v in body.model_dump(include=set(_FORWARDED)).items() if v is not None}
+    _check_sendable(messages, params)
     spec = GenerationSpec(
         id=new_id("chatcmpl"),
         owner_id=user,
@@ -125,10 +132,16 @@ async def chat_completions(
     await svc.generations.start(spec)
     subscription = await svc.broker.subscribe(spec.id, 0)
     try:
-        first = await _until_first_token(subscription, body.stream, svc.settings.heartbeat_interval)
+        first = await _unless_gone(
+            request.receive,
+            _until_first_token(subscription, body.stream, svc.settings.heartbeat_interval),
+        )
     except BaseException:
         await subscription.close()
         raise
+    if first is None:  # the client left: the answer goes on for disconnect_grace, unattended
+        await subscription.close()
+        return Response(status_code=499)
     error = first[-1] if first and first[-1].type == "error" else None
     if error is not None and not any(e.type in _CONTENT for e in first):
         await subscription.close()
@@ -148,6 +161,43 @@ async def chat_completions(
         extra_headers=header,
         first=first,
     )
+
+
+def _check_sendable(messages: list[dict[str, Any]], params: dict[str, Any]) -> None:
+    """A 400 now for what could not be encoded for the upstream later (a lone surrogate,
+    nesting orjson refuses); one encode on the way, the precise reason only on failure."""
+    try:
+        orjson.dumps([messages, params])
+    except orjson.JSONEncodeError:
+        check_sendable(messages, "messages")
+        check_sendable(params, "body")
+        raise InvalidRequest("the request cannot be encoded as JSON for the provider") from None
+
+
+async def _unless_gone(receive: Receive, waiting: Awaitable[_T]) -> _T | None:
+    """``waiting``'s result, or ``None`` as soon as the client disconnects (the body has been
+    read: the next message from the server is the disconnect)."""
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        return await waiting
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+        return None
+    finally:
+        watcher.cancel()
 
 
 async def _until_first_token(

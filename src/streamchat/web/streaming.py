@@ -10,7 +10,9 @@ nobody is listening. A client that stops reading is dropped after ``send_timeout
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import ClassVar
 
 from starlette.background import BackgroundTask
@@ -22,7 +24,11 @@ from streamchat.fanout import Subscription
 from streamchat.sse import COMMENT_PING
 from streamchat.web.metrics import Metrics
 
-__all__ = ["SSE_HEADERS", "Encoder", "EventStream", "encode_sse"]
+__all__ = ["SSE_HEADERS", "DroppedClientFilter", "Encoder", "EventStream", "encode_sse"]
+
+# Set in the request's task when its stream dropped a client that stopped reading.
+_dropped: ContextVar[bool] = ContextVar("streamchat_dropped_client", default=False)
+_INCOMPLETE = "ASGI callable returned without completing response."
 
 Encoder = Callable[[Sequence[Event]], bytes]
 
@@ -96,6 +102,8 @@ class EventStream(Response):
             if self._ended_by is None:
                 raise
             main.uncancel()
+            if self._ended_by == "send timeout":
+                _dropped.set(True)
         except OSError:
             pass  # the client went away
         finally:
@@ -140,6 +148,20 @@ class EventStream(Response):
         self.send_deadline = self._loop.time() + self.send_timeout
         await send({"type": "http.response.body", "body": body, "more_body": True})
         self.send_deadline = None
+
+
+class DroppedClientFilter(logging.Filter):
+    """A stream that dropped a frozen client cannot complete its response (the last send would
+    block like the others): the server then logs that the app returned without completing it,
+    at ERROR. For such a stream, and only for it, that line becomes an INFO that says why.
+    Installed on the ``uvicorn.error`` logger by the app."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and _dropped.get() and record.msg == _INCOMPLETE:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg = "dropped a client that stopped reading (send timeout)"
+            record.args = None
+        return True
 
 
 class _SendWatch:
