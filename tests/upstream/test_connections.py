@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 from streamchat.chat import ChunkDelta, UpstreamRequest
+from streamchat.mock_scenarios import answer_pieces, parse_scenario
 from streamchat.sse import SSEDecoder
 from streamchat.upstream.connections import (
     BadResponse,
@@ -760,8 +761,8 @@ async def test_openai_run_over_a_reused_connection_gives_identical_deltas(
     connection (the proxy is handed one) and its deltas equal the first's, byte-split CJK text
     (every byte its own write) and usage included."""
     upstream_port = int(mock_upstream.url.split(":")[-1].split("/")[0])
-    directive = "[[mock tokens=20 text=cjk split=byte reasoning=3]]"
-    request = UpstreamRequest("gpt-4o-mini", [{"role": "user", "content": directive}])
+    messages = [{"role": "user", "content": "[[mock tokens=20 text=cjk split=byte]]"}]
+    request = UpstreamRequest("gpt-4o-mini", messages)
     mock_upstream.reset()
     async with CountingProxy(upstream_port) as proxy, aiohttp.ClientSession() as session:
         config = mock_provider(mock_upstream).model_copy(
@@ -781,10 +782,10 @@ async def test_openai_run_over_a_reused_connection_gives_identical_deltas(
             await provider.close()
     first, second = answers
     assert second == first
-    text = "".join(d.content or "" for d in first)
-    assert len([d for d in first if d.content]) == 20 and "\ufffd" not in text
-    assert any("\u4e00" <= ch <= "\u9fff" for ch in text)  # CJK arrived whole
-    assert first[-1].usage is not None or any(d.usage for d in first)
+    expected = answer_pieces(parse_scenario(messages))
+    assert len(expected) == 20 and any("\u4e00" <= ch <= "\u9fff" for ch in "".join(expected))
+    assert [d.content for d in first if d.content] == expected  # CJK whole, though byte-split
+    assert any(d.usage for d in first)
     assert [d.finish_reason for d in first if d.finish_reason] == ["stop"]
     assert proxy.connections == 1
     assert [r["tokens_sent"] for r in mock_upstream.log()] == [20, 20]
