@@ -33,7 +33,7 @@ from streamchat.errors import (
 )
 from streamchat.events import Event
 from streamchat.fanout import Broker
-from streamchat.store import MessagePatch, Store
+from streamchat.store import MessagePatch, Progress, Store
 from streamchat.upstream import Upstream
 
 __all__ = ["Generation", "GenerationSpec", "Generations", "Observer"]
@@ -130,6 +130,7 @@ class Generations:
         self.running: dict[str, Generation] = {}
         self.accepting = True
         self._background: set[asyncio.Task[Any]] = set()
+        self._saver: asyncio.Task[None] | None = None
 
     async def start(self, spec: GenerationSpec) -> Generation:
         """Publish ``meta`` and start the answer's task; subscribers may attach at once."""
@@ -144,6 +145,8 @@ class Generations:
         self.broker.publish(spec.id, [gen.event("meta", meta)])
         self.running[spec.id] = gen
         gen.task = asyncio.create_task(self._run(gen), name=f"generation {spec.id}")
+        if spec.conversation_id and (self._saver is None or self._saver.done()):
+            self._saver = self._spawn(self._save_progress_forever())
         self.observer.generation_started()
         return gen
 
@@ -344,15 +347,11 @@ class Generations:
             self.broker.publish(gen.id, events)
 
     async def _tick(self, gen: Generation) -> None:
-        """Flush the growing answer and stop it when nobody has listened for the grace period."""
+        """Stop the answer when nobody has listened for the grace period."""
         loop = asyncio.get_running_loop()
         unattended_since: float | None = None
         while True:
             await asyncio.sleep(self.flush_interval)
-            idle = gen.flushing is None or gen.flushing.done()
-            if gen.dirty and gen.spec.conversation_id and idle:
-                gen.dirty = False
-                gen.flushing = self._spawn(self._flush(gen))
             if await self.broker.listeners(gen.id) > 0:
                 unattended_since = None
             elif unattended_since is None:
@@ -366,15 +365,33 @@ class Generations:
                 self._spawn(self.stop(gen.id, reason="abandoned", wait=0))
                 return
 
-    async def _flush(self, gen: Generation) -> None:
-        patch: MessagePatch = {"content": "".join(gen.content), "reasoning": "".join(gen.reasoning)}
+    async def _save_progress_forever(self) -> None:
+        """Every ``flush_interval`` s, the text so far of every stored answer that grew, in one
+        transaction (one per interval, not one per answer). Ends when no answer runs."""
+        while self.running:
+            await asyncio.sleep(self.flush_interval)
+            dirty = [
+                gen
+                for gen in self.running.values()
+                if gen.dirty and gen.spec.conversation_id and not gen.finishing
+            ]
+            if not dirty:
+                continue
+            for gen in dirty:
+                gen.dirty = False
+            batch = self._spawn(self._flush(dirty))
+            for gen in dirty:
+                gen.flushing = batch  # the final save waits for it
+            await asyncio.wait({batch})
+
+    async def _flush(self, gens: list[Generation]) -> None:
+        progress = [Progress(g.id, "".join(g.content), "".join(g.reasoning)) for g in gens]
         try:
-            await self.store.update_message(gen.id, patch)
-        except NotFound:
-            pass  # the conversation was deleted while the answer ran
+            await self.store.save_progress(progress)
         except StoreError as exc:
-            gen.dirty = True
-            log.warning("generation %s: periodic save failed: %s", gen.id, exc.message)
+            for gen in gens:
+                gen.dirty = True
+            log.warning("saving %d answers' progress failed: %s", len(gens), exc.message)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)

@@ -8,11 +8,21 @@ translated to :class:`~streamchat.errors.StoreError` inside the implementation.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypedDict
 
 from streamchat.chat import Conversation, Message, MessageStatus, Usage
 
-__all__ = ["MessagePatch", "Store"]
+__all__ = ["MessagePatch", "Progress", "Store"]
+
+
+@dataclass(slots=True, frozen=True)
+class Progress:
+    """An answer's text so far."""
+
+    message_id: str
+    content: str
+    reasoning: str
 
 
 class MessagePatch(TypedDict, total=False):
@@ -77,7 +87,11 @@ class Store(Protocol):
         """Insert in one transaction, in order; bumps the conversation's updated_at."""
 
     async def update_message(self, message_id: str, patch: MessagePatch) -> None:
-        """Overwrite the given fields of one message (used by the generation's flushes)."""
+        """Overwrite the given fields of one message (used by the generation's end)."""
+
+    async def save_progress(self, progress: Sequence[Progress]) -> None:
+        """Overwrite the text so far of several answers, in one transaction (the periodic
+        saves of every running answer); answers without a row (deleted) are skipped."""
 
     async def delete_messages(self, owner_id: str, message_ids: Sequence[str]) -> None: ...
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from streamchat.chat import Conversation, Message, utcnow
 from streamchat.errors import NotFound, StoreError
-from streamchat.store import MessagePatch, tables
+from streamchat.store import MessagePatch, Progress, tables
 from streamchat.store.engine import create_engine, translate_errors, url_secrets
 from streamchat.store.migrate import upgrade
 from streamchat.store.rows import (
@@ -30,6 +30,15 @@ __all__ = ["PING_TIMEOUT", "SqlStore"]
 
 # Seconds ping() waits for ``SELECT 1``.
 PING_TIMEOUT = 2.0
+_SAVE_PROGRESS = (
+    tables.messages.update()
+    .where(tables.messages.c.id == sa.bindparam("p_id"))
+    .values(
+        content=sa.bindparam("p_content"),
+        reasoning=sa.bindparam("p_reasoning"),
+        updated_at=sa.bindparam("p_at"),
+    )
+)
 
 
 class SqlStore:
@@ -205,6 +214,18 @@ class SqlStore:
             result = await conn.execute(statement)
         if result.rowcount == 0:
             raise _message_not_found(message_id)
+
+    async def save_progress(self, progress: Sequence[Progress]) -> None:
+        """One executemany UPDATE for every answer's text so far."""
+        if not progress:
+            return
+        now = utcnow()
+        rows = [
+            {"p_id": p.message_id, "p_content": p.content, "p_reasoning": p.reasoning, "p_at": now}
+            for p in progress
+        ]
+        async with self._begin() as conn:
+            await conn.execute(_SAVE_PROGRESS, rows)
 
     async def delete_messages(self, owner_id: str, message_ids: Sequence[str]) -> None:
         """Delete all of ``message_ids`` or, if one of them is not the owner's, none."""
