@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from streamchat.chat import Conversation, Message, Usage
 from streamchat.errors import Conflict, NotFound, StoreError
-from streamchat.store import MessagePatch, Store, engine, migrate, rows, sql, tables
+from streamchat.store import MessagePatch, Progress, Store, engine, migrate, rows, sql, tables
 from streamchat.store.engine import create_engine, normalize_url, translate_errors
 from streamchat.store.sql import SqlStore
 from tests.harness import Relay
@@ -480,6 +480,35 @@ async def test_update_message_writes_only_the_patched_columns(
         r for r in before["messages"] if r["id"] != "m2"
     ]
     assert after["conversations"] == before["conversations"]
+
+
+async def test_save_progress_writes_each_answers_text_in_one_call(
+    chat: SqlStore, db: AsyncEngine
+) -> None:
+    before = await snapshot(db)
+    started = datetime.now(UTC)
+    await chat.save_progress(
+        [
+            Progress("m2", "partial 你好", "thinking"),
+            Progress("m3", "bob's so far", ""),
+            Progress("gone", "a deleted answer's text", ""),  # no row: skipped
+        ]
+    )
+    after = await snapshot(db)
+    old = {r["id"]: r for r in before["messages"]}
+    new = {r["id"]: r for r in after["messages"]}
+    assert set(new) == set(old)
+    for key, content, reasoning in (("m2", "partial 你好", "thinking"), ("m3", "bob's so far", "")):
+        assert started <= new[key]["updated_at"] <= datetime.now(UTC)
+        assert new[key] == {
+            **old[key],
+            "content": content,
+            "reasoning": reasoning,
+            "updated_at": new[key]["updated_at"],
+        }
+    assert new["m1"] == old["m1"]
+    assert after["conversations"] == before["conversations"]
+    await chat.save_progress([])  # nothing to do is not an error
 
 
 async def test_update_message_final_patch(chat: SqlStore, db: AsyncEngine) -> None:

@@ -354,6 +354,33 @@ async def test_idle_connection_the_server_closed_is_not_reused() -> None:
     assert [index for index, _ in server.requests()] == [0, 1]
 
 
+async def test_an_idle_connection_that_sends_anything_is_closed_not_reused() -> None:
+    idle = asyncio.Event()
+    goodbye = fixed(b"timeout", "Connection: close").replace(b"200 OK", b"408 Request Timeout")
+
+    async def script(peer: Peer) -> None:
+        await peer.request()
+        await peer.send(fixed(b"first"))
+        if not idle.is_set():
+            await idle.wait()  # the client has put it back in the pool
+            await peer.send(goodbye)  # a server timing it out says so before it closes
+        await peer.until_eof()
+        peer.saw_eof.set()
+
+    async with Server(script) as server, pool_for(server) as (pool, target):
+        first = await post(pool, target)
+        assert await first.read_body(100) == b"first"
+        pool.release(first)
+        assert not first.closed
+        idle.set()
+        await eof(server.peers[0])  # the client closed it when the 408 arrived
+        second = await post(pool, target)
+        assert second.status == 200 and await second.read_body(100) == b"first"
+        pool.release(second)
+    assert second is not first
+    assert [index for index, _ in server.requests()] == [0, 1]
+
+
 class BlockingServer:
     """A server thread with blocking sockets, so that it can close a connection while the
     client's event loop is not running: the client cannot have noticed the close yet. The first
