@@ -18,20 +18,16 @@ from types import FrameType
 from typing import Any
 
 import aiohttp
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import streamchat
 from streamchat.errors import (
-    InvalidRequest,
     MisdirectedRequest,
     PayloadTooLarge,
-    StreamchatError,
 )
 from streamchat.fanout import Broker
 from streamchat.fanout.memory import MemoryBroker
@@ -46,6 +42,8 @@ from streamchat.web import chat_api, conversations_api, openai_api, ops, tutoria
 from streamchat.web.auth import Authenticator
 from streamchat.web.limits import Limits
 from streamchat.web.metrics import Metrics
+from streamchat.web.problems import install_handlers
+from streamchat.web.raw_routes import RawRoutes
 from streamchat.web.services import LOCAL_USER, Services
 from streamchat.web.streaming import DroppedClientFilter
 
@@ -89,8 +87,9 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         auth_api.router,
     ):
         app.include_router(router)
-    _error_handlers(app)
+    install_handlers(app)
     _page(app)
+    app.add_middleware(RawRoutes)  # innermost: every middleware below applies to it
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     if settings.origins:
         app.add_middleware(
@@ -223,71 +222,6 @@ def _broker(settings: Settings) -> Broker:
 
 class StartupRefused(RuntimeError):
     """streamchat will not serve in this configuration (the message says why)."""
-
-
-def _is_v1(request: Request) -> bool:
-    return request.url.path.startswith("/v1/")
-
-
-def _error_response(request: Request, exc: StreamchatError) -> JSONResponse:
-    body = exc.openai_body() if _is_v1(request) else exc.body()
-    return JSONResponse(body, status_code=exc.status, headers=exc.headers())
-
-
-def _error_handlers(app: FastAPI) -> None:
-    async def on_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StreamchatError)
-        return _error_response(request, exc)
-
-    async def on_invalid(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        return _error_response(request, InvalidRequest(_describe(exc)))
-
-    async def on_http(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, HTTPException)
-        if exc.status_code == 400:  # FastAPI could not decode the JSON body
-            return _error_response(request, InvalidRequest(_unparseable(exc.__cause__)))
-        error = StreamchatError(
-            str(exc.detail), code=_HTTP_CODES.get(exc.status_code, "error"), status=exc.status_code
-        )
-        return _error_response(request, error)
-
-    app.add_exception_handler(StreamchatError, on_error)
-    app.add_exception_handler(RequestValidationError, on_invalid)
-    app.add_exception_handler(HTTPException, on_http)
-
-
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-
-
-def _unparseable(cause: BaseException | None) -> str:
-    """Why a body that the JSON parser gave up on is not JSON."""
-    if isinstance(cause, UnicodeDecodeError):
-        return f"the request body is not valid UTF-8 (byte {cause.start}): JSON must be UTF-8"
-    if isinstance(cause, RecursionError):
-        return "the request body is not valid JSON: it is nested too deeply"
-    return "the request body is not valid JSON"
-
-
-def _describe(exc: RequestValidationError) -> str:
-    """One readable sentence from pydantic's errors, naming the field and the value's type."""
-    errors = list(exc.errors())
-    # Text no store can keep fails every member of a union (str | list[str]): say only that.
-    text = [e for e in errors if e.get("type") == "invalid_text"]
-    parts = []
-    for error in (text or errors)[:5]:
-        location = ".".join(str(p) for p in error.get("loc", ()) if _is_field(p))
-        if error.get("type") == "json_invalid":
-            parts.append("the request body is not valid JSON")
-            continue
-        parts.append(f"{location or 'body'}: {error.get('msg')}")
-    return "; ".join(parts) or "invalid request"
-
-
-def _is_field(part: object) -> bool:
-    """A part of an error location that names a field or an index (not ``body``, nor the tag
-    of a union member such as ``list[str]``)."""
-    return part != "body" and not (isinstance(part, str) and "[" in part)
 
 
 def _page(app: FastAPI) -> None:

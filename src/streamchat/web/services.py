@@ -19,7 +19,7 @@ from streamchat.web.streaming import Encoder, EventStream
 if TYPE_CHECKING:
     from streamchat.web.auth import Authenticator
 
-__all__ = ["LOCAL_USER", "Services", "current_user", "services"]
+__all__ = ["LOCAL_USER", "Services", "current_user", "services", "services_of"]
 
 # The one user of a loopback-only server without accounts.
 LOCAL_USER = "local"
@@ -51,14 +51,14 @@ class Services:
 async def services(request: Request) -> Services:
     # async: FastAPI runs a plain ``def`` dependency in a worker thread, per request
     # (measured: ~0.2 ms of CPU and a thread hand-off before every answer's first token).
-    return _services_of(request)
+    return services_of(request)
 
 
-def _services_of(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     result: Services = request.app.state.services
     return result
 
 
 async def current_user(request: Request) -> str:
     """The id of the user making the request: the single place where credentials are checked."""
-    return await _services_of(request).auth.user(request)
+    return await services_of(request).auth.user(request)
