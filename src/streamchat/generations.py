@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -131,6 +132,7 @@ class Generations:
         self.accepting = True
         self._background: set[asyncio.Task[Any]] = set()
         self._saver: asyncio.Task[None] | None = None
+        self._per_owner: Counter[str] = Counter()  # running answers per owner
 
     async def start(self, spec: GenerationSpec) -> Generation:
         """Publish ``meta`` and start the answer's task; subscribers may attach at once."""
@@ -144,6 +146,7 @@ class Generations:
         meta = {"conversation_id": spec.conversation_id, "message_id": spec.id, "model": spec.model}
         self.broker.publish(spec.id, [gen.event("meta", meta)])
         self.running[spec.id] = gen
+        self._per_owner[spec.owner_id] += 1
         gen.task = asyncio.create_task(self._run(gen), name=f"generation {spec.id}")
         if spec.conversation_id and (self._saver is None or self._saver.done()):
             self._saver = self._spawn(self._save_progress_forever())
@@ -157,7 +160,7 @@ class Generations:
                 code="too_many_streams",
                 retry_after=5,
             )
-        mine = sum(1 for g in self.running.values() if g.spec.owner_id == owner_id)
+        mine = self._per_owner.get(owner_id, 0)
         if mine >= self.max_running_per_owner:
             raise RateLimited(
                 f"you have {mine} answers running, the limit; stop one or wait for it to end",
@@ -281,6 +284,10 @@ class Generations:
             await self._finish(gen, ending)
         finally:
             self.running.pop(gen.id, None)
+            owner = gen.spec.owner_id
+            self._per_owner[owner] -= 1
+            if not self._per_owner[owner]:
+                del self._per_owner[owner]
 
     async def _stream_to_end(self, gen: Generation) -> _Ending:
         try:
