@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -428,6 +429,22 @@ async def test_add_messages_is_all_or_nothing(
     assert await snapshot(db) == before
 
 
+async def test_add_messages_creates_a_new_conversation_in_the_same_transaction(
+    chat: SqlStore, db: AsyncEngine
+) -> None:
+    rows = [message("q1", "c9"), message("a1", "c9", role="assistant")]
+    await chat.add_messages(rows, new=conversation("c9"))
+    assert await chat.get_conversation(ALICE, "c9") == conversation("c9")
+    assert await chat.list_messages(ALICE, "c9") == rows
+    positions = {r["id"]: r["position"] for r in await conftest.rows(db, tables.messages)}
+    assert (positions["q1"], positions["a1"]) == (0, 1)
+    # A message that cannot be inserted takes the new conversation back with it.
+    before = await snapshot(db)
+    with pytest.raises(Conflict):
+        await chat.add_messages([message("q2", "c8"), message("m1", "c8")], new=conversation("c8"))
+    assert await snapshot(db) == before
+
+
 async def test_add_messages_with_a_taken_id_is_a_conflict(chat: SqlStore, db: AsyncEngine) -> None:
     before = await snapshot(db)
     with pytest.raises(Conflict):
@@ -667,6 +684,11 @@ def test_translate_errors_maps_and_hides_credentials() -> None:
         translate_errors(),
     ):
         raise TimeoutError
+    with (  # the pool's own timeout (every connection busy) was an HTTP 500 at c=2,000
+        pytest.raises(StoreError, match=r"^the database is busy: no connection became free"),
+        translate_errors(),
+    ):
+        raise sa_exc.TimeoutError("QueuePool limit of size 5 overflow 10 reached")
     with pytest.raises(NotFound), translate_errors():
         raise NotFound("conversation x not found")
 

@@ -83,8 +83,11 @@ class Store(Protocol):
 
     async def get_message(self, owner_id: str, message_id: str) -> Message: ...
 
-    async def add_messages(self, messages: Sequence[Message]) -> None:
-        """Insert in one transaction, in order; bumps the conversation's updated_at."""
+    async def add_messages(
+        self, messages: Sequence[Message], *, new: Conversation | None = None
+    ) -> None:
+        """Insert in one transaction, in order; bumps the conversation's updated_at. ``new``
+        is created first, in the same transaction."""
 
     async def update_message(self, message_id: str, patch: MessagePatch) -> None:
         """Overwrite the given fields of one message (used by the generation's end)."""

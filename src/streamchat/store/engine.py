@@ -18,6 +18,9 @@ from sqlalchemy.exc import (
     InterfaceError,
     OperationalError,
 )
+from sqlalchemy.exc import (
+    TimeoutError as PoolTimeout,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from streamchat.errors import Conflict, StoreError, scrub
@@ -93,6 +96,8 @@ def translate_errors(secrets: Iterable[str] = ()) -> Iterator[None]:
         yield
     except IntegrityError as exc:
         raise Conflict("the write conflicts with data already stored") from exc
+    except PoolTimeout as exc:  # every pooled connection busy for pool_timeout seconds
+        raise StoreError("the database is busy: no connection became free in time") from exc
     except (OperationalError, InterfaceError, DBAPIError) as exc:
         reason = _reason(exc.orig if exc.orig is not None else exc)
         raise StoreError(f"the database is unavailable: {_clean(reason, secrets)}") from exc

@@ -193,14 +193,23 @@ class SqlStore:
             raise _message_not_found(message_id)
         return message_from_row(row)
 
-    async def add_messages(self, messages: Sequence[Message]) -> None:
-        """Insert in order, each conversation's after its last; all or nothing."""
+    async def add_messages(
+        self, messages: Sequence[Message], *, new: Conversation | None = None
+    ) -> None:
+        """Insert in order, each conversation's after its last; all or nothing. ``new`` is a
+        conversation to create first, in the same transaction (a first question)."""
         async with self._begin() as conn:
+            if new is not None:
+                await conn.execute(tables.conversations.insert().values(conversation_values(new)))
             for conversation_id, owner_id, batch in _by_conversation(messages):
-                # Updating the conversation first takes its row (PostgreSQL) or the database
-                # (SQLite) for writing, so concurrent calls cannot pick the same positions.
-                await _touch_conversation(conn, owner_id, conversation_id)
-                start = await _next_position(conn, conversation_id)
+                if new is not None and conversation_id == new.id:
+                    start = 0  # created just now, in this transaction
+                else:
+                    # Updating the conversation first takes its row (PostgreSQL) or the
+                    # database (SQLite) for writing, so concurrent calls cannot pick the same
+                    # positions.
+                    await _touch_conversation(conn, owner_id, conversation_id)
+                    start = await _next_position(conn, conversation_id)
                 rows = [message_values(m, start + i) for i, m in enumerate(batch)]
                 await conn.execute(tables.messages.insert(), rows)
 

@@ -98,9 +98,7 @@ async def start_answer(
     answer = Message(
         new_id("msg"), conversation.id, owner, "assistant", model=info.id, status="streaming"
     )
-    if create:
-        await svc.store.create_conversation(conversation)
-    await svc.store.add_messages([*new_rows, answer])
+    await svc.store.add_messages([*new_rows, answer], new=conversation if create else None)
     request = _upstream_request(conversation, history, info)
     spec = GenerationSpec(
         id=answer.id,
