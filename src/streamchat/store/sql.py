@@ -48,6 +48,10 @@ class SqlStore:
         self._url = url
         self._secrets = url_secrets(url)
         self._engine: AsyncEngine | None = None
+        # SQLite takes one writer at a time: writers of this process queue here rather than
+        # in SQLite's busy handler, which gives up with "database is locked" after its timeout
+        # (bench.relays: HTTP 503s from c=500 on /api/chat without it).
+        self._writer: asyncio.Lock | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -60,6 +64,7 @@ class SqlStore:
             await engine.dispose()
             raise
         self._engine = engine
+        self._writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     async def close(self) -> None:
         if self._engine is not None:
@@ -282,9 +287,12 @@ class SqlStore:
 
     @contextlib.asynccontextmanager
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
-        with self._errors():
-            async with self._db.begin() as conn:
-                yield conn
+        async with contextlib.AsyncExitStack() as stack:
+            if self._writer is not None:
+                await stack.enter_async_context(self._writer)
+            with self._errors():
+                async with self._db.begin() as conn:
+                    yield conn
 
 
 def _owned_conversation(owner_id: str, conversation_id: str) -> sa.ColumnElement[bool]:
