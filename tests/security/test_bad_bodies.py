@@ -21,6 +21,9 @@ from tests.harness import fresh_postgres, read_stream
 
 LIMIT = 64 * 1024
 JSON = {"content-type": "application/json"}
+V1_HI = orjson.dumps(
+    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi [[mock tokens=3]]"}]}
+)
 
 
 def nested(depth: int, open_: str = "[", close: str = "]") -> bytes:
@@ -75,6 +78,16 @@ MALFORMED: list[tuple[str, str, bytes, dict[str, str]]] = [
         JSON,
     ),
     ("v1_n_2", "/v1/chat/completions", b'{"model": "gpt-4o-mini", "n": 2, "messages": []}', JSON),
+    # A page on another site may POST text/plain or a form without a preflight: a valid /v1
+    # body under either content type must not start an answer (the raw route checks it).
+    ("v1_text_plain", "/v1/chat/completions", V1_HI, {"content-type": "text/plain"}),
+    (
+        "v1_form",
+        "/v1/chat/completions",
+        V1_HI,
+        {"content-type": "application/x-www-form-urlencoded"},
+    ),
+    ("v1_empty", "/v1/chat/completions", b"", JSON),
     ("conversation_params", "/api/conversations", b'{"params": {"temperature": "hot"}}', JSON),
     ("conversation_title_huge", "/api/conversations", orjson.dumps({"title": "t" * 300}), JSON),
     ("session_not_json", "/api/session", b"token=abc", {"content-type": "text/plain"}),
