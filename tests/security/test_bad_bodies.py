@@ -88,6 +88,8 @@ MALFORMED: list[tuple[str, str, bytes, dict[str, str]]] = [
         {"content-type": "application/x-www-form-urlencoded"},
     ),
     ("v1_empty", "/v1/chat/completions", b"", JSON),
+    # fetch() with a Blob body sends no Content-Type at all, also without asking first.
+    ("v1_no_content_type", "/v1/chat/completions", V1_HI, {}),
     ("conversation_params", "/api/conversations", b'{"params": {"temperature": "hot"}}', JSON),
     ("conversation_title_huge", "/api/conversations", orjson.dumps({"title": "t" * 300}), JSON),
     ("session_not_json", "/api/session", b"token=abc", {"content-type": "text/plain"}),

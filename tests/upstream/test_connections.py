@@ -354,6 +354,25 @@ async def test_idle_connection_the_server_closed_is_not_reused() -> None:
     assert [index for index, _ in server.requests()] == [0, 1]
 
 
+async def test_bytes_after_a_complete_answer_close_the_connection() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.request()
+        await peer.send(fixed(b"whole"))
+        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nleftover!")  # unasked
+        await peer.until_eof()
+        peer.saw_eof.set()
+
+    async with Server(script) as server, pool_for(server) as (pool, target):
+        conn = await post(pool, target)
+        assert await conn.read_body(100) == b"whole"
+        await eof(server.peers[0])  # closed on the unasked bytes, before release
+        assert conn.closed
+        pool.release(conn)
+        second = await post(pool, target)
+        assert second is not conn and await second.read_body(100) == b"whole"
+        pool.release(second)
+
+
 async def test_an_idle_connection_that_sends_anything_is_closed_not_reused() -> None:
     idle = asyncio.Event()
     goodbye = fixed(b"timeout", "Connection: close").replace(b"200 OK", b"408 Request Timeout")

@@ -135,7 +135,9 @@ class RedisBroker:
 
     def publish(self, stream_id: str, events: Sequence[Event]) -> None:
         self._local.publish(stream_id, events)
-        pending = self._pending.setdefault(stream_id, _Pending(""))
+        pending = self._pending.get(stream_id)
+        if pending is None:
+            pending = self._pending[stream_id] = _Pending("")
         pending.events.extend(events)
         if events[-1].terminal:
             pending.finished = True

@@ -147,8 +147,10 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
-        if self.idle_since:
-            self.close()  # nothing is asked: what comes now is a goodbye (408), not an answer
+        if self.idle_since or self.complete:
+            # Nothing is asked (idle), or the answer is whole: what comes now is a goodbye
+            # (a 408) or garbage, not an answer; the connection cannot carry another request.
+            self.close()
             return
         self.received += len(data)
         try:
@@ -178,6 +180,10 @@ class Connection(asyncio.Protocol):
         self.close()
 
     # -- httptools callbacks -------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.complete:  # a second response in the same read: nobody asked for it
+            raise BadResponse("the provider sent a response that was not asked for")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if name:
@@ -225,6 +231,7 @@ class Pool:
         self.idle_timeout = idle_timeout
         self._ssl = ssl_context
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
+        self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -256,7 +263,7 @@ class Pool:
     def release(self, conn: Connection) -> None:
         """Done with ``conn``: keep it for the next request if it can carry one, else close it."""
         conn.body_sink = _discard
-        if conn.closed or not (conn.complete and conn.keep_alive):
+        if self._closed or conn.closed or not (conn.complete and conn.keep_alive):
             conn.close()
             return
         conn.idle_since = self.loop.time()
@@ -268,6 +275,7 @@ class Pool:
             idle.remove(conn)
 
     async def close(self) -> None:
+        self._closed = True  # a straggler's release() closes its connection from now on
         for idle in self._idle.values():
             for conn in idle:
                 conn.close()

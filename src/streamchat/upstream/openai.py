@@ -1,4 +1,5 @@
-"""Any OpenAI-compatible chat API, streamed through one pooled aiohttp session.
+"""Any OpenAI-compatible chat API: answers stream through :mod:`.connections` (pushed from
+each network read), model lists come through the shared aiohttp session.
 
 Three deadlines bound every answer, counted on data only (keep-alive comments do not count):
 time to first token, gap between tokens, and total. The connect-and-headers phase runs under the

@@ -117,10 +117,10 @@ async def chat_completions(
         provider, info = await svc.catalog.resolve(body.model)
     except UnknownModel as exc:
         raise UnknownModel(exc.message, code="model_not_found", status=404) from exc
-    await svc.limits.answer_started(user)
     messages = [m.model_dump(exclude_none=True) for m in body.messages]
     params = {k: v for k, v in body.model_dump(include=set(_FORWARDED)).items() if v is not None}
     _check_sendable(messages, params)
+    await svc.limits.answer_started(user)
     spec = GenerationSpec(
         id=new_id("chatcmpl"),
         owner_id=user,
@@ -192,9 +192,8 @@ async def _unless_gone(receive: Receive, waiting: Awaitable[_T]) -> _T | None:
     try:
         return await waiting
     except asyncio.CancelledError:
-        if not gone:
-            raise
-        task.uncancel()
+        if not gone or task.uncancel() > 0:
+            raise  # cancelled from elsewhere too (shutdown): not ours to swallow
         return None
     finally:
         watcher.cancel()

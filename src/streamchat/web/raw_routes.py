@@ -59,17 +59,17 @@ async def _completions(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def json_body(content_type: str | None, raw: bytes) -> Any:
-    """The decoded body, as FastAPI reads a body parameter: JSON when the content type is
-    JSON or missing (a form or text/plain body, which a page on another site may send without
-    asking, is refused), with the reason when it is not JSON."""
-    if content_type:
-        message = Message()
-        message["content-type"] = content_type
-        subtype = message.get_content_subtype()
-        if message.get_content_maintype() != "application" or not (
-            subtype == "json" or subtype.endswith("+json")
-        ):
-            raise InvalidRequest("the request body must be JSON (Content-Type: application/json)")
+    """The decoded body, as FastAPI (``strict_content_type``) reads a body parameter: only
+    under a JSON content type. A body with none, text/plain or a form, which a page on another
+    site may send without asking first, is refused; a body that is not JSON says why."""
+    message = Message()
+    message["content-type"] = content_type or ""
+    subtype = message.get_content_subtype()
+    if not content_type or not (
+        message.get_content_maintype() == "application"
+        and (subtype == "json" or subtype.endswith("+json"))
+    ):
+        raise InvalidRequest("the request body must be JSON (Content-Type: application/json)")
     if not raw:
         raise InvalidRequest("body: Field required")
     try:
