@@ -87,7 +87,6 @@ class Connection(asyncio.Protocol):
         self.head: asyncio.Future[None] = self._loop.create_future()
         self.ended: asyncio.Future[None] = self._loop.create_future()
         self.message_done: asyncio.Future[None] = self._loop.create_future()
-        self._header_name = ""
         self._until_close = False
         self._early: list[bytes] = []  # body bytes that arrived before a reader attached
 
@@ -186,11 +185,8 @@ class Connection(asyncio.Protocol):
             raise BadResponse("the provider sent a response that was not asked for")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name:
-            self._header_name = name.decode("latin-1").lower()
-            self.headers[self._header_name] = value.decode("latin-1")
-        else:  # the rest of a header split across reads
-            self.headers[self._header_name] += value.decode("latin-1")
+        # httptools hands over each header whole, even when it arrives one byte per read.
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         self.status = self._parser.get_status_code()

@@ -10,15 +10,12 @@ try to set one are ignored like every other unknown field.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.types import Receive
 
 from streamchat.chat import UpstreamRequest, estimate_tokens, new_id
 from streamchat.errors import InvalidRequest, NotFound, UnknownModel
@@ -29,11 +26,10 @@ from streamchat.web.bodies import check_sendable
 from streamchat.web.chat_api import event_position
 from streamchat.web.openai_chunks import ChunkEncoder, completion, error_from_event
 from streamchat.web.services import Services, current_user, services
-from streamchat.web.streaming import EventStream
+from streamchat.web.streaming import EventStream, unless_gone
 
 __all__ = ["router"]
 
-_T = TypeVar("_T")
 router = APIRouter(prefix="/v1", tags=["openai"])
 Svc = Annotated[Services, Depends(services)]
 User = Annotated[str, Depends(current_user)]
@@ -132,7 +128,7 @@ async def chat_completions(
     await svc.generations.start(spec)
     subscription = await svc.broker.subscribe(spec.id, 0)
     try:
-        first = await _unless_gone(
+        first = await unless_gone(
             request.receive,
             _until_first_token(subscription, body.stream, svc.settings.heartbeat_interval),
         )
@@ -172,31 +168,6 @@ def _check_sendable(messages: list[dict[str, Any]], params: dict[str, Any]) -> N
         check_sendable(messages, "messages")
         check_sendable(params, "body")
         raise InvalidRequest("the request cannot be encoded as JSON for the provider") from None
-
-
-async def _unless_gone(receive: Receive, waiting: Awaitable[_T]) -> _T | None:
-    """``waiting``'s result, or ``None`` as soon as the client disconnects (the body has been
-    read: the next message from the server is the disconnect)."""
-    task = asyncio.current_task()
-    assert task is not None
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        gone = True
-        task.cancel()
-
-    watcher = asyncio.create_task(watch())
-    try:
-        return await waiting
-    except asyncio.CancelledError:
-        if not gone or task.uncancel() > 0:
-            raise  # cancelled from elsewhere too (shutdown): not ours to swallow
-        return None
-    finally:
-        watcher.cancel()
 
 
 async def _until_first_token(

@@ -11,24 +11,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from streamchat.events import Event
 from streamchat.fanout import Subscription
 from streamchat.sse import COMMENT_PING
 from streamchat.web.metrics import Metrics
 
-__all__ = ["SSE_HEADERS", "DroppedClientFilter", "Encoder", "EventStream", "encode_sse"]
+__all__ = [
+    "SSE_HEADERS",
+    "DroppedClientFilter",
+    "Encoder",
+    "EventStream",
+    "encode_sse",
+    "unless_gone",
+    "until_disconnect",
+]
 
 # Set in the request's task when its stream dropped a client that stopped reading.
 _dropped: ContextVar[bool] = ContextVar("streamchat_dropped_client", default=False)
 _INCOMPLETE = "ASGI callable returned without completing response."
+_T = TypeVar("_T")
 
 Encoder = Callable[[Sequence[Event]], bytes]
 
@@ -87,11 +96,8 @@ class EventStream(Response):
         self._ended_by: str | None = None
 
         async def watch() -> None:
-            while True:
-                message: Message = await receive()
-                if message["type"] == "http.disconnect":
-                    self._end("disconnected")
-                    return
+            await until_disconnect(receive)
+            self._end("disconnected")
 
         watcher = asyncio.create_task(watch())
         _SendWatch.of_loop().add(self)
@@ -148,6 +154,36 @@ class EventStream(Response):
         self.send_deadline = self._loop.time() + self.send_timeout
         await send({"type": "http.response.body", "body": body, "more_body": True})
         self.send_deadline = None
+
+
+async def until_disconnect(receive: Receive) -> None:
+    """Return once the client has gone (the request body must have been read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_gone(receive: Receive, waiting: Awaitable[_T]) -> _T | None:
+    """``waiting``'s result, or ``None`` as soon as the client disconnects: for an endpoint
+    that waits (for a first token, a whole answer) before it has a response to send."""
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        await until_disconnect(receive)
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        return await waiting
+    except asyncio.CancelledError:
+        if not gone or task.uncancel() > 0:
+            raise  # cancelled from elsewhere too (shutdown): not ours to swallow
+        return None
+    finally:
+        watcher.cancel()
 
 
 class DroppedClientFilter(logging.Filter):
