@@ -13,7 +13,7 @@ from streamchat.settings import Settings
 def test_defaults_need_nothing(tmp_path: Path) -> None:
     settings = Settings.load({}, environ={"XDG_DATA_HOME": str(tmp_path)})
     assert (settings.host, settings.port, settings.providers) == ("127.0.0.1", 8000, [])
-    assert settings.database.startswith("sqlite+aiosqlite:///")
+    assert settings.database.startswith("sqlite:///")
 
 
 def test_provider_environment_variables() -> None:

@@ -188,7 +188,7 @@ class Settings(BaseModel):
     def database(self) -> str:
         if self.database_url is not None:
             return self.database_url.get_secret_value()
-        return f"sqlite+aiosqlite:///{self.data_dir / 'streamchat.db'}"
+        return f"sqlite:///{self.data_dir / 'streamchat.db'}"
 
     @classmethod
     def option_fields(cls) -> dict[str, Any]:

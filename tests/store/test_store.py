@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -79,11 +80,14 @@ async def test_open_creates_the_sqlite_directory_and_sets_pragmas(tmp_path: Path
     await store.open()
     try:
         assert path.is_file()
-        async with store._db.connect() as conn:
-            pragmas = {
-                name: (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar_one()
+
+        def read_pragmas(conn: Connection) -> dict[str, Any]:
+            return {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar_one()
                 for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
             }
+
+        pragmas = await store._db.read(read_pragmas)
         assert pragmas == {
             "journal_mode": "wal",
             "synchronous": 1,
@@ -637,17 +641,37 @@ async def test_unopenable_sqlite_file_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"^the database is unavailable: ") as caught:
         await store.open()
     assert isinstance(caught.value.__cause__, OperationalError)
-    await _aiosqlite_threads_finished()
+    await _sqlite_threads_finished()
 
 
-async def _aiosqlite_threads_finished() -> None:
-    """aiosqlite (0.22) stops the thread of a connection that failed to open without awaiting
-    it: the thread then calls back into this event loop, which must still be open."""
+async def _sqlite_threads_finished() -> None:
+    """The store's SQLite thread ends with the store, here after an open that failed."""
     for _ in range(500):
-        if not any(t.name.endswith("(_connection_worker_thread)") for t in threading.enumerate()):
+        if not any(t.name.startswith("streamchat-sqlite") for t in threading.enumerate()):
             return
         await asyncio.sleep(0.01)
-    raise AssertionError("an aiosqlite thread is still running")
+    raise AssertionError("a streamchat-sqlite thread is still running")
+
+
+async def test_sqlite_runs_every_transaction_on_one_thread_of_its_own(tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'one.db'}")
+    await store.open()
+    try:
+        seen = await asyncio.gather(
+            *(store._db.read(lambda _conn: threading.current_thread().name) for _ in range(20))
+        )
+        assert len(set(seen)) == 1
+        assert seen[0].startswith("streamchat-sqlite")
+        assert seen[0] != threading.current_thread().name
+        # Concurrent writers queue on that thread: none meets "database is locked".
+        await store.ensure_user(ALICE, "alice")
+        await store.create_conversation(conversation("c1"))
+        await asyncio.gather(*(store.add_messages([message(f"m{i}", "c1")]) for i in range(50)))
+        positions = [m.id for m in await store.list_messages(ALICE, "c1")]
+        assert sorted(positions) == sorted(f"m{i}" for i in range(50))
+    finally:
+        await store.close()
+    await _sqlite_threads_finished()
 
 
 @pytest.mark.postgres
@@ -719,8 +743,17 @@ def test_unsupported_url_is_a_value_error_without_the_password() -> None:
 
 def test_the_public_surface_of_the_store_modules() -> None:
     assert sql.__all__ == ["PING_TIMEOUT", "SqlStore"]
-    assert engine.__all__ == ["create_engine", "normalize_url", "translate_errors", "url_secrets"]
-    assert migrate.__all__ == ["MIGRATIONS_DIR", "alembic_config", "upgrade"]
+    assert engine.__all__ == [
+        "AsyncDatabase",
+        "Database",
+        "SqliteThread",
+        "create_engine",
+        "normalize_url",
+        "open_database",
+        "translate_errors",
+        "url_secrets",
+    ]
+    assert migrate.__all__ == ["MIGRATIONS_DIR", "alembic_config", "upgrade", "upgrade_on"]
     assert tables.__all__ == ["UTCDateTime", "conversations", "messages", "metadata", "users"]
     assert rows.__all__ == [
         "CONVERSATION_FIELDS",

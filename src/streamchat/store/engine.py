@@ -1,16 +1,27 @@
-"""Async engines for SQLite (aiosqlite) and PostgreSQL (asyncpg), and the one place where
-SQLAlchemy and driver exceptions become :class:`~streamchat.errors.StoreError`."""
+"""Where the store's transactions run, and the one place where SQLAlchemy and driver
+exceptions become :class:`~streamchat.errors.StoreError`.
+
+A :class:`Database` runs a plain function on a SQLAlchemy :class:`~sqlalchemy.engine.Connection`
+as one transaction (``write``) or one read. PostgreSQL runs it on the event loop through asyncpg
+(:meth:`AsyncConnection.run_sync`); SQLite runs it whole on one thread of its own, with the
+standard ``sqlite3`` driver: one thread hand-off per transaction instead of one per statement
+(aiosqlite), and SQLite's one writer at a time is that thread's queue. ``bench/store_cost.py``
+has the measurement behind this.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
@@ -25,7 +36,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from streamchat.errors import Conflict, StoreError, scrub
 
-__all__ = ["create_engine", "normalize_url", "translate_errors", "url_secrets"]
+__all__ = [
+    "AsyncDatabase",
+    "Database",
+    "SqliteThread",
+    "create_engine",
+    "normalize_url",
+    "open_database",
+    "translate_errors",
+    "url_secrets",
+]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -71,12 +94,107 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 def _sqlite_engine(url: URL) -> AsyncEngine:
-    database = url.database or ""
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    _make_directory(url)
     engine = create_async_engine(url)
     event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
     return engine
+
+
+def _make_directory(url: URL) -> None:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+class Database(Protocol):
+    """Runs ``fn(connection, *args)`` as one transaction (``write``) or outside one (``read``)."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    async def read(
+        self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T: ...
+
+    async def write(
+        self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T: ...
+
+    async def dispose(self) -> None: ...
+
+
+def open_database(url: str) -> Database:
+    """SQLite on a thread of its own; PostgreSQL on the event loop."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return SqliteThread(parsed)
+    return AsyncDatabase(create_engine(url))
+
+
+class AsyncDatabase:
+    """An async engine (asyncpg): each function runs in a greenlet, its statements awaited."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def read(
+        self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(fn, *args, **kwargs)
+
+    async def write(
+        self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(fn, *args, **kwargs)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+class SqliteThread:
+    """SQLite through the standard ``sqlite3`` driver, every call on one thread of its own.
+
+    A function that has started runs to its end even if the awaiting task is cancelled (a
+    transaction is all or nothing either way); one that has not started yet never runs."""
+
+    def __init__(self, url: URL) -> None:
+        _make_directory(url)
+        self.engine: Engine = create_sync_engine(url.set(drivername="sqlite+pysqlite"))
+        event.listen(self.engine, "connect", _set_sqlite_pragmas)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="streamchat-sqlite")
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite"
+
+    async def read(
+        self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        def run() -> _T:
+            with self.engine.connect() as conn:
+                return fn(conn, *args, **kwargs)
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+
+    async def write(
+        self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        def run() -> _T:
+            with self.engine.begin() as conn:
+                return fn(conn, *args, **kwargs)
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+
+    async def dispose(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self.engine.dispose)
+        self._thread.shutdown(wait=False)
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

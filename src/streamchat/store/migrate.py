@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from streamchat.store.engine import translate_errors
 
-__all__ = ["MIGRATIONS_DIR", "alembic_config", "upgrade"]
+__all__ = ["MIGRATIONS_DIR", "alembic_config", "upgrade", "upgrade_on"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -31,8 +31,9 @@ async def upgrade(engine: AsyncEngine) -> None:
     password = engine.url.password
     with translate_errors([password] if isinstance(password, str) and password else []):
         async with engine.begin() as conn:
-            await conn.run_sync(_upgrade_head)
+            await conn.run_sync(upgrade_on)
 
 
-def _upgrade_head(connection: Connection) -> None:
+def upgrade_on(connection: Connection) -> None:
+    """``alembic upgrade head`` on ``connection``, inside the caller's transaction."""
     command.upgrade(alembic_config(connection), "head")
