@@ -24,6 +24,7 @@ JSON = {"content-type": "application/json"}
 V1_HI = orjson.dumps(
     {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi [[mock tokens=3]]"}]}
 )
+CHAT_HI = orjson.dumps({"message": "hi [[mock tokens=3]]", "model": "gpt-4o-mini"})
 
 
 def nested(depth: int, open_: str = "[", close: str = "]") -> bytes:
@@ -90,6 +91,12 @@ MALFORMED: list[tuple[str, str, bytes, dict[str, str]]] = [
     ("v1_empty", "/v1/chat/completions", b"", JSON),
     # fetch() with a Blob body sends no Content-Type at all, also without asking first.
     ("v1_no_content_type", "/v1/chat/completions", V1_HI, {}),
+    # The same for /api/chat, which the raw route serves too.
+    ("chat_text_plain", "/api/chat", CHAT_HI, {"content-type": "text/plain"}),
+    ("chat_form", "/api/chat", CHAT_HI, {"content-type": "application/x-www-form-urlencoded"}),
+    ("chat_empty", "/api/chat", b"", JSON),
+    ("chat_no_content_type", "/api/chat", CHAT_HI, {}),
+    ("chat_unknown_field", "/api/chat", b'{"message": "hi", "api_key": "sk-x"}', JSON),
     ("conversation_params", "/api/conversations", b'{"params": {"temperature": "hot"}}', JSON),
     ("conversation_title_huge", "/api/conversations", orjson.dumps({"title": "t" * 300}), JSON),
     ("session_not_json", "/api/session", b"token=abc", {"content-type": "text/plain"}),

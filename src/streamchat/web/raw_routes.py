@@ -1,34 +1,52 @@
-"""The narrow raw-ASGI piece: ``POST /v1/chat/completions`` without FastAPI's router, request
-wrappers, dependency solving and exception middleware, which cost more per request than the
-endpoint itself (numbers in docs/performance.md, "Where streamchat's time goes").
+"""The narrow raw-ASGI piece: the two requests that start an answer, ``POST
+/v1/chat/completions`` and ``POST /api/chat``, without FastAPI's router, request wrappers,
+dependency solving and exception middleware, which cost more per request than the endpoint
+itself, and a wrapper around every ``send`` of the stream (numbers in docs/performance.md,
+"Hot-path changes made").
 
 It is the innermost of streamchat's own middlewares, so the Host check, the body limit, CORS and
-the security headers apply to it as to every route. What it does in FastAPI's place is what
-FastAPI does for that route, in the same order: read the body, require JSON, parse it,
+the security headers apply to these routes as to every other. What it does in FastAPI's place is
+what FastAPI does for them, in the same order: read the body, require JSON, parse it,
 authenticate (the one auth path, :meth:`~streamchat.web.auth.Authenticator.user`), validate the
 same pydantic model, call the same endpoint function, and answer failures in the same shapes
-(:mod:`.problems`). FastAPI keeps the route in the OpenAPI schema.
+(:mod:`.problems`). FastAPI keeps the routes in the OpenAPI schema.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from email.message import Message
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamchat.errors import InvalidRequest, StreamchatError
+from streamchat.web.chat_api import ChatBody, chat
 from streamchat.web.openai_api import CompletionRequest, chat_completions
 from streamchat.web.problems import describe, error_response, unparseable
-from streamchat.web.services import services_of
+from streamchat.web.services import Services, services_of
 
 __all__ = ["RawRoutes", "json_body"]
 
-_PATH = "/v1/chat/completions"
+_M = TypeVar("_M", bound=BaseModel)
+# (the JSON body, the request, the services, the user) -> the response
+_Endpoint = Callable[[Any, Request, Services, str], Awaitable[Response]]
+
+
+async def _completions(data: Any, request: Request, svc: Services, user: str) -> Response:
+    return await chat_completions(_validated(CompletionRequest, data), request, svc, user)
+
+
+async def _chat(data: Any, request: Request, svc: Services, user: str) -> Response:
+    return await chat(_validated(ChatBody, data), svc, user)
+
+
+_POST: dict[str, _Endpoint] = {"/v1/chat/completions": _completions, "/api/chat": _chat}
 
 
 class RawRoutes:
@@ -36,26 +54,31 @@ class RawRoutes:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == _PATH and scope["method"] == "POST":
-            await _completions(scope, receive, send)
-            return
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = _POST.get(scope["path"])
+            if endpoint is not None:
+                await _serve(endpoint, scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
-async def _completions(scope: Scope, receive: Receive, send: Send) -> None:
+async def _serve(endpoint: _Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
     request = Request(scope, receive)
     try:
         data = json_body(request.headers.get("content-type"), await request.body())
         svc = services_of(request)
         user = await svc.auth.user(request)
-        try:
-            body = CompletionRequest.model_validate(data)
-        except ValidationError as exc:
-            raise InvalidRequest(describe(exc.errors())) from None
-        response = await chat_completions(body, request, svc, user)
+        response = await endpoint(data, request, svc, user)
     except StreamchatError as exc:
         response = error_response(request, exc)
     await response(scope, receive, send)
+
+
+def _validated(model: type[_M], data: Any) -> _M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(describe(exc.errors())) from None
 
 
 def json_body(content_type: str | None, raw: bytes) -> Any:
