@@ -32,6 +32,11 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 # Seconds ping() waits for ``SELECT 1``.
 PING_TIMEOUT = 2.0
+# Statements built once: a statement built per call costs more than its execution on SQLite
+# (coercing .values() and its cache key, ~0.15 ms of an answer's ~0.3 ms first transaction).
+_INSERT_CONVERSATION = tables.conversations.insert()
+_INSERT_MESSAGE = tables.messages.insert()
+_UPDATE_MESSAGE = tables.messages.update().where(tables.messages.c.id == sa.bindparam("m_id"))
 _SAVE_PROGRESS = (
     tables.messages.update()
     .where(tables.messages.c.id == sa.bindparam("p_id"))
@@ -283,7 +288,7 @@ def _get_message(conn: Connection, owner_id: str, message_id: str) -> Message:
 
 def _add_messages(conn: Connection, messages: list[Message], new: Conversation | None) -> None:
     if new is not None:
-        conn.execute(tables.conversations.insert().values(conversation_values(new)))
+        conn.execute(_INSERT_CONVERSATION, conversation_values(new))
     for conversation_id, owner_id, batch in _by_conversation(messages):
         if new is not None and conversation_id == new.id:
             start = 0  # created just now, in this transaction
@@ -293,13 +298,13 @@ def _add_messages(conn: Connection, messages: list[Message], new: Conversation |
             _touch_conversation(conn, owner_id, conversation_id)
             start = _next_position(conn, conversation_id)
         rows = [message_values(m, start + i) for i, m in enumerate(batch)]
-        conn.execute(tables.messages.insert(), rows)
+        conn.execute(_INSERT_MESSAGE, rows)
 
 
 def _update_message(conn: Connection, message_id: str, patch: MessagePatch) -> None:
-    values = {**patch_values(patch), "updated_at": utcnow()}
-    statement = tables.messages.update().where(tables.messages.c.id == message_id).values(values)
-    if conn.execute(statement).rowcount == 0:
+    # The SET clause is the parameters' columns (compiled once per set of columns).
+    values = {**patch_values(patch), "updated_at": utcnow(), "m_id": message_id}
+    if conn.execute(_UPDATE_MESSAGE, values).rowcount == 0:
         raise _message_not_found(message_id)
 
 
