@@ -42,6 +42,8 @@ log = logging.getLogger("streamchat.fanout")
 _CONTROL = "sc:control"  # + the database number: pub/sub channels span every database
 _CLOSE_WAIT_S = 3.0
 WRITE_WINDOW_S = 0.01
+# Seconds a new stream waits for Redis to take its owner before Redis counts as away.
+CREATE_TIMEOUT_S = 1.0
 _RUNNING = "sc:running"
 
 
@@ -129,7 +131,19 @@ class RedisBroker:
     # -- the running worker's side -----------------------------------------------------------
 
     async def create(self, stream_id: str, owner_id: str) -> None:
+        """The stream's owner is in Redis before this returns, so every worker knows the answer
+        from its first byte on (a stop or a re-attach sent to another worker at once used to
+        find nothing for up to the writer's window). While Redis is away, the writer sends it
+        with the events once Redis is back."""
         await self._local.create(stream_id, owner_id)
+        if self.available:
+            try:
+                async with asyncio.timeout(CREATE_TIMEOUT_S):
+                    await self._write({stream_id: _Pending(owner_id)})
+            except (RedisError, OSError, TimeoutError) as exc:
+                self._mark_down(exc)
+            else:
+                return
         self._pending[stream_id] = _Pending(owner_id)
         self._wake.set()
 
