@@ -71,8 +71,9 @@ def make_server(
         def start(**overrides: Any) -> Server:
             providers = overrides.pop("providers", [mock_provider(mock_upstream)])
             database = overrides.pop("database_url", database_url)
+            pushed = overrides.pop("pushed", True)
             settings = test_settings(tmp_path, database, providers=providers, **overrides)
-            url = stack.enter_context(streamchat_thread(settings))
+            url = stack.enter_context(streamchat_thread(settings, pushed=pushed))
             return Server(url, settings, mock_upstream)
 
         yield start

@@ -21,6 +21,7 @@ from streamchat.mock_upstream import serve_mock
 from streamchat.settings import ModelConfig, ProviderConfig, Settings
 from streamchat.sse import ServerSentEvent, SSEDecoder
 from streamchat.web.app import create_app
+from streamchat.web.body_writer import HttpProtocol
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 MOCK_KEY = "sk-mock-PLANTED-9f8e7d6c5b4a39281706"
@@ -107,8 +108,11 @@ def test_settings(tmp: Path, database_url: str | None, **overrides: Any) -> Sett
 
 
 @contextlib.contextmanager
-def streamchat_thread(settings: Settings) -> Iterator[str]:
-    with background_server(create_app(settings, environ={})) as url:
+def streamchat_thread(settings: Settings, *, pushed: bool = True) -> Iterator[str]:
+    """streamchat in a thread on loopback; ``pushed=False``: on plain uvicorn, whose requests
+    offer no body writer (EventStream then pulls each batch and sends it)."""
+    http = HttpProtocol if pushed else "httptools"
+    with background_server(create_app(settings, environ={}), http=http) as url:
         yield url
 
 

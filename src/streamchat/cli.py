@@ -28,6 +28,7 @@ from streamchat.settings import ENV_PREFIX, Settings
 from streamchat.store.sql import SqlStore
 from streamchat.web.app import app_from_environment, create_app
 from streamchat.web.auth import hash_token, new_token
+from streamchat.web.body_writer import HttpProtocol
 
 __all__ = ["main", "worker_app"]
 
@@ -100,7 +101,7 @@ def serve(**values: Any) -> None:
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": HttpProtocol,  # uvicorn's httptools protocol + the stream body writer
         "log_config": None,
         "access_log": False,
         "timeout_graceful_shutdown": int(settings.shutdown_grace) + 5,
@@ -194,7 +195,7 @@ def _client(url: str | None) -> Iterator[Client]:
             raise click.ClickException(str(exc)) from exc
         settings = load_settings({"port": 0})
         configure_logging("warning", secrets=_secrets(settings))
-        with background_server(create_app(settings)) as started:
+        with background_server(create_app(settings), http=HttpProtocol) as started:
             yield Client(started)
         return
     yield Client(target)

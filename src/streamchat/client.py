@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 import threading
@@ -97,14 +98,20 @@ class Client:
 
 
 @contextlib.contextmanager
-def background_server(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve ``app`` with uvicorn in a thread; yields its base URL."""
+def background_server(
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    http: type[asyncio.Protocol] | str = "httptools",
+) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread; yields its base URL. ``http``: uvicorn's HTTP
+    protocol (streamchat's own is ``streamchat.web.body_writer.HttpProtocol``)."""
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=http,
         log_config=None,
         access_log=False,
         lifespan="on",

@@ -35,6 +35,11 @@ class Subscription(Protocol):
         """The events after the last ones returned (at least one), ``[]`` once the stream has
         ended, or ``None`` when ``timeout`` seconds pass with nothing new."""
 
+    def listen(self, deliver: Callable[[list[Event]], None]) -> None:
+        """Push instead of pull: ``deliver(batch)`` is called with each new batch from inside
+        ``publish`` (at once with what is already there); ``next`` is not used afterwards.
+        ``deliver`` must not block, raise or close the subscription."""
+
     async def close(self) -> None: ...
 
 

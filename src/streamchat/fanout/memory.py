@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from streamchat.errors import NotFound
 from streamchat.events import Event
@@ -14,17 +14,20 @@ __all__ = ["MemoryBroker"]
 
 
 class _Stream:
-    __slots__ = ("events", "expires_at", "finished", "listeners", "owner_id", "waiters")
+    __slots__ = ("events", "expires_at", "finished", "listeners", "owner_id", "pushed", "waiters")
 
     def __init__(self, owner_id: str) -> None:
         self.owner_id = owner_id
         self.events: list[Event] = []
         self.waiters: set[asyncio.Future[None]] = set()
+        self.pushed: list[_Subscription] = []
         self.finished = False
         self.listeners = 0
         self.expires_at = float("inf")
 
     def wake(self) -> None:
+        for subscription in self.pushed:
+            subscription.push()
         if self.waiters:
             waiters, self.waiters = self.waiters, set()
             for waiter in waiters:
@@ -33,10 +36,20 @@ class _Stream:
 
 
 class _Subscription:
-    """A reader of one stream. Waiting costs one Future; the heartbeat timeout is one timer per
-    subscription that re-arms itself lazily (tokens only ever move the deadline later)."""
+    """A reader of one stream, pulled (``next``) or pushed to (``listen``). Waiting costs one
+    Future; the heartbeat timeout is one timer per subscription that re-arms itself lazily
+    (tokens only ever move the deadline later)."""
 
-    __slots__ = ("_closed", "_deadline", "_loop", "_position", "_stream", "_timer", "_waiter")
+    __slots__ = (
+        "_closed",
+        "_deadline",
+        "_deliver",
+        "_loop",
+        "_position",
+        "_stream",
+        "_timer",
+        "_waiter",
+    )
 
     def __init__(self, stream: _Stream, after: int, loop: asyncio.AbstractEventLoop) -> None:
         self._stream = stream
@@ -47,7 +60,23 @@ class _Subscription:
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
+        self._deliver: Callable[[list[Event]], None] | None = None
         stream.listeners += 1
+
+    def listen(self, deliver: Callable[[list[Event]], None]) -> None:
+        """From now on ``deliver(batch)`` is called with every new batch from inside
+        ``publish`` (at once with what is already there); ``next`` is not to be used then.
+        ``deliver`` must not block, raise or close the subscription."""
+        self._deliver = deliver
+        self._stream.pushed.append(self)
+        self.push()
+
+    def push(self) -> None:
+        events = self._stream.events
+        if self._deliver is not None and self._position < len(events):
+            batch = events[self._position :]
+            self._position = len(events)
+            self._deliver(batch)
 
     async def next(self, timeout: float) -> list[Event] | None:
         stream = self._stream
@@ -85,6 +114,9 @@ class _Subscription:
         if not self._closed:
             self._closed = True
             self._stream.listeners -= 1
+            if self._deliver is not None:
+                self._deliver = None
+                self._stream.pushed.remove(self)
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None

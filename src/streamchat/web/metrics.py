@@ -25,6 +25,12 @@ class Metrics:
         self.clients = Gauge(
             "streamchat_active_streams", "Client streams open now.", registry=self.registry
         )
+        self.slow_writes = Counter(
+            "streamchat_slow_client_writes",
+            "Writes that waited for a client reading slower than its answer came "
+            "(streams written by streamchat's own server protocol).",
+            registry=self.registry,
+        )
         self.ttft = Histogram(
             "streamchat_ttft_seconds",
             "Time from request to first token.",

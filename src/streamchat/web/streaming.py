@@ -1,10 +1,16 @@
-"""A raw ASGI response that relays one generation's events to one client.
+r"""A raw ASGI response that relays one generation's events to one client.
 
-It writes whatever the subscription has ready in one ``send`` (tokens that arrive together are
+It writes whatever the subscription has ready in one write (tokens that arrive together are
 coalesced without delaying a lone one), a ``: ping`` comment after ``heartbeat`` seconds of
 silence, and ends after the terminal event. A disconnect is noticed by a task waiting on
 ``receive``; the subscription is closed either way, which is how the generation learns that
 nobody is listening. A client that stops reading is dropped after ``send_timeout`` seconds.
+
+Under streamchat's own server protocol (:mod:`.body_writer`) the subscription is pushed to:
+each batch is encoded and written from inside the publish that brought it, and the response's
+task wakes only for the end, a ping, or bytes the transport would not take now (those go
+through ``send``, in order, and wait for the client). Elsewhere the task pulls each batch and
+``send``\ s it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 from streamchat.events import Event
 from streamchat.fanout import Subscription
 from streamchat.sse import COMMENT_PING
+from streamchat.web.body_writer import BodyWriter, body_writer
 from streamchat.web.metrics import Metrics
 
 __all__ = [
@@ -103,7 +110,7 @@ class EventStream(Response):
         _SendWatch.of_loop().add(self)
         self.metrics.clients.inc()
         try:
-            await self._relay(send)
+            await self._relay(send, body_writer(scope))
         except asyncio.CancelledError:
             if self._ended_by is None:
                 raise
@@ -123,13 +130,16 @@ class EventStream(Response):
             self._ended_by = reason
             self._task.cancel()
 
-    async def _relay(self, send: Send) -> None:
+    async def _relay(self, send: Send, writer: BodyWriter | None) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         opening = self.preamble + (self.encode(self.first) if self.first else b"")
         if opening:
             await self._send(send, opening)
         if not (self.first and self.first[-1].terminal):
-            await self._follow(send)
+            if writer is not None:
+                await _Pushed(self, writer).follow(send)
+            else:
+                await self._follow(send)
         tail = self.trailer() if self.trailer is not None else b""
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
@@ -154,6 +164,92 @@ class EventStream(Response):
         self.send_deadline = self._loop.time() + self.send_timeout
         await send({"type": "http.response.body", "body": body, "more_body": True})
         self.send_deadline = None
+
+
+class _Pushed:
+    """The pushed relay of one :class:`EventStream` (see the module's docstring)."""
+
+    __slots__ = (
+        "_backlog",
+        "_ended",
+        "_error",
+        "_sending",
+        "_stream",
+        "_waiter",
+        "_writer",
+        "_writes",
+    )
+
+    def __init__(self, stream: EventStream, writer: BodyWriter) -> None:
+        self._stream = stream
+        self._writer = writer
+        self._backlog: list[bytes] = []  # bytes the transport did not take, in order
+        self._sending = False  # a backlog is on its way through send: queue behind it
+        self._ended = False
+        self._error: Exception | None = None
+        self._writes = 0
+        self._waiter: asyncio.Future[None] | None = None
+
+    async def follow(self, send: Send) -> None:
+        stream, loop = self._stream, self._stream._loop
+        stream.subscription.listen(self._deliver)
+        seen = -1
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self._backlog:
+                body = b"".join(self._backlog)
+                self._backlog.clear()
+                self._sending = True
+                stream.metrics.slow_writes.inc()
+                try:
+                    await stream._send(send, body)  # waits for the client, under the send watch
+                finally:
+                    self._sending = False
+                continue
+            if self._ended:
+                return
+            if seen == self._writes and stream.ping is not None:
+                self._write(stream.ping)  # heartbeat seconds without a write
+                continue
+            seen = self._writes
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(stream.heartbeat, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+
+    def _deliver(self, batch: list[Event]) -> None:
+        """Called by the subscription inside ``publish``: must not block or raise."""
+        try:
+            body = self._stream.encode(batch)
+        except Exception as exc:  # re-raised in the response's task, not in the publisher's
+            self._error = exc
+            self._wake()
+            return
+        if body:
+            self._write(body)
+        if batch[-1].terminal:
+            self._ended = True
+            self._wake()
+
+    def _write(self, body: bytes) -> None:
+        if self._sending or self._backlog or not self._writer.write(body):
+            self._backlog.append(body)
+            self._wake()
+        self._writes += 1
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def until_disconnect(receive: Receive) -> None:
