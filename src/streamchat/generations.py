@@ -142,11 +142,21 @@ class Generations:
         self._clamp(spec.request.params)
         loop = asyncio.get_running_loop()
         gen = Generation(spec, clock=loop.time, started=loop.time())
-        await self.broker.create(spec.id, spec.owner_id)
-        meta = {"conversation_id": spec.conversation_id, "message_id": spec.id, "model": spec.model}
-        self.broker.publish(spec.id, [gen.event("meta", meta)])
+        # Counted before the broker may pause (Redis), so concurrent starts see each other.
         self.running[spec.id] = gen
         self._per_owner[spec.owner_id] += 1
+        try:
+            await self.broker.create(spec.id, spec.owner_id)
+        except BaseException:
+            self._release(gen)
+            raise
+        if not self.accepting:  # shutdown began meanwhile: end the stream before it starts
+            self._release(gen)
+            error = ServiceError("the server is restarting; try again in a moment")
+            self.broker.publish(spec.id, [gen.event("error", error.as_dict())])
+            raise error
+        meta = {"conversation_id": spec.conversation_id, "message_id": spec.id, "model": spec.model}
+        self.broker.publish(spec.id, [gen.event("meta", meta)])
         gen.task = asyncio.create_task(self._run(gen), name=f"generation {spec.id}")
         if spec.conversation_id and (self._saver is None or self._saver.done()):
             self._saver = self._spawn(self._save_progress_forever())
@@ -283,11 +293,14 @@ class Generations:
         try:
             await self._finish(gen, ending)
         finally:
-            self.running.pop(gen.id, None)
-            owner = gen.spec.owner_id
-            self._per_owner[owner] -= 1
-            if not self._per_owner[owner]:
-                del self._per_owner[owner]
+            self._release(gen)
+
+    def _release(self, gen: Generation) -> None:
+        self.running.pop(gen.id, None)
+        owner = gen.spec.owner_id
+        self._per_owner[owner] -= 1
+        if not self._per_owner[owner]:
+            del self._per_owner[owner]
 
     async def _stream_to_end(self, gen: Generation) -> _Ending:
         try:

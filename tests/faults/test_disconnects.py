@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from tests.conftest import Server
-from tests.faults.tally import TALLY
+from tests.faults.tally import TALLY, ended_once
+from tests.harness import read_stream
 
 CLOSE_WITHIN_S = 2.0
 
@@ -117,3 +118,34 @@ async def test_a_left_answer_is_stored_as_stopped_with_its_text(make_server: Any
     assert answer["finish_reason"] == "stopped"
     assert answer["content"].startswith(" w1 w2")
     assert len(answer["content"].split()) < 200
+
+
+async def test_a_stream_whose_connection_closes_behind_a_pipelined_request(
+    make_server: Any,
+) -> None:
+    """uvicorn marks only a connection's newest request as disconnected: a stream with a
+    pipelined request queued behind it must find out from the transport, and its dead
+    connection must not break the answer for a client re-attached elsewhere."""
+    server: Server = make_server(disconnect_grace=30, requests_per_minute=0)
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = b'{"message": "[[mock tokens=40 rate=40]]", "model": "gpt-4o-mini"}'
+    head = (
+        f"POST /api/chat HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    writer.write(head + body + f"GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    received = await reader.readuntil(b"event: delta")
+    generation = next(
+        line.split(b": ", 1)[1].decode()
+        for line in received.split(b"\r\n")
+        if line.lower().startswith(b"x-streamchat-generation-id")
+    )
+    writer.transport.abort()  # the connection drops mid-answer
+    TALLY.fault()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        stream = await read_stream(client, "GET", f"/api/generations/{generation}/events")
+    assert stream.status == 200
+    ended_once(stream, "re-attached beside a dropped pipelined connection")
+    assert stream.types()[-1] == "done"
+    assert stream.text() == "".join(f" w{i}" for i in range(1, 41))

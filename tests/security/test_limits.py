@@ -154,6 +154,29 @@ async def test_concurrent_answers_per_user_and_per_worker(
         await answer(bob)
 
 
+async def test_simultaneous_answers_with_redis_keep_the_per_user_limit(make_server: Any) -> None:
+    """With Redis, starting an answer waits for Redis (its owner is written first): answers
+    asked for at the same moment must still count each other."""
+    with redis.Redis.from_url(REDIS_URL) as client:
+        client.flushdb()
+    server: Server = make_server(redis_url=REDIS_URL, max_streams_per_user=2, requests_per_minute=0)
+    slow_v1 = {
+        "model": "gpt-4o-mini",
+        "stream": True,
+        "messages": [{"role": "user", "content": SLOW["message"]}],
+    }
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+
+        async def ask() -> int:
+            async with client.stream("POST", "/v1/chat/completions", json=slow_v1) as response:
+                await response.aread()
+                return response.status_code
+
+        statuses = await asyncio.gather(*(ask() for _ in range(8)))
+    TALLY.bad_input(statuses.count(429))
+    assert sorted(statuses) == [200, 200] + [429] * 6
+
+
 async def test_max_completion_tokens_clamp_reaches_the_upstream(make_server: Any) -> None:
     server: Server = make_server(max_completion_tokens=5)
     server.mock.reset()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -11,6 +12,8 @@ from streamchat.events import Event
 from streamchat.fanout import StopHandler, StreamInfo
 
 __all__ = ["MemoryBroker"]
+
+log = logging.getLogger("streamchat.fanout")
 
 
 class _Stream:
@@ -26,8 +29,15 @@ class _Stream:
         self.expires_at = float("inf")
 
     def wake(self) -> None:
+        failed: list[_Subscription] | None = None  # none allocated per token
         for subscription in self.pushed:
-            subscription.push()
+            try:
+                subscription.push()
+            except Exception:  # one reader's failure is not the publisher's (nor the others')
+                log.exception("a stream's subscriber failed; it gets no more pushes")
+                failed = [*(failed or ()), subscription]
+        for subscription in failed or ():
+            subscription.unlisten()
         if self.waiters:
             waiters, self.waiters = self.waiters, set()
             for waiter in waiters:
@@ -70,6 +80,11 @@ class _Subscription:
         self._deliver = deliver
         self._stream.pushed.append(self)
         self.push()
+
+    def unlisten(self) -> None:
+        if self._deliver is not None:
+            self._deliver = None
+            self._stream.pushed.remove(self)
 
     def push(self) -> None:
         events = self._stream.events
@@ -114,9 +129,7 @@ class _Subscription:
         if not self._closed:
             self._closed = True
             self._stream.listeners -= 1
-            if self._deliver is not None:
-                self._deliver = None
-                self._stream.pushed.remove(self)
+            self.unlisten()
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None

@@ -17,6 +17,7 @@ which waits for the client as before. No middleware of streamchat changes a resp
 
 from __future__ import annotations
 
+import weakref
 from typing import Final
 
 from starlette.types import Scope
@@ -33,20 +34,36 @@ class BodyWriter:
     __slots__ = ("_cycle",)
 
     def __init__(self, cycle: RequestResponseCycle) -> None:
-        self._cycle = cycle
+        # Weak: the scope holds this writer and the cycle holds the scope (no reference loop
+        # for the GC to find); the request's task keeps the cycle alive while it runs.
+        self._cycle = weakref.ref(cycle)
+
+    @property
+    def gone(self) -> bool:
+        """The connection closed (seen by its transport even when uvicorn marked only a
+        pipelined request behind this one as disconnected)."""
+        cycle = self._cycle()
+        return cycle is None or cycle.disconnected or cycle.transport.is_closing()
 
     def write(self, body: bytes) -> bool:
         """Write ``body`` now; False (nothing written) when it must go through ``send``."""
-        cycle = self._cycle
+        cycle = self._cycle()
         if (
-            cycle.disconnected
+            cycle is None
+            or cycle.disconnected
             or cycle.flow.write_paused
             or not cycle.chunked_encoding
             or not cycle.response_started
             or cycle.response_complete
+            # uvicorn marks only a connection's newest request disconnected: a stream with a
+            # pipelined request behind it learns of the close from its transport.
+            or cycle.transport.is_closing()
         ):
             return False
-        cycle.transport.write(b"%x\r\n%b\r\n" % (len(body), body))
+        try:
+            cycle.transport.write(b"%x\r\n%b\r\n" % (len(body), body))
+        except (OSError, RuntimeError):  # closed under us: send() reports it in the task
+            return False
         return True
 
 

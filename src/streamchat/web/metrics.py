@@ -27,8 +27,8 @@ class Metrics:
         )
         self.slow_writes = Counter(
             "streamchat_slow_client_writes",
-            "Writes that waited for a client reading slower than its answer came "
-            "(streams written by streamchat's own server protocol).",
+            "Stream writes that went through ASGI send and waited: the client read slower "
+            "than its answer came, or had gone (streamchat's own server protocol only).",
             registry=self.registry,
         )
         self.ttft = Histogram(

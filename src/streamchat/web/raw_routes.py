@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import orjson
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -65,7 +66,11 @@ class RawRoutes:
 async def _serve(endpoint: _Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
     request = Request(scope, receive)
     try:
-        data = json_body(request.headers.get("content-type"), await request.body())
+        raw = await request.body()
+    except ClientDisconnect:
+        return  # gone before its body arrived: nobody to answer (FastAPI's route said 400)
+    try:
+        data = json_body(request.headers.get("content-type"), raw)
         svc = services_of(request)
         user = await svc.auth.user(request)
         response = await endpoint(data, request, svc, user)

@@ -173,11 +173,12 @@ class _Pushed:
         "_backlog",
         "_ended",
         "_error",
+        "_last_write",
+        "_loop",
         "_sending",
         "_stream",
         "_waiter",
         "_writer",
-        "_writes",
     )
 
     def __init__(self, stream: EventStream, writer: BodyWriter) -> None:
@@ -187,16 +188,18 @@ class _Pushed:
         self._sending = False  # a backlog is on its way through send: queue behind it
         self._ended = False
         self._error: Exception | None = None
-        self._writes = 0
+        self._loop = stream._loop
+        self._last_write = self._loop.time()
         self._waiter: asyncio.Future[None] | None = None
 
     async def follow(self, send: Send) -> None:
-        stream, loop = self._stream, self._stream._loop
+        stream, loop = self._stream, self._loop
         stream.subscription.listen(self._deliver)
-        seen = -1
         while True:
             if self._error is not None:
                 raise self._error
+            if self._writer.gone:  # nobody to send to, whatever uvicorn's cycle says
+                raise ConnectionResetError("the client's connection closed")
             if self._backlog:
                 body = b"".join(self._backlog)
                 self._backlog.clear()
@@ -209,12 +212,13 @@ class _Pushed:
                 continue
             if self._ended:
                 return
-            if seen == self._writes and stream.ping is not None:
+            quiet_until = self._last_write + stream.heartbeat
+            if loop.time() >= quiet_until and stream.ping is not None:
                 self._write(stream.ping)  # heartbeat seconds without a write
                 continue
-            seen = self._writes
+            # Writes do not wake this task: the timer is re-armed from the last one.
             waiter = self._waiter = loop.create_future()
-            timer = loop.call_later(stream.heartbeat, _resolve, waiter)
+            timer = loop.call_at(quiet_until, _resolve, waiter)
             try:
                 await waiter
             finally:
@@ -223,14 +227,16 @@ class _Pushed:
 
     def _deliver(self, batch: list[Event]) -> None:
         """Called by the subscription inside ``publish``: must not block or raise."""
+        if self._error is not None or self._ended:
+            return  # nothing more after a failure (no gap) or after the end
         try:
             body = self._stream.encode(batch)
+            if body:
+                self._write(body)
         except Exception as exc:  # re-raised in the response's task, not in the publisher's
             self._error = exc
             self._wake()
             return
-        if body:
-            self._write(body)
         if batch[-1].terminal:
             self._ended = True
             self._wake()
@@ -239,7 +245,7 @@ class _Pushed:
         if self._sending or self._backlog or not self._writer.write(body):
             self._backlog.append(body)
             self._wake()
-        self._writes += 1
+        self._last_write = self._loop.time()
 
     def _wake(self) -> None:
         waiter = self._waiter

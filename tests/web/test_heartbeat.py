@@ -1,0 +1,43 @@
+"""A stream never stays silent for much longer than ``heartbeat_interval``: a ``: ping`` comment
+fills every pause between events (proxies and browsers drop idle connections), counted from the
+stream's last write, on streamchat's own server protocol and on plain uvicorn alike."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Server
+
+HEARTBEAT = 0.5
+SLACK = 0.35  # scheduling on a busy test machine; a ping a whole heartbeat late is a failure
+
+
+@pytest.mark.parametrize("pushed", [True, False], ids=["own protocol", "plain uvicorn"])
+async def test_pings_fill_every_pause_between_tokens(make_server: Any, pushed: bool) -> None:
+    server: Server = make_server(pushed=pushed, heartbeat_interval=HEARTBEAT)
+    body = {"message": "[[mock tokens=4 rate=0.7]]", "model": "gpt-4o-mini"}  # ~1.4 s apart
+    frames: list[tuple[float, bytes]] = []
+    async with (
+        httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+        client.stream("POST", "/api/chat", json=body) as response,
+    ):
+        assert response.status_code == 200
+        buffer = b""
+        async for chunk in response.aiter_raw():
+            buffer += chunk
+            *complete, buffer = buffer.split(b"\n\n")
+            frames += [(time.monotonic(), frame) for frame in complete]
+    kinds = [
+        next((x for x in frame.split(b"\n") if x.startswith(b"event: ")), b"")
+        for _, frame in frames
+    ]
+    assert kinds.count(b"event: delta") == 4 and kinds[-1] == b"event: done", kinds
+    pings = [t for t, frame in frames if frame == b": ping"]
+    assert len(pings) >= 6  # two or more in each of the three pauses
+    silences = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(frames)]
+    assert max(silences) < HEARTBEAT + SLACK, silences
