@@ -66,31 +66,49 @@ def top_frames(raw: str, count: int) -> tuple[int, list[tuple[str, int]], list[t
     return total, own.most_common(count), below_root[:count]
 
 
-# Where a sample belongs: the first rule (in this order) with a marker in its stack.
+# Where a sample belongs: the frame nearest the leaf that carries a marker decides (the token path
+# nests: the upstream read calls the publish, which writes to the clients); within one frame, the
+# first rule in this order.
 PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("the cyclic GC", ("gc_collect",)),
     ("persistence (store, SQLAlchemy, aiosqlite)", ("store/", "sqlalchemy/", "aiosqlite/")),
     (
-        "request setup (routing, validation, dependencies, endpoint, upstream connect)",
+        "encoding and writing to the client (EventStream, encoders, body writer, uvicorn send)",
         (
-            "solve_dependencies",
-            "run_endpoint_function",
-            "chat_completions (",
-            "chat (web/chat_api",
-            "ClientSession._request",
-            "Generations.start (",
-            "HttpToolsProtocol.on_",
-            "HttpToolsProtocol.connection_made",
+            "EventStream",
+            "_Pushed",
+            "BodyWriter",
+            "ChunkEncoder",
+            "encode_sse",
+            "Event.sse",
+            "RequestResponseCycle.send",
+        ),
+    ),
+    ("numbering and publishing (generation, broker)", ("Generations.", "Generation.", "fanout/")),
+    (
+        "upstream read, SSE decode, chunk parse",
+        (
+            "Connection.data_received",
+            "Connection.on_",
+            "_AnswerReader",
+            "SSEDecoder",
+            "parse_chunk",
         ),
     ),
     (
-        "upstream read, SSE decode, chunk parse",
-        ("OpenAICompatible._read", "aiohttp/streams", "aiohttp/client_proto"),
-    ),
-    ("numbering and publishing (generation task, broker)", ("Generations.", "fanout/")),
-    (
-        "encoding and writing to the client (EventStream, middleware, uvicorn send)",
-        ("EventStream", "RequestResponseCycle.send", "httptools_impl"),
+        "request setup (accept, routing, validation, endpoint, upstream connect)",
+        (
+            "solve_dependencies",
+            "run_endpoint_function",
+            "raw_routes",
+            "chat_completions (",
+            "chat (web/chat_api",
+            "start_answer",
+            "Pool._connect",
+            "Pool.send",
+            "HttpToolsProtocol",
+            "RequestResponseCycle.run_asgi",
+        ),
     ),
 )
 
@@ -102,12 +120,16 @@ def phases(raw: str) -> list[tuple[str, int]]:
         stack, _, samples = line.rpartition(" ")
         if not stack or not samples.isdigit():
             continue
-        name = next(
-            (name for name, marks in PHASES if any(m in stack for m in marks)),
-            "event loop, I/O callbacks, other",
-        )
-        counts[name] += int(samples)
+        counts[_phase(stack.split(";"))] += int(samples)
     return counts.most_common()
+
+
+def _phase(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        for name, marks in PHASES:
+            if any(mark in frame for mark in marks):
+                return name
+    return "event loop, I/O callbacks, other"
 
 
 def _table(title: str, rows: list[tuple[str, int]], total: int) -> list[str]:
