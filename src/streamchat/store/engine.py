@@ -176,17 +176,22 @@ class SqliteThread:
     async def read(
         self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
     ) -> _T:
-        def run() -> _T:
-            with self.engine.connect() as conn:
-                return fn(conn, *args, **kwargs)
-
-        return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+        return await self._on_thread(self.engine.connect, fn, *args, **kwargs)
 
     async def write(
         self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
     ) -> _T:
+        return await self._on_thread(self.engine.begin, fn, *args, **kwargs)
+
+    async def _on_thread(
+        self,
+        connection: Callable[[], contextlib.AbstractContextManager[Connection]],
+        fn: Callable[Concatenate[Connection, _P], _T],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> _T:
         def run() -> _T:
-            with self.engine.begin() as conn:
+            with connection() as conn:
                 return fn(conn, *args, **kwargs)
 
         return await asyncio.get_running_loop().run_in_executor(self._thread, run)
