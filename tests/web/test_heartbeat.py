@@ -41,3 +41,19 @@ async def test_pings_fill_every_pause_between_tokens(make_server: Any, pushed: b
     assert len(pings) >= 6  # two or more in each of the three pauses
     silences = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(frames)]
     assert max(silences) < HEARTBEAT + SLACK, silences
+
+
+@pytest.mark.parametrize("pushed", [True, False], ids=["own protocol", "plain uvicorn"])
+async def test_a_stream_without_pings_waits_quietly(make_server: Any, pushed: bool) -> None:
+    """The tutorial's raw-text ``/stream-chat`` has no pings: a pause longer than the heartbeat
+    is plain silence, and waiting through it costs the server nothing."""
+    server: Server = make_server(pushed=pushed, heartbeat_interval=0.1)
+    body = {"message": "[[mock tokens=3 rate=0.8]]"}  # 1.25 s between tokens
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        await client.post("/stream-chat", json={"message": "warm up [[mock tokens=1]]"})
+        cpu = time.process_time()  # the server runs in this process (a thread)
+        response = await client.post("/stream-chat", json=body)
+        used = time.process_time() - cpu
+    assert response.status_code == 200
+    assert response.text == " w1 w2 w3"
+    assert used < 0.5, f"{used:.2f} s of CPU for a 2.5 s answer of three tokens"

@@ -212,17 +212,20 @@ class _Pushed:
                 continue
             if self._ended:
                 return
-            quiet_until = self._last_write + stream.heartbeat
-            if loop.time() >= quiet_until and stream.ping is not None:
-                self._write(stream.ping)  # heartbeat seconds without a write
+            # Writes do not wake this task: the ping's timer counts from the last one. Without
+            # pings (raw text) only the end, a failure or a backlog wakes it.
+            ping = stream.ping
+            until_ping = self._last_write + stream.heartbeat - loop.time()
+            if ping is not None and until_ping <= 0:
+                self._write(ping)
                 continue
-            # Writes do not wake this task: the timer is re-armed from the last one.
             waiter = self._waiter = loop.create_future()
-            timer = loop.call_at(quiet_until, _resolve, waiter)
+            timer = loop.call_later(until_ping, _resolve, waiter) if ping is not None else None
             try:
                 await waiter
             finally:
-                timer.cancel()
+                if timer is not None:
+                    timer.cancel()
                 self._waiter = None
 
     def _deliver(self, batch: list[Event]) -> None:
