@@ -80,12 +80,12 @@ async def _measure(runner: Callable[[str], Database], answers: int) -> dict[str,
             started = _cpu()
             for _ in range(answers):
                 answer = await _answer(store)
-                await store.save_progress([Progress(answer.id, " w" * 50, "")])
+                await store.save_progress([Progress(answer.id, " w" * 50, "", 51)])
                 await _finish(store, answer)
             sequential = (_cpu() - started) / answers
             started, wall = _cpu(), time.perf_counter()
             rows = await asyncio.gather(*(_answer(store) for _ in range(answers)))
-            await store.save_progress([Progress(a.id, " w" * 50, "") for a in rows])
+            await store.save_progress([Progress(a.id, " w" * 50, "", 51) for a in rows])
             await asyncio.gather(*(_finish(store, a) for a in rows))
             concurrent = (_cpu() - started) / answers
             wall = time.perf_counter() - wall

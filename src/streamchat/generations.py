@@ -405,7 +405,10 @@ class Generations:
             await asyncio.wait({batch})
 
     async def _flush(self, gens: list[Generation]) -> None:
-        progress = [Progress(g.id, "".join(g.content), "".join(g.reasoning)) for g in gens]
+        # Taken at once with the text: every event up to next_id - 1 is in it.
+        progress = [
+            Progress(g.id, "".join(g.content), "".join(g.reasoning), g.next_id - 1) for g in gens
+        ]
         try:
             await self.store.save_progress(progress)
         except StoreError as exc:

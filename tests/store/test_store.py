@@ -510,21 +510,25 @@ async def test_save_progress_writes_each_answers_text_in_one_call(
     started = datetime.now(UTC)
     await chat.save_progress(
         [
-            Progress("m2", "partial 你好", "thinking"),
-            Progress("m3", "bob's so far", ""),
-            Progress("gone", "a deleted answer's text", ""),  # no row: skipped
+            Progress("m2", "partial 你好", "thinking", 7),
+            Progress("m3", "bob's so far", "", 4),
+            Progress("gone", "a deleted answer's text", "", 9),  # no row: skipped
         ]
     )
     after = await snapshot(db)
     old = {r["id"]: r for r in before["messages"]}
     new = {r["id"]: r for r in after["messages"]}
     assert set(new) == set(old)
-    for key, content, reasoning in (("m2", "partial 你好", "thinking"), ("m3", "bob's so far", "")):
+    for key, content, reasoning, last in (
+        ("m2", "partial 你好", "thinking", 7),
+        ("m3", "bob's so far", "", 4),
+    ):
         assert started <= new[key]["updated_at"] <= datetime.now(UTC)
         assert new[key] == {
             **old[key],
             "content": content,
             "reasoning": reasoning,
+            "last_event_id": last,
             "updated_at": new[key]["updated_at"],
         }
     assert new["m1"] == old["m1"]

@@ -281,6 +281,35 @@ async def test_flushes_while_streaming(client: httpx.AsyncClient) -> None:
         await client.post(f"/api/generations/{generation_id}/stop")
 
 
+async def test_a_reload_resumes_after_the_last_saved_event(client: httpx.AsyncClient) -> None:
+    """The periodic save records the id of the last event its text includes: a page that
+    reloads shows the stored text and re-attaches after that event, and gets exactly the rest
+    (app.js ``runFor``), instead of every event from the first."""
+    first = await read_stream(
+        client,
+        "POST",
+        "/api/chat",
+        stop_after=6,  # the page goes away; the answer goes on (disconnect grace)
+        json={"message": "[[mock tokens=60 rate=30]]", "model": "gpt-4o-mini"},
+    )
+    meta = first.first("meta")
+    await asyncio.sleep(0.7)  # a few periodic saves (flush_interval 0.2 s)
+    stored = (await conversation(client, meta["conversation_id"]))["messages"][-1]
+    assert stored["status"] == "streaming"
+    assert stored["last_event_id"] > 6 and stored["content"]
+    # meta is event 1 and each word one delta after it: the text is exactly events 2..last.
+    assert stored["content"] == words(stored["last_event_id"] - 1)
+    rest = await read_stream(
+        client,
+        "GET",
+        f"/api/generations/{meta['message_id']}/events",
+        headers={"Last-Event-ID": str(stored["last_event_id"])},
+    )
+    assert rest.ids()[0] == stored["last_event_id"] + 1
+    assert rest.types()[-1] == "done"
+    assert stored["content"] + rest.text() == words(60)
+
+
 async def test_issue2_a_late_periodic_save_never_overwrites_the_final_one(
     make_server: Any,
 ) -> None:

@@ -18,11 +18,13 @@ __all__ = ["MessagePatch", "Progress", "Store"]
 
 @dataclass(slots=True, frozen=True)
 class Progress:
-    """An answer's text so far."""
+    """An answer's text so far, and the id of the last event that text includes (a client that
+    reloads shows the text and re-attaches after that event)."""
 
     message_id: str
     content: str
     reasoning: str
+    last_event_id: int
 
 
 class MessagePatch(TypedDict, total=False):

@@ -43,6 +43,7 @@ _SAVE_PROGRESS = (
     .values(
         content=sa.bindparam("p_content"),
         reasoning=sa.bindparam("p_reasoning"),
+        last_event_id=sa.bindparam("p_last"),
         updated_at=sa.bindparam("p_at"),
     )
 )
@@ -311,7 +312,13 @@ def _update_message(conn: Connection, message_id: str, patch: MessagePatch) -> N
 def _save_progress(conn: Connection, progress: list[Progress]) -> None:
     now = utcnow()
     rows = [
-        {"p_id": p.message_id, "p_content": p.content, "p_reasoning": p.reasoning, "p_at": now}
+        {
+            "p_id": p.message_id,
+            "p_content": p.content,
+            "p_reasoning": p.reasoning,
+            "p_last": p.last_event_id,
+            "p_at": now,
+        }
         for p in progress
     ]
     conn.execute(_SAVE_PROGRESS, rows)
