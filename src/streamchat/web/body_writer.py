@@ -40,24 +40,20 @@ class BodyWriter:
 
     @property
     def gone(self) -> bool:
-        """The connection closed (seen by its transport even when uvicorn marked only a
-        pipelined request behind this one as disconnected)."""
+        """The connection closed."""
         cycle = self._cycle()
-        return cycle is None or cycle.disconnected or cycle.transport.is_closing()
+        return cycle is None or _closed(cycle)
 
     def write(self, body: bytes) -> bool:
         """Write ``body`` now; False (nothing written) when it must go through ``send``."""
         cycle = self._cycle()
         if (
             cycle is None
-            or cycle.disconnected
+            or _closed(cycle)
             or cycle.flow.write_paused
             or not cycle.chunked_encoding
             or not cycle.response_started
             or cycle.response_complete
-            # uvicorn marks only a connection's newest request disconnected: a stream with a
-            # pipelined request behind it learns of the close from its transport.
-            or cycle.transport.is_closing()
         ):
             return False
         try:
@@ -65,6 +61,12 @@ class BodyWriter:
         except (OSError, RuntimeError):  # closed under us: send() reports it in the task
             return False
         return True
+
+
+def _closed(cycle: RequestResponseCycle) -> bool:
+    # uvicorn marks only a connection's newest request disconnected: a stream with a pipelined
+    # request behind it learns of the close from its transport.
+    return cycle.disconnected or cycle.transport.is_closing()
 
 
 class HttpProtocol(HttpToolsProtocol):
