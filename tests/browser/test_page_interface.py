@@ -227,6 +227,25 @@ def test_auto_scroll_stops_when_the_reader_scrolls_up_and_jump_brings_it_back(
     assert distance_from_bottom(chat) <= 48
 
 
+def test_the_skip_link_keeps_the_open_conversation(chat: ChatPage) -> None:
+    """The skip link's target is an element, but the hash is the page's route: following it
+    used to open a new chat, and a message sent right after it could vanish with the thread."""
+    chat.send("first [[mock tokens=3]]")
+    chat.wait_status("complete")
+    conversation = chat.conversation_id()
+    page = chat.page
+    page.locator("a.skip").focus()
+    page.keyboard.press("Enter")
+    expect(chat.input).to_be_focused()
+    expect(page).to_have_url(f"{chat.base}/#/c/{conversation}")
+    expect(chat.answers()).to_have_count(1)
+    page.keyboard.type("second [[mock tokens=2]]")
+    page.keyboard.press("Enter")
+    assert chat.wait_status() == "complete"
+    expect(chat.answers()).to_have_count(2)
+    assert chat.conversation_id() == conversation
+
+
 def test_keyboard_only_use_with_visible_focus(chat: ChatPage) -> None:
     page = chat.page
     page.keyboard.press("Tab")

@@ -66,6 +66,12 @@ export class App {
     on(this.sidebar, "sc-delete", (e) => this.remove(e.detail.id));
     on(this.sidebar, "sc-more", () => this.refreshList(this.list.length));
     on(this.sidebar, "click", (e) => e.target.closest(".conv-open") && this.navOpen(false));
+    // The skip link focuses the input without touching the hash, which is the route: following
+    // its href would leave the open conversation (and clear an answer just sent).
+    on(document.querySelector("a.skip"), "click", (e) => {
+      e.preventDefault();
+      this.composer.focus();
+    });
     on(this.modelSelect, "change", () => this.chooseModel(this.modelSelect.value));
     on(this.settings, "sc-save-settings", (e) => this.saveSettings(e.detail));
     on(this.settings, "sc-export", (e) => this.exportAs(e.detail.format));
