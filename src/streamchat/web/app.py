@@ -33,6 +33,7 @@ from streamchat.fanout import Broker
 from streamchat.fanout.memory import MemoryBroker
 from streamchat.fanout.redis import RedisBroker
 from streamchat.generations import Generations
+from streamchat.limits import Limits
 from streamchat.logs import configure_logging
 from streamchat.settings import Settings
 from streamchat.store.sql import SqlStore
@@ -40,7 +41,6 @@ from streamchat.upstream.catalog import Catalog, build_upstreams
 from streamchat.web import auth as auth_api
 from streamchat.web import chat_api, conversations_api, openai_api, ops, tutorial
 from streamchat.web.auth import Authenticator
-from streamchat.web.limits import Limits
 from streamchat.web.metrics import Metrics
 from streamchat.web.problems import install_handlers
 from streamchat.web.raw_routes import RawRoutes
@@ -162,10 +162,7 @@ async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIter
             log.warning(
                 "marked %d answers left streaming by an earlier run as incomplete", recovered
             )
-        limits = Limits(
-            settings.requests_per_minute,
-            broker.redis if isinstance(broker, RedisBroker) else None,
-        )
+        limits = Limits(settings.requests_per_minute, broker)
         janitor = asyncio.create_task(generations.run_janitor(settings.worker_lease))
         stack.callback(janitor.cancel)
         refresh = asyncio.create_task(catalog.refresh())
