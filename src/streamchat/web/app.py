@@ -151,7 +151,7 @@ async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIter
             retries=settings.upstream_retries,
             retry_max_wait=settings.retry_max_wait,
             max_running=settings.max_streams,
-            max_running_per_owner=settings.max_streams_per_user,
+            max_running_per_owner=settings.streams_per_user,
             max_completion_tokens=settings.max_completion_tokens,
         )
         await broker.start(generations.handle_stop_request)
@@ -162,7 +162,7 @@ async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIter
             log.warning(
                 "marked %d answers left streaming by an earlier run as incomplete", recovered
             )
-        limits = Limits(settings.requests_per_minute, broker)
+        limits = Limits(settings.answers_per_minute, broker)
         janitor = asyncio.create_task(generations.run_janitor(settings.worker_lease))
         stack.callback(janitor.cancel)
         refresh = asyncio.create_task(catalog.refresh())
