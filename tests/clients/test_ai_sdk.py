@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.clients.conftest import failed, ok, run_node
+from tests.clients.conftest import REFUSAL, failed, ok, refusal_pending, run_node
 from tests.web.test_chat_stream import words
 
 WEATHER = {"city": "Paris", "unit": "celsius"}
@@ -39,6 +39,7 @@ def test_tool_calls(results: dict[str, Any]) -> None:
     stream = ok(results, "tools_stream")
     assert stream["tool_calls"] == [{"name": "get_weather", "input": WEATHER}]
     assert stream["finish"] == ["tool-calls"] and not stream["errors"]
+    assert "text-start" not in stream["types"]  # no empty text part before the call
     done = ok(results, "tools_generate")
     assert done["tool_calls"] == [{"name": "get_weather", "input": WEATHER}]
     assert done["finish"] == "tool-calls"
@@ -51,3 +52,10 @@ def test_errors(results: dict[str, Any]) -> None:
     assert mid["text"] == words(3)
     assert mid["errors"] and "mid-stream" in mid["errors"][0]
     assert mid["finish"] == ["error"]
+
+
+@refusal_pending
+def test_refusal(results: dict[str, Any]) -> None:
+    """Both providers turn ``delta.refusal`` into text and finish ``content-filter``."""
+    refused = ok(results, "refusal_stream")
+    assert refused["text"] == REFUSAL and refused["finish"] == ["content-filter"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.clients.conftest import failed, ok, run_node
+from tests.clients.conftest import REFUSAL, failed, ok, refusal_pending, run_node
 from tests.web.test_chat_stream import words
 
 
@@ -33,7 +33,9 @@ def test_create(results: dict[str, Any]) -> None:
 
 
 def test_tool_call_stream(results: dict[str, Any]) -> None:
+    """Issue 12: the first chunk says ``content: null`` (it said ``""``), as OpenAI's."""
     stream = ok(results, "tools_stream")
+    assert stream["first_delta"] == {"role": "assistant", "content": None}
     [call] = stream["calls"]
     assert call["name"] == "get_weather" and call["id"]
     assert call["arguments"] == '{"city": "Paris", "unit": "celsius"}'
@@ -74,3 +76,13 @@ def test_closing_a_stream_early(results: dict[str, Any]) -> None:
     assert closed["received"] == 3
     assert closed["ms"] < 5000  # the whole answer would take 10 s at 40 tokens a second
     assert closed["after"] == words(2)  # and the same client's next call works
+
+
+@refusal_pending
+def test_refusal(results: dict[str, Any]) -> None:
+    """Issue 12: ``delta.refusal`` relayed, and ``message.refusal`` non-streamed."""
+    stream = ok(results, "refusal_stream")
+    assert stream["refusal"] == REFUSAL and stream["text"] == ""
+    assert stream["first_delta"] == {"role": "assistant", "content": None}
+    message = ok(results, "refusal_create")["message"]
+    assert message["refusal"] == REFUSAL and message["content"] is None

@@ -10,6 +10,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
+from tests.clients.conftest import REFUSAL, refusal_pending
 from tests.web.test_chat_stream import words
 
 TOOLS: list[ChatCompletionToolParam] = [
@@ -88,15 +89,14 @@ def test_sync_tools_create_stream_and_helper(sync: openai.OpenAI) -> None:
 
 
 async def test_async_tool_call_deltas(sdk: openai.AsyncOpenAI) -> None:
+    """Issue 12: the first chunk of a tool-call answer says ``content: null``, as OpenAI's."""
     stream = await sdk.chat.completions.create(
         model=MODEL, messages=user("[[mock tool_calls=1]]"), tools=TOOLS, stream=True
     )
-    pieces = [
-        piece
-        async for chunk in stream
-        if chunk.choices
-        for piece in chunk.choices[0].delta.tool_calls or []
-    ]
+    chunks = [chunk async for chunk in stream]
+    opening = chunks[0].choices[0].delta.model_dump(exclude_unset=True)
+    assert opening == {"role": "assistant", "content": None}
+    pieces = [piece for chunk in chunks for piece in chunk.choices[0].delta.tool_calls or []]
     first = pieces[0]
     assert first.index == 0 and first.id and first.function is not None
     assert first.function.name == "get_weather"
@@ -159,3 +159,18 @@ async def test_async_closing_a_stream_early(sdk: openai.AsyncOpenAI) -> None:
     done = await sdk.chat.completions.create(model=MODEL, messages=user("[[mock tokens=2]]"))
     assert done.choices[0].message.content == words(2)
     await sdk.close()
+
+
+@refusal_pending
+def test_sync_refusal(sync: openai.OpenAI) -> None:
+    """Issue 12: a provider's ``delta.refusal`` reached neither ``delta.refusal`` nor
+    ``content`` on /v1."""
+    with sync.chat.completions.create(
+        model=MODEL, messages=user("[[mock refusal=1]]"), stream=True
+    ) as stream:
+        chunks = list(stream)
+    assert "".join(c.choices[0].delta.refusal or "" for c in chunks) == REFUSAL
+    assert all(c.choices[0].delta.content is None for c in chunks)
+    done = sync.chat.completions.create(model=MODEL, messages=user("[[mock refusal=1]]"))
+    assert done.choices[0].message.refusal == REFUSAL
+    assert done.choices[0].message.content is None
