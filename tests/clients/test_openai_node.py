@@ -57,6 +57,28 @@ def test_models_list(results: dict[str, Any]) -> None:
     assert ids[:2] == ["gpt-4o-mini", "moonshotai/kimi-k2"] and "demo" in ids
 
 
+def test_models_retrieve(results: dict[str, Any]) -> None:
+    """Issue 12: ``models.retrieve`` was a 404 for every id (openai-node sends a ``/`` in an id
+    as ``%2F``)."""
+    retrieved = ok(results, "models_retrieve")
+    assert retrieved["plain"] == {
+        "id": "gpt-4o-mini",
+        "object": "model",
+        "created": 0,
+        "owned_by": "mock",
+    }
+    assert retrieved["slashed"]["id"] == "moonshotai/kimi-k2"
+    unknown = failed(results, "models_retrieve_unknown")
+    assert (unknown["name"], unknown["code"]) == ("NotFoundError", "model_not_found")
+
+
+def test_strict_types(results: dict[str, Any]) -> None:
+    """Issue 12: ``stream: "yes"`` was taken as true."""
+    refused = failed(results, "error_strict_types")
+    assert (refused["name"], refused["status"]) == ("BadRequestError", 400)
+    assert "stream: Input should be a valid boolean" in refused["message"]
+
+
 def test_errors_are_the_sdk_classes(results: dict[str, Any]) -> None:
     unknown = failed(results, "error_unknown_model")
     assert (unknown["name"], unknown["status"], unknown["code"]) == (

@@ -109,6 +109,35 @@ def test_sync_models_list(sync: openai.OpenAI) -> None:
     assert ids[:2] == [MODEL, "moonshotai/kimi-k2"] and "demo" in ids
 
 
+def test_sync_models_retrieve(sync: openai.OpenAI) -> None:
+    """Issue 12: ``models.retrieve`` was a 404 for every id."""
+    model = sync.models.retrieve(MODEL)
+    assert (model.id, model.object, model.owned_by) == (MODEL, "model", "mock")
+    assert sync.models.retrieve("moonshotai/kimi-k2").id == "moonshotai/kimi-k2"
+    with pytest.raises(openai.NotFoundError) as unknown:
+        sync.models.retrieve("no-such-model")
+    assert unknown.value.code == "model_not_found"
+    assert unknown.value.body == {
+        "message": "The model 'no-such-model' does not exist",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "model_not_found",
+    }
+
+
+async def test_async_models_retrieve(sdk: openai.AsyncOpenAI) -> None:
+    assert (await sdk.models.retrieve("moonshotai/kimi-k2")).owned_by == "mock"
+    await sdk.close()
+
+
+def test_sync_strict_types(sync: openai.OpenAI) -> None:
+    """Issue 12: ``"stream": "yes"`` was taken as true; OpenAI answers 400."""
+    with pytest.raises(openai.BadRequestError, match="stream: Input should be a valid boolean"):
+        sync.chat.completions.create(
+            model=MODEL, messages=user("[[mock tokens=2]]"), extra_body={"stream": "yes"}
+        )
+
+
 async def test_async_errors_are_the_sdk_types(sdk: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as unknown:
         await sdk.chat.completions.create(model="nope", messages=user("x"))
