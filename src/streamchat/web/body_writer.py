@@ -24,6 +24,9 @@ that sends its whole body before reading (all of them do).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import struct
 import weakref
 from typing import Final
 
@@ -36,6 +39,7 @@ EXTENSION: Final = "streamchat.body_writer"
 # A refused body is read and dropped after its answer up to this much, for at most this long.
 LINGER_BYTES: Final = 64 * 1024 * 1024
 LINGER_S: Final = 10.0
+_RESET_ON_CLOSE: Final = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s
 
 
 class BodyWriter:
@@ -62,10 +66,17 @@ class BodyWriter:
         return True
 
     def abort(self) -> None:
-        """Close the connection at once, dropping what its buffers hold (a frozen client)."""
+        """Reset the connection at once, dropping what its buffers hold (a frozen client): a
+        plain close leaves the kernel's send queue, and the socket in FIN_WAIT1, for as long
+        as the client keeps its window shut; a zero linger makes the close send a reset."""
         cycle = self._cycle()
-        if cycle is not None and not cycle.transport.is_closing():
-            cycle.transport.abort()
+        if cycle is None or cycle.transport.is_closing():
+            return
+        sock = cycle.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+        cycle.transport.abort()
 
     @property
     def gone(self) -> bool:
