@@ -37,6 +37,7 @@ function summary(seen) {
 }
 
 await runCases({
+  slow: async () => summary(await parts(streamText({ ...base, prompt: "[[mock tokens=4 rate=2]]" }))),
   stream: async () => summary(await parts(streamText({ ...base, prompt: "[[mock tokens=6]]" }))),
   generate: async () => {
     const done = await generateText({ ...base, prompt: "[[mock tokens=4]]" });

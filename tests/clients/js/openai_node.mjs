@@ -24,6 +24,9 @@ async function collect(stream) {
 }
 
 await runCases({
+  // Tokens half a second apart: the heartbeat comments come between them.
+  slow: async () =>
+    collect(await client.chat.completions.create({ model, stream: true, messages: user("[[mock tokens=4 rate=2]]") })),
   stream: async () =>
     collect(
       await client.chat.completions.create({
