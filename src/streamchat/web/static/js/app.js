@@ -205,8 +205,8 @@ export class App {
 
   /** A new version of this question; for one never stored, the same request with the new text. */
   edit(question, text) {
-    if (this.activeRun()) return;
-    if (question.unsent) {
+    if (this.activeRun()) question.startEdit(text); // an answer started meanwhile: keep the text
+    else if (question.unsent) {
       const origin = question.nextElementSibling?.source?.origin;
       if (origin) this.begin({ ...origin, message: text }, question);
     } else if (question.messageId && this.conversation) {

@@ -192,7 +192,8 @@ export class Run extends EventTarget {
       this.fail(new ApiError({ code: "connection_lost", message: "", retryable: true }));
       return;
     }
-    const conversation = await api.conversation(this.conversationId);
+    // the whole tree: the answer need not be on the current path (another tab may have moved it)
+    const conversation = await api.conversation(this.conversationId, { tree: true });
     const message = conversation.messages.find((m) => m.id === this.id);
     if (!message) {
       this.fail(new ApiError({ code: "not_found", message: `message ${this.id} not found` }));
