@@ -301,6 +301,26 @@ def test_versions_in_simplified_chinese(new_page: PageFactory) -> None:
     expect(versions.locator(".version-next")).to_have_attribute("aria-label", "下一个版本")
 
 
+def test_versions_fit_a_phone(new_page: PageFactory) -> None:
+    chat = new_page(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    ).open()
+    ask(chat, "q1")
+    chat.answer().locator(".regenerate").tap()
+    assert chat.wait_status() == "complete"
+    expect(chat.version(chat.answer())).to_have_text("2/2")
+    for arrow in (".version-prev", ".version-next"):
+        box = chat.answer().locator(arrow).bounding_box()
+        assert box is not None and box["height"] >= 32 and box["width"] >= 32, arrow
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, arrow
+    assert chat.page.evaluate("document.documentElement.scrollWidth") <= 390
+    chat.answer().locator(".version-prev").tap()
+    expect(chat.version(chat.answer())).to_have_text("1/2")
+
+
 # -- questions never stored, and another tab's answer ---------------------------------------------
 
 
