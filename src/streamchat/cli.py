@@ -259,16 +259,17 @@ def users() -> None:
 @click.argument("name")
 @database_options
 def users_add(name: str, database_url: str | None, data_dir: str | None) -> None:
-    """Create NAME (or give it a new token) and print its API token, once."""
+    """Create NAME (or give it a new token, which ends its sessions) and print its API token,
+    once."""
     if not name.replace("-", "_").isidentifier():
         raise click.UsageError("a user name is letters, digits, - and _")
     token = new_token()
-    asyncio.run(
-        _with_store(
-            _database(database_url, data_dir),
-            lambda store: store.set_user_token(name, name, hash_token(token)),
-        )
-    )
+
+    async def give_token(store: SqlStore) -> None:
+        await store.set_user_token(name, name, hash_token(token))
+        await store.end_sessions(name)  # a new token: the sessions signed in before end too
+
+    asyncio.run(_with_store(_database(database_url, data_dir), give_token))
     click.echo(token)
     click.echo(f"(the API token of {name}: shown once, stored only as a hash)", err=True)
 
@@ -288,7 +289,7 @@ def users_list(database_url: str | None, data_dir: str | None) -> None:
 @click.argument("name")
 @database_options
 def users_remove(name: str, database_url: str | None, data_dir: str | None) -> None:
-    """Delete NAME and every conversation it owns."""
+    """Delete NAME, every conversation it owns and its sessions."""
     try:
         asyncio.run(
             _with_store(_database(database_url, data_dir), lambda store: store.delete_user(name))

@@ -174,6 +174,11 @@ class Settings(BaseModel):
     max_completion_tokens: int | None = Field(
         None, gt=0, description="Upper bound on max_tokens sent upstream (also set when absent)."
     )
+    session_ttl: float = Field(
+        30 * 24 * 3600.0,
+        gt=0,
+        description="Seconds a page's sign-in session lasts (signing out or a new token ends it).",
+    )
     send_timeout: float = Field(
         30.0, gt=0, description="Seconds a client may stop reading before it is dropped."
     )

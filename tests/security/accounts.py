@@ -7,10 +7,12 @@ import threading
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
-from streamchat.store.sql import SqlStore
-from streamchat.web.auth import hash_token, new_token
+import httpx
 
-__all__ = ["blocking", "create_users"]
+from streamchat.store.sql import SqlStore
+from streamchat.web.auth import COOKIE, hash_token, new_token
+
+__all__ = ["blocking", "create_users", "signed_in"]
 
 T = TypeVar("T")
 
@@ -51,3 +53,12 @@ def create_users(database: str, *names: str) -> dict[str, str]:
     tokens = {name: new_token() for name in names}
     blocking(_create(database, tokens))
     return tokens
+
+
+async def signed_in(url: str, token: str) -> dict[str, str]:
+    """The ``Cookie`` header of a new page session signed in with ``token``."""
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        response = await client.post("/api/session", json={"token": token})
+        assert response.status_code == 204, response.text
+        session_id = response.cookies[COOKIE]
+    return {"Cookie": f"{COOKIE}={session_id}"}

@@ -15,6 +15,7 @@ import pytest
 from streamchat.web.auth import COOKIE
 from tests.faults.tally import TALLY, ended_once, v1_ended_once
 from tests.harness import read_stream
+from tests.security.accounts import signed_in
 from tests.security.conftest import AuthServer, AuthServerFactory
 
 PUBLIC = {
@@ -142,12 +143,13 @@ async def test_session_cookie_sign_in_and_out(make_auth_server: AuthServerFactor
         assert signed_in.status_code == 204
         cookie = set_cookie(signed_in)
         attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
-        assert cookie.startswith(f"{COOKIE}={s.tokens['alice']};")
+        assert cookie.startswith(f"{COOKIE}=scs_")  # a session id, not the API token
+        assert s.tokens["alice"] not in cookie
         assert {"httponly", "secure", "samesite", "path", "max-age"} <= attributes
         assert "samesite=strict" in cookie.lower()
         assert "path=/" in cookie.lower()
 
-        session = {"Cookie": f"{COOKIE}={s.tokens['alice']}"}
+        session = {"Cookie": cookie.split(";")[0]}
         who = await client.get("/api/session", headers=session)
         assert who.json() == {"user": "alice", "auth_required": True}
         assert (await client.get("/api/conversations", headers=session)).status_code == 200
@@ -175,7 +177,7 @@ async def test_cookie_requests_that_change_state_need_the_pages_origin(
 ) -> None:
     s = make_auth_server(cors_origins="https://app.example")
     before = await counts(s)
-    session = {"Cookie": f"{COOKIE}={s.tokens['alice']}"}
+    session = await signed_in(s.url, s.tokens["alice"])
     if origin is not None:
         session["Origin"] = origin
     async with httpx.AsyncClient(base_url=s.url, headers=session, timeout=30) as client:
@@ -205,7 +207,7 @@ async def test_cookie_requests_from_the_page_or_an_allowed_origin_work(
 ) -> None:
     s = make_auth_server(cors_origins="https://app.example")
     headers = {
-        "Cookie": f"{COOKIE}={s.tokens['alice']}",
+        **(await signed_in(s.url, s.tokens["alice"])),
         "Origin": s.url if origin == "own" else origin,
     }
     async with httpx.AsyncClient(base_url=s.url, headers=headers, timeout=30) as client:

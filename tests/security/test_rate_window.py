@@ -19,7 +19,7 @@ from streamchat.fanout.redis import RedisBroker
 from tests.conftest import ServerFactory
 from tests.security.test_limits import QUICK, answer, limited
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = "redis://127.0.0.1:6379/11"  # tests/web/test_serve_workers.py uses 12
 
 
 async def until_second(second: float) -> None:

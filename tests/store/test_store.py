@@ -758,7 +758,14 @@ def test_the_public_surface_of_the_store_modules() -> None:
         "url_secrets",
     ]
     assert migrate.__all__ == ["MIGRATIONS_DIR", "alembic_config", "upgrade", "upgrade_on"]
-    assert tables.__all__ == ["UTCDateTime", "conversations", "messages", "metadata", "users"]
+    assert tables.__all__ == [
+        "UTCDateTime",
+        "conversations",
+        "messages",
+        "metadata",
+        "sessions",
+        "users",
+    ]
     assert rows.__all__ == [
         "CONVERSATION_FIELDS",
         "conversation_from_row",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, TypedDict
 
 from streamchat.chat import Conversation, Message, MessageStatus, Usage
@@ -70,6 +71,18 @@ class Store(Protocol):
 
     async def delete_user(self, user_id: str) -> None:
         """Delete a user and everything they own; NotFound if there is no such user."""
+
+    async def create_session(self, id_hash: str, user_id: str, expires_at: datetime) -> None:
+        """A new signed-in session of ``user_id`` (only the hash of its id is stored)."""
+
+    async def user_for_session(self, id_hash: str) -> str | None:
+        """The user of an unexpired session, else None."""
+
+    async def end_session(self, id_hash: str) -> None:
+        """Sign one session out (nothing happens for one that does not exist)."""
+
+    async def end_sessions(self, user_id: str) -> int:
+        """Sign every session of ``user_id`` out (its token changed); return how many."""
 
     async def create_conversation(self, conversation: Conversation) -> Conversation: ...
 

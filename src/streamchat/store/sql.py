@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -121,6 +122,20 @@ class SqlStore:
     async def delete_user(self, user_id: str) -> None:
         """Delete a user and everything they own."""
         await self._write(_delete_user, user_id)
+
+    # -- sessions -------------------------------------------------------------------------
+
+    async def create_session(self, id_hash: str, user_id: str, expires_at: datetime) -> None:
+        await self._write(_create_session, id_hash, user_id, expires_at)
+
+    async def user_for_session(self, id_hash: str) -> str | None:
+        return await self._read(_user_for_session, id_hash)
+
+    async def end_session(self, id_hash: str) -> None:
+        await self._write(_end_session, id_hash)
+
+    async def end_sessions(self, user_id: str) -> int:
+        return await self._write(_end_sessions, user_id)
 
     # -- conversations --------------------------------------------------------------------
 
@@ -253,6 +268,35 @@ def _delete_user(conn: Connection, user_id: str) -> None:
     result = conn.execute(tables.users.delete().where(tables.users.c.id == user_id))
     if result.rowcount == 0:
         raise NotFound(f"user {user_id} not found")
+
+
+def _create_session(conn: Connection, id_hash: str, user_id: str, expires_at: datetime) -> None:
+    # Expired sessions of the user go on each sign-in: the table holds live ones (and a few).
+    now = utcnow()
+    sessions = tables.sessions
+    conn.execute(
+        sessions.delete().where(sessions.c.user_id == user_id, sessions.c.expires_at <= now)
+    )
+    values = {"id_hash": id_hash, "user_id": user_id, "created_at": now, "expires_at": expires_at}
+    conn.execute(sessions.insert().values(values))
+
+
+def _user_for_session(conn: Connection, id_hash: str) -> str | None:
+    sessions = tables.sessions
+    query = sa.select(sessions.c.user_id).where(
+        sessions.c.id_hash == id_hash, sessions.c.expires_at > utcnow()
+    )
+    user: str | None = conn.execute(query).scalar_one_or_none()
+    return user
+
+
+def _end_session(conn: Connection, id_hash: str) -> None:
+    conn.execute(tables.sessions.delete().where(tables.sessions.c.id_hash == id_hash))
+
+
+def _end_sessions(conn: Connection, user_id: str) -> int:
+    result = conn.execute(tables.sessions.delete().where(tables.sessions.c.user_id == user_id))
+    return int(result.rowcount)
 
 
 def _create_conversation(conn: Connection, conversation: Conversation) -> Conversation:

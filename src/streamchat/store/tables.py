@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-__all__ = ["UTCDateTime", "conversations", "messages", "metadata", "users"]
+__all__ = ["UTCDateTime", "conversations", "messages", "metadata", "sessions", "users"]
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -104,4 +104,20 @@ messages = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Index("ix_messages_conversation_position", "conversation_id", "position", unique=True),
     sa.Index("ix_messages_status", "status"),
+)
+
+# The page's signed-in sessions: the cookie holds a random id, only its SHA-256 is stored.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(), primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.String(),
+        sa.ForeignKey("users.id", name="fk_sessions_user", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_sessions_user", "user_id"),
 )

@@ -123,7 +123,10 @@ async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIter
         stack.push_async_callback(store.close)
         await store.ensure_user(LOCAL_USER, "local")
         auth = Authenticator(
-            store, required=settings.auth_required, origins=frozenset(settings.origins)
+            store,
+            required=settings.auth_required,
+            origins=frozenset(settings.origins),
+            session_ttl=settings.session_ttl,
         )
         if auth.required and not any(has_token for _, has_token in await store.list_users()):
             raise StartupRefused(

@@ -1,8 +1,13 @@
 """Who is asking, by one code path for every credential.
 
 A credential is an API token (created with ``streamchat users add``; only its SHA-256 is
-stored), sent as ``Authorization: Bearer <token>`` or held by the page in the HttpOnly,
-SameSite=Strict session cookie set by ``POST /api/session``. Without a credential the user is
+stored), sent as ``Authorization: Bearer <token>``, or a session: ``POST /api/session`` takes a
+token and sets the HttpOnly, SameSite=Strict cookie to a new random session id (only its
+SHA-256 is stored, with an expiry), never the token itself; signing in again replaces it,
+``DELETE /api/session`` ends it, removing the user or giving them a new token ends all of theirs.
+Lookups are cached for ``CACHE_TTL_S`` (1 s): a revocation made anywhere (another worker, the
+CLI) takes effect on every worker within that; on the worker that signs out, at once.
+Without a credential the user is
 ``local`` when accounts are not required (bound to loopback, ``--auth auto``; an unknown
 token is then ignored, since SDKs always send one), else 401.
 A state-changing request authenticated by the cookie must come from the page's own origin
@@ -14,19 +19,23 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict
 
+from streamchat.chat import utcnow
 from streamchat.errors import Forbidden, Unauthorized
 from streamchat.store import Store
 from streamchat.web.bodies import Text
 from streamchat.web.services import LOCAL_USER, Services, services
 
-__all__ = ["COOKIE", "Authenticator", "hash_token", "new_token", "router"]
+__all__ = ["CACHE_TTL_S", "COOKIE", "Authenticator", "hash_token", "new_token", "router"]
 
 COOKIE = "streamchat_session"
+# How long a token's or a session's lookup is trusted: the bound on a revocation made elsewhere.
+CACHE_TTL_S = 1.0
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -40,42 +49,74 @@ def hash_token(token: str) -> str:
 
 class Authenticator:
     def __init__(
-        self, store: Store, *, required: bool, origins: frozenset[str], cache_ttl: float = 30.0
+        self,
+        store: Store,
+        *,
+        required: bool,
+        origins: frozenset[str],
+        cache_ttl: float = CACHE_TTL_S,
+        session_ttl: float = 30 * 24 * 3600,
     ) -> None:
         self.store = store
         self.required = required
         self.origins = origins
         self.cache_ttl = cache_ttl
+        self.session_ttl = session_ttl
         self._cache: dict[str, tuple[str | None, float]] = {}
 
     async def user(self, request: Request) -> str:
-        token, via_cookie = _credential(request)
-        if token is None:
+        credential, via_cookie = _credential(request)
+        if credential is None:
             if self.required:
                 raise Unauthorized(
                     "sign in first: send Authorization: Bearer <token> (tokens are created "
                     "with `streamchat users add NAME`)"
                 )
             return LOCAL_USER
-        user = await self.lookup(token)
+        user = await (self.session_user(credential) if via_cookie else self.lookup(credential))
         if user is None:
             if not self.required:
                 return LOCAL_USER  # loopback: SDKs always send some key; it is not needed
-            raise Unauthorized("the token is not valid")
+            raise Unauthorized(
+                "the session has ended: sign in again" if via_cookie else "the token is not valid"
+            )
         if via_cookie and request.method not in _SAFE_METHODS:
             self._check_origin(request)
         return user
 
     async def lookup(self, token: str) -> str | None:
+        """The user of an API token."""
         digest = hash_token(token)
-        cached = self._cache.get(digest)
+        return await self._cached("t:" + digest, self.store.user_for_token, digest)
+
+    async def session_user(self, session_id: str) -> str | None:
+        """The user of an unexpired session."""
+        digest = hash_token(session_id)
+        return await self._cached("s:" + digest, self.store.user_for_session, digest)
+
+    async def start_session(self, user: str, previous: str | None) -> str:
+        """A new session id for ``user`` (the previous session of this client, if any, ends)."""
+        if previous:
+            await self.end_session(previous)
+        session_id = "scs_" + secrets.token_urlsafe(32)
+        expires = utcnow() + timedelta(seconds=self.session_ttl)
+        await self.store.create_session(hash_token(session_id), user, expires)
+        return session_id
+
+    async def end_session(self, session_id: str) -> None:
+        digest = hash_token(session_id)
+        self._cache.pop("s:" + digest, None)
+        await self.store.end_session(digest)
+
+    async def _cached(self, key: str, find: Any, digest: str) -> str | None:
+        cached = self._cache.get(key)
         now = time.monotonic()
         if cached is not None and cached[1] > now:
             return cached[0]
-        user = await self.store.user_for_token(digest)
+        user: str | None = await find(digest)
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[digest] = (user, now + self.cache_ttl)
+        self._cache[key] = (user, now + self.cache_ttl)
         return user
 
     def _check_origin(self, request: Request) -> None:
@@ -120,25 +161,31 @@ async def session(request: Request, svc: Svc) -> dict[str, Any]:
 
 @router.post("/session")
 async def sign_in(body: SessionBody, request: Request, svc: Svc) -> Response:
-    """Exchange an API token for the page's session cookie."""
-    user = await svc.auth.lookup(body.token)
+    """Exchange an API token for a new session: the cookie holds the session's id, not the
+    token. A session this client already had ends."""
+    user = await svc.store.user_for_token(hash_token(body.token))  # uncached: a fresh answer
     if user is None:
         raise Unauthorized("the token is not valid")
+    session_id = await svc.auth.start_session(user, request.cookies.get(COOKIE))
     response = Response(status_code=204)
     response.set_cookie(
         COOKIE,
-        body.token,
+        session_id,
         httponly=True,
         secure=True,
         samesite="strict",
-        max_age=30 * 24 * 3600,
+        max_age=int(svc.auth.session_ttl),
         path="/",
     )
     return response
 
 
 @router.delete("/session", status_code=204)
-async def sign_out() -> Response:
+async def sign_out(request: Request, svc: Svc) -> Response:
+    """End this client's session (on the server: a copy of the cookie stops working too)."""
+    session_id = request.cookies.get(COOKIE)
+    if session_id:
+        await svc.auth.end_session(session_id)
     response = Response(status_code=204)
     response.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return response
