@@ -10,15 +10,19 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 import click
 import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from streamchat.client import Client, ClientError, ReplyPrinter, background_server
 from streamchat.errors import StreamchatError
@@ -108,18 +112,29 @@ def serve(**values: Any) -> None:
     }
     click.echo(f"streamchat on http://{settings.host}:{settings.port}", err=True)
     if settings.workers == 1:
+        # uvicorn re-raises the SIGTERM it drained for once it is done, under the handler that
+        # was there before it: with the default one the process died with 143 after a clean
+        # drain. This one exits 0 (and ends a process signalled before uvicorn took over).
+        signal.signal(signal.SIGTERM, _exit_after_drain)
         uvicorn.run(create_app(settings), **options)
         return
     # Worker processes build their app from the environment: hand them every option given.
     for name, value in values.items():
         if value is not None:
             os.environ[ENV_PREFIX + name.upper()] = str(value)
-    uvicorn.run(
-        "streamchat.cli:worker_app",
-        factory=True,
-        workers=settings.workers,
-        **options,
+    config = uvicorn.Config(
+        "streamchat.cli:worker_app", factory=True, workers=settings.workers, **options
     )
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    # uvicorn stops every worker when one fails to start, then returns as after a SIGTERM.
+    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+        click.echo("streamchat: a worker failed to start (its error is above)", err=True)
+        raise SystemExit(STARTUP_FAILURE)
+
+
+def _exit_after_drain(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def worker_app() -> FastAPI:

@@ -110,7 +110,7 @@ async def test_sigterm_mid_stream(tmp_path: Path, mock_upstream: MockUpstream) -
     error = long_stream.last()
     assert (error["code"], error["retryable"]) == ("server_restarting", True)
     assert 0 < long_stream.types().count("delta") < 400
-    assert exit_code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it is done
+    assert exit_code == 0  # a clean drain (tests/faults/test_exit_status.py)
     assert exited_after < GRACE_S + 8
     assert "Traceback" not in stderr
 
