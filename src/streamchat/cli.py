@@ -151,6 +151,8 @@ def worker_app() -> FastAPI:
 
 def _secrets(settings: Settings) -> list[str]:
     keys = [p.key(os.environ) for p in settings.providers]
+    if settings.metrics_token is not None:
+        keys.append(settings.metrics_token.get_secret_value())
     return [k for k in keys if k]
 
 

@@ -179,6 +179,11 @@ class Settings(BaseModel):
         gt=0,
         description="Seconds a page's sign-in session lasts (signing out or a new token ends it).",
     )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="When set, GET /metrics needs Authorization: Bearer <this>; else it is "
+        "open (like /healthz).",
+    )
     send_timeout: float = Field(
         30.0, gt=0, description="Seconds a client may stop reading before it is dropped."
     )

@@ -111,6 +111,8 @@ def app_from_environment() -> FastAPI:
     """The app of one worker process started by ``streamchat serve --workers N``."""
     settings = Settings.load()
     secrets = [key for p in settings.providers if (key := p.key(os.environ))]
+    if settings.metrics_token is not None:
+        secrets.append(settings.metrics_token.get_secret_value())
     configure_logging(settings.log_level, secrets=secrets)
     return create_app(settings)
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from streamchat.errors import StoreError
+from streamchat.errors import StoreError, Unauthorized
 from streamchat.web.services import Services, services
 
 __all__ = ["router"]
@@ -63,5 +64,12 @@ async def _store_health(svc: Services) -> dict[str, Any]:
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(svc: Svc) -> Response:
+async def metrics(request: Request, svc: Svc) -> Response:
+    """Prometheus text; with ``--metrics-token`` set, only for ``Authorization: Bearer <it>``."""
+    expected = svc.settings.metrics_token
+    if expected is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        wanted = expected.get_secret_value().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), wanted):
+            raise Unauthorized("/metrics needs Authorization: Bearer <the metrics token>")
     return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4")
