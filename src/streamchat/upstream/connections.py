@@ -8,10 +8,13 @@ side in ``bench/upstream_clients.py`` (docs/performance.md). aiohttp still serve
 
 Connections are kept alive per (scheme, host, port) and reused; one idle longer than
 ``idle_timeout``, or one that sent anything while idle (a 408 before a server closes it), is
-closed instead. A request whose reused connection turns out to be closed by the server before a
-byte of the answer arrived is sent once more on a new connection, as other HTTP clients do: an
-idle connection the server timed out is the usual cause, and then the server read nothing (a
-server that read the request and closed without a byte of answer would see it twice).
+closed instead. Before an idle connection is reused, the loop turns once, so a close the server
+already sent (it timed the connection out) is seen first and a new connection is taken. A
+request is sent again on a new connection only when it provably was not sent: the connection
+was found closed before a byte of it was written. Once written, a close with no answer is the
+caller's failure (``ConnectionClosed``), never resent here: the server may have read it and
+started (a POST would run twice upstream, and one client call would cost more provider calls
+than ``1 + upstream_retries``); the generation's retry policy decides, and counts it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ _NO_BODY: Final = frozenset({204, 304})
 
 class ConnectionClosed(Exception):
     """The server closed the connection before the response was complete."""
+
+
+class _NotSent(Exception):
+    """The connection was found closed before any byte of the request was written."""
 
 
 class BadResponse(Exception):
@@ -238,23 +245,37 @@ class Pool:
 
     async def send(self, target: Target, request: bytes) -> Connection:
         """Send ``request``; return its connection once the response's headers arrived."""
-        conn = self._take_idle(target.key)
+        conn = await self._take_live(target.key)
         if conn is not None:
             try:
                 return await self._exchange(conn, request)
-            except ConnectionClosed:
-                if conn.received:
-                    raise
-        return await self._exchange(await self._connect(target.key), request)
+            except _NotSent:
+                pass  # closed before a byte was written: a new connection, not a retry
+        try:
+            return await self._exchange(await self._connect(target.key), request)
+        except _NotSent as exc:
+            raise ConnectionClosed(str(exc)) from exc
 
     async def _exchange(self, conn: Connection, request: bytes) -> Connection:
         try:
-            conn.send(request)
+            try:
+                conn.send(request)
+            except ConnectionClosed as exc:
+                raise _NotSent(str(exc)) from exc
             await conn.head
         except BaseException:
             conn.close()
             raise
         return conn
+
+    async def _take_live(self, key: tuple[str, str, int]) -> Connection | None:
+        """An idle connection that is still open once the loop has looked at its socket."""
+        while (conn := self._take_idle(key)) is not None:
+            await asyncio.sleep(0)  # a close already received reaches the connection now
+            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+                return conn
+            conn.close()
+        return None
 
     def release(self, conn: Connection) -> None:
         """Done with ``conn``: keep it for the next request if it can carry one, else close it."""
