@@ -369,6 +369,10 @@ class Answers:
                 await self.store.delete_conversation(conversation.owner_id, conversation.id)
             else:
                 await self.store.delete_messages(conversation.owner_id, [m.id for m in rows])
+                if conversation.current_id is not None:  # the branch shown before
+                    await self.store.set_current(
+                        conversation.owner_id, conversation.id, conversation.current_id
+                    )
         except StreamchatError:
             log.warning("could not remove the rows of answer %s, which did not start", rows[-1].id)
 
