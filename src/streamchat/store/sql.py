@@ -294,16 +294,19 @@ def _get_message(conn: Connection, owner_id: str, message_id: str) -> Message:
 
 
 def _add_messages(conn: Connection, messages: list[Message], new: Conversation | None) -> None:
+    # The last message inserted in a conversation becomes its current leaf.
     if new is not None:
-        conn.execute(_INSERT_CONVERSATION, conversation_values(new))
+        mine = [m.id for m in messages if m.conversation_id == new.id]
+        values = conversation_values(new)
+        values["current_id"] = mine[-1] if mine else new.current_id
+        conn.execute(_INSERT_CONVERSATION, values)
     for conversation_id, owner_id, batch in _by_conversation(messages):
-        # The last message inserted becomes the conversation's current leaf. Updating the
-        # conversation first takes its row (PostgreSQL) or the database (SQLite) for writing,
-        # so concurrent calls cannot pick the same positions.
-        _touch_conversation(conn, owner_id, conversation_id, current_id=batch[-1].id)
         if new is not None and conversation_id == new.id:
             start = 0  # created just now, in this transaction
         else:
+            # Updating the conversation first takes its row (PostgreSQL) or the database
+            # (SQLite) for writing, so concurrent calls cannot pick the same positions.
+            _touch_conversation(conn, owner_id, conversation_id, current_id=batch[-1].id)
             start = _next_position(conn, conversation_id)
         rows = [message_values(m, start + i) for i, m in enumerate(batch)]
         conn.execute(_INSERT_MESSAGE, rows)
