@@ -37,6 +37,14 @@ def test_openai_content_and_role_chunk() -> None:
     assert parse_chunk(chunk({"content": "你好"})) == ChunkDelta(content="你好")
 
 
+def test_openai_refusal() -> None:
+    """OpenAI's refusal: content null, the text in ``delta.refusal`` (was dropped)."""
+    opening: dict[str, object] = {"role": "assistant", "content": None, "refusal": ""}
+    assert parse_chunk(chunk(opening)) == ChunkDelta()
+    assert parse_chunk(chunk({"refusal": "I'm sorry"})) == ChunkDelta(refusal="I'm sorry")
+    assert parse_chunk(chunk({"content": "a", "refusal": None})) == ChunkDelta(content="a")
+
+
 def test_kimi_usage_inside_the_choice_from_its_own_transcript() -> None:
     assert parse_chunk(KIMI_FINISH) == ChunkDelta(finish_reason="stop", usage=Usage(19, 13, 32))
 

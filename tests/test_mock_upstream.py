@@ -295,6 +295,37 @@ async def test_tool_call_pieces(
     assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
 
 
+@pytest.mark.parametrize(("dialect", "content"), [("openai", None), ("moonshot", "")])
+async def test_tool_call_first_chunk(
+    start: Start, http: aiohttp.ClientSession, dialect: str, content: str | None
+) -> None:
+    """OpenAI opens a tool-call answer with ``content: null``; Moonshot's docs show ``""``."""
+    mock = await start(dialect)
+    _, _, raw = await post(http, mock, "tool_calls=1")
+    assert events(raw)[0]["choices"][0]["delta"] == {"role": "assistant", "content": content}
+
+
+async def test_refusal(start: Start, http: aiohttp.ClientSession) -> None:
+    """OpenAI's refusal: ``content`` null throughout, the text in ``delta.refusal``; non-stream
+    in ``message.refusal``."""
+    mock = await start()
+    _, _, raw = await post(http, mock, "refusal=1", stream_options={"include_usage": True})
+    chunks = events(raw)
+    first, *rest = deltas(chunks)
+    assert first == {"role": "assistant", "content": None, "refusal": ""}
+    assert "".join(d["refusal"] for d in rest if d) == "I'm sorry, I can't help with that."
+    assert not any("content" in d for d in rest)
+    assert chunks[-2]["usage"]["completion_tokens"] == 7  # one per word
+    _, _, raw = await post(http, mock, "refusal=1", stream=False)
+    (choice,) = orjson.loads(raw)["choices"]
+    assert choice["message"] == {
+        "role": "assistant",
+        "content": None,
+        "refusal": "I'm sorry, I can't help with that.",
+    }
+    assert choice["finish_reason"] == "stop"
+
+
 # -- answer texts ---------------------------------------------------------------------------
 
 

@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamchat.sse import ServerSentEvent, SSEDecoder, SSEError, comment, encode, retry
+from streamchat.sse import (
+    COMMENT_PING,
+    ServerSentEvent,
+    SSEDecoder,
+    SSEError,
+    comment,
+    encode,
+    retry,
+)
 
 
 def feed_all(chunks: list[bytes], **limits: int) -> list[ServerSentEvent]:
@@ -118,3 +126,15 @@ def test_round_trip_at_any_chunking(items: list[tuple[str, str]], cuts: list[int
     assert [(e.data, e.event, e.id) for e in events] == [
         (text, kind, str(i)) for i, (text, kind) in enumerate(items)
     ]
+
+
+def test_the_heartbeat_is_a_comment_no_client_special_cases() -> None:
+    """Issue 12: ``: ping`` ends Continue's read of a buffer as ``data: [DONE]`` does
+    (packages/fetch/src/stream.ts), and a blank line after a comment is an empty event to
+    openai-python once an ``id:`` was seen: the heartbeat is one plain comment line."""
+    assert not COMMENT_PING.startswith(b": ping")
+    assert COMMENT_PING.startswith(b":") and COMMENT_PING.count(b"\n") == 1
+    decoder = SSEDecoder()
+    frames = b"id: 1\ndata: a\n\n" + COMMENT_PING + b"id: 2\ndata: b\n\n"
+    assert decoder.feed(frames) == [ServerSentEvent("a", id="1"), ServerSentEvent("b", id="2")]
+    assert decoder.comments == 1

@@ -117,6 +117,7 @@ class ChunkDelta:
     """One upstream chunk, normalised across provider dialects."""
 
     content: str | None = None
+    refusal: str | None = None  # the provider's delta.refusal (OpenAI structured outputs)
     reasoning: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     usage: Usage | None = None

@@ -32,6 +32,7 @@ messages, not headers)::
     usage=0             no usage anywhere
     dialect=NAME        answer in another dialect than the server's
     tool_calls=1        stream a get_weather tool call instead of text
+    refusal=1           refuse instead of answering (OpenAI's delta.refusal / message.refusal)
 
 A token is one reasoning, text or tool-call delta; failure points past the end act at the end.
 """
@@ -57,6 +58,7 @@ __all__ = [
     "parse_scenario",
     "prompt_tokens",
     "reasoning_pieces",
+    "refusal_pieces",
 ]
 
 DIALECTS = ("openai", "moonshot", "deepseek", "ollama", "vllm")
@@ -106,6 +108,7 @@ class Scenario:
     usage: bool = True
     dialect: str | None = None
     tool_calls: bool = False
+    refusal: bool = False
     prompt: str = ""  # the last user message without its directives, for text=echo
 
     @property
@@ -205,6 +208,7 @@ _KEYS: dict[str, Callable[[str, str], Any]] = {
     "usage": _flag,
     "dialect": _choice(*DIALECTS),
     "tool_calls": _flag,
+    "refusal": _flag,
 }
 
 
@@ -320,6 +324,13 @@ def answer_pieces(scenario: Scenario) -> list[str]:
 
 def reasoning_pieces(count: int) -> list[str]:
     return [f" r{i}" for i in range(1, count + 1)]
+
+
+REFUSAL = "I'm sorry, I can't help with that."
+
+
+def refusal_pieces() -> list[str]:
+    return _PIECE.findall(REFUSAL)
 
 
 # -- error bodies ---------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from streamchat.mock_scenarios import (
     parse_scenario,
     prompt_tokens,
     reasoning_pieces,
+    refusal_pieces,
 )
 
 __all__ = ["MockServer", "create_mock_app", "run_mock", "serve_mock"]
@@ -355,13 +356,15 @@ class _Answer:
         self.model: str = body["model"]
         self.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         self.reasoning = reasoning_pieces(scenario.reasoning)
-        self.pieces = [] if scenario.tool_calls else answer_pieces(scenario)
+        self.refusal = refusal_pieces() if scenario.refusal else []
+        self.pieces = [] if scenario.tool_calls or scenario.refusal else answer_pieces(scenario)
         self.finish = scenario.finish or ("tool_calls" if scenario.tool_calls else "stop")
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         if isinstance(limit, int) and 0 < limit < len(self.pieces):
             self.pieces = self.pieces[:limit]
             self.finish = scenario.finish or "length"
-        completion = len(self.reasoning) + len(self.pieces) + (7 if scenario.tool_calls else 0)
+        completion = len(self.reasoning) + len(self.pieces) + len(self.refusal)
+        completion += 7 if scenario.tool_calls else 0
         prompt = prompt_tokens(body["messages"])
         self.usage = {
             "prompt_tokens": prompt,
@@ -400,6 +403,7 @@ class _Answer:
                 deltas.append({"content": piece, field_name: None})
             else:
                 deltas.append({"content": piece})
+        deltas.extend({"refusal": piece} for piece in self.refusal)
         if self.scenario.tool_calls:
             deltas.extend({"tool_calls": [call]} for call in self._tool_call_pieces())
         return deltas
@@ -416,6 +420,10 @@ class _Answer:
     def _first_delta(self) -> dict[str, Any]:
         if self.dialect == "deepseek" and self.reasoning:
             return {"role": "assistant", "content": None, "reasoning_content": ""}
+        if self.dialect == "openai" and self.refusal:
+            return {"role": "assistant", "content": None, "refusal": ""}
+        if self.dialect == "openai" and self.scenario.tool_calls:
+            return {"role": "assistant", "content": None}  # OpenAI: no text part to open
         return {"role": "assistant", "content": ""}
 
     def _ending(self) -> bytes:
@@ -560,13 +568,16 @@ class _Answer:
             await self.response.prepare(self.request)
             await self.response.write(data[: len(data) // 2])
             await self._abort()
-        self.record["tokens_sent"] = len(self.reasoning) + len(self.pieces)
+        self.record["tokens_sent"] = len(self.reasoning) + len(self.pieces) + len(self.refusal)
         return web.Response(body=data, content_type="application/json")
 
     def _completion(self) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": "".join(self.pieces)}
         if self.reasoning and self.dialect != "openai":
             message[_REASONING_FIELD.get(self.dialect, "reasoning")] = "".join(self.reasoning)
+        if self.refusal:
+            message["content"] = None
+            message["refusal"] = "".join(self.refusal)
         if self.scenario.tool_calls:
             message["content"] = None
             call = self._tool_call_pieces()[0]

@@ -17,9 +17,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-__all__ = ["ENV_PREFIX", "ENV_PROVIDERS", "ModelConfig", "ProviderConfig", "Settings"]
+__all__ = [
+    "DEFAULT_PER_MINUTE",
+    "DEFAULT_STREAMS_PER_USER",
+    "ENV_PREFIX",
+    "ENV_PROVIDERS",
+    "ModelConfig",
+    "ProviderConfig",
+    "Settings",
+]
 
 ENV_PREFIX = "STREAMCHAT_"
+# The per-user limits where accounts are on (without accounts: see Settings.answers_per_minute).
+DEFAULT_PER_MINUTE = 60
+DEFAULT_STREAMS_PER_USER = 10
 
 # Providers enabled by their vendors' usual environment variables: (preset, key var, base URL var).
 ENV_PROVIDERS: tuple[tuple[str, str | None, str], ...] = (
@@ -155,11 +166,17 @@ class Settings(BaseModel):
         description="Comma-separated Host names answered without accounts, besides localhost, "
         "loopback addresses and --host (others are refused: DNS rebinding).",
     )
-    requests_per_minute: int = Field(
-        60, ge=0, description="Answers a user may start per minute (0: no limit)."
+    requests_per_minute: int | None = Field(
+        None,
+        ge=0,
+        description="Answers a user may start in any 60 seconds (0: no limit); default: 60 "
+        "with accounts, no limit on loopback without accounts (one local user).",
     )
-    max_streams_per_user: int = Field(
-        10, ge=1, description="Answers one user may have running at once, per worker."
+    max_streams_per_user: int | None = Field(
+        None,
+        ge=1,
+        description="Answers one user may have running at once, per worker; default: 10 with "
+        "accounts, max_streams on loopback without accounts (one local user).",
     )
     max_streams: int = Field(2000, ge=1, description="Answers one worker runs at once.")
     max_completion_tokens: int | None = Field(
@@ -191,6 +208,22 @@ class Settings(BaseModel):
     @property
     def auth_required(self) -> bool:
         return self.auth == "on" or not self.loopback
+
+    @property
+    def answers_per_minute(self) -> int:
+        """The per-minute limit in force: without accounts every local client is the one user
+        ``local`` (a batch of a few hundred requests from one script is normal there), so the
+        per-user defaults apply only where accounts are."""
+        if self.requests_per_minute is not None:
+            return self.requests_per_minute
+        return DEFAULT_PER_MINUTE if self.auth_required else 0
+
+    @property
+    def streams_per_user(self) -> int:
+        """Answers one user may run at once in this worker (see :attr:`answers_per_minute`)."""
+        if self.max_streams_per_user is not None:
+            return self.max_streams_per_user
+        return DEFAULT_STREAMS_PER_USER if self.auth_required else self.max_streams
 
     @property
     def database(self) -> str:

@@ -23,7 +23,18 @@ __all__ = [
     "retry",
 ]
 
-COMMENT_PING = b": ping\n\n"
+# The heartbeat: one comment line that no known client reads as anything but a comment.
+# - Not ": ping": Continue's streamSse (continuedev/continue packages/fetch/src/stream.ts,
+#   parseSseLine) takes a line starting ": ping" like "data: [DONE]" and stops reading what it
+#   has buffered; any other comment it skips.
+# - No blank line after it: openai-python's SSEDecoder (openai/openai-python
+#   src/openai/_streaming.py, SSEDecoder.decode) skips the comment but dispatches an event at
+#   the blank line once any ``id:`` was seen (it keeps the last id), and json-decodes its empty
+#   data: JSONDecodeError mid-stream. A comment line alone dispatches nothing anywhere.
+# - openai-node (openai/openai-node src/core/streaming.ts, SSEDecoder.decode) and the AI SDK
+#   (@ai-sdk/provider-utils parseJsonEventStream on rexxars/eventsource-parser src/parse.ts)
+#   skip any line starting ":"; so do this page's js/sse.js and SSEDecoder below.
+COMMENT_PING = b": keepalive\n"
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 
 

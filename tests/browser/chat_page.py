@@ -109,6 +109,29 @@ class ChatPage:
     def body_text(self, index: int = -1) -> str:
         return self.answer(index).locator(".msg-body").inner_text()
 
+    def texts(self) -> list[str]:
+        """What the thread shows, oldest first: each question's text and each answer's source."""
+        shown: list[str] = self.page.locator("#thread sc-message").evaluate_all(
+            "els => els.map((el) => el.kind === 'user' ? el.text : el.source?.text ?? '')"
+        )
+        return shown
+
+    def shown_ids(self) -> list[str | None]:
+        """The message id of every bubble, oldest first (None: never stored)."""
+        ids: list[str | None] = self.page.locator("#thread sc-message").evaluate_all(
+            "els => els.map((el) => el.messageId ?? null)"
+        )
+        return ids
+
+    @staticmethod
+    def message_id(bubble: Locator) -> str:
+        return str(bubble.evaluate("el => el.messageId"))
+
+    @staticmethod
+    def version(bubble: Locator) -> Locator:
+        """The bubble's ``‹ n/m ›`` counter (hidden when the message has one version)."""
+        return bubble.locator(".versions .version-count")
+
     # -- the stored truth ---------------------------------------------------------------------
 
     def conversation_id(self) -> str:
@@ -134,3 +157,16 @@ class ChatPage:
 
     def requests_to(self, fragment: str) -> list[Request]:
         return [r for r in self.requests if fragment in r.url]
+
+    def bodies_to(self, fragment: str, method: str = "POST") -> list[dict[str, Any]]:
+        """The JSON bodies the page sent to URLs containing ``fragment``, in order."""
+        sent = [r for r in self.requests_to(fragment) if r.method == method]
+        bodies: list[dict[str, Any]] = [r.post_data_json or {} for r in sent]
+        return bodies
+
+    def tree(self, conversation_id: str | None = None) -> dict[str, dict[str, Any]]:
+        """Every stored message of the conversation (all branches), by id."""
+        cid = conversation_id or self.conversation_id()
+        response = self.api("GET", f"/api/conversations/{cid}", params={"tree": "true"})
+        response.raise_for_status()
+        return {m["id"]: m for m in response.json()["messages"]}

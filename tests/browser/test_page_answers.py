@@ -56,7 +56,7 @@ def test_stop_right_after_sending(chat: ChatPage) -> None:
     assert chat.source() == words(4)
 
 
-def test_regenerate_replaces_the_last_answer(chat: ChatPage) -> None:
+def test_regenerate_adds_a_version_of_the_answer(chat: ChatPage) -> None:
     chat.send("once [[mock tokens=6]]")
     chat.wait_status("complete")
     first = chat.stored_answer()["id"]
@@ -68,21 +68,29 @@ def test_regenerate_replaces_the_last_answer(chat: ChatPage) -> None:
     messages = chat.stored()["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert messages[1]["id"] != first
+    assert messages[1]["sibling_ids"] == [first, messages[1]["id"]]  # the first one is kept
     assert chat.source() == messages[1]["content"] == words(6)
-    assert len(chat.requests_to("/regenerate")) == 1
+    expect(chat.version(chat.answer())).to_have_text("2/2")
+    assert [r.url for r in chat.requests_to("/regenerate")] == [
+        f"{chat.base}/api/messages/{first}/regenerate"
+    ]
 
 
-def test_only_the_last_answer_offers_regenerate_and_only_the_last_question_edit(
-    chat: ChatPage,
-) -> None:
+def test_every_answer_offers_regenerate_and_every_question_edit(chat: ChatPage) -> None:
     chat.send("one [[mock tokens=2]]")
     chat.wait_status("complete")
     chat.send("two [[mock tokens=2]]")
     chat.wait_status("complete")
-    expect(chat.answer(0).locator(".regenerate")).to_be_hidden()
-    expect(chat.answer(1).locator(".regenerate")).to_be_visible()
-    expect(chat.questions().nth(0).locator(".edit")).to_be_hidden()
-    expect(chat.questions().nth(1).locator(".edit")).to_be_visible()
+    for index in (0, 1):
+        expect(chat.answer(index).locator(".regenerate")).to_be_visible()
+        expect(chat.questions().nth(index).locator(".edit")).to_be_visible()
+    # while an answer streams, none of them (one answer streams per conversation)
+    chat.send("three [[mock tokens=200 rate=40]]")
+    chat.wait_text(5)
+    expect(chat.page.locator("#thread .regenerate:visible, #thread .edit:visible")).to_have_count(0)
+    chat.stop_button.click()
+    chat.wait_status("stopped")
+    expect(chat.page.locator("#thread .regenerate:visible")).to_have_count(3)
 
 
 def test_edit_the_last_question_and_resend(chat: ChatPage) -> None:

@@ -6,6 +6,7 @@ frozen connection)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -45,10 +46,12 @@ def frozen_client(url: str) -> socket.socket:
 
 
 def read_to_eof(sock: socket.socket) -> bytes:
-    """Everything the server sent, up to its close (a socket timeout means it never closed)."""
+    """Everything the server sent, up to its close or reset (a dropped client's connection is
+    reset: its queued bytes are not kept); a socket timeout means it never closed."""
     received = bytearray()
-    while chunk := sock.recv(1 << 16):
-        received += chunk
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(1 << 16):
+            received += chunk
     return bytes(received)
 
 

@@ -1,4 +1,4 @@
-"""A stream never stays silent for much longer than ``heartbeat_interval``: a ``: ping`` comment
+"""A stream never stays silent for much longer than ``heartbeat_interval``: a comment
 fills every pause between events (proxies and browsers drop idle connections), counted from the
 stream's last write, on streamchat's own server protocol and on plain uvicorn alike."""
 
@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from streamchat.sse import COMMENT_PING
 from tests.conftest import Server
 
 HEARTBEAT = 0.5
@@ -21,7 +22,7 @@ SLACK = 0.35  # scheduling on a busy test machine; a ping a whole heartbeat late
 async def test_pings_fill_every_pause_between_tokens(make_server: Any, pushed: bool) -> None:
     server: Server = make_server(pushed=pushed, heartbeat_interval=HEARTBEAT)
     body = {"message": "[[mock tokens=4 rate=0.7]]", "model": "gpt-4o-mini"}  # ~1.4 s apart
-    frames: list[tuple[float, bytes]] = []
+    lines: list[tuple[float, bytes]] = []  # (arrived, line) of every line but the blank ones
     async with (
         httpx.AsyncClient(base_url=server.url, timeout=30) as client,
         client.stream("POST", "/api/chat", json=body) as response,
@@ -30,16 +31,13 @@ async def test_pings_fill_every_pause_between_tokens(make_server: Any, pushed: b
         buffer = b""
         async for chunk in response.aiter_raw():
             buffer += chunk
-            *complete, buffer = buffer.split(b"\n\n")
-            frames += [(time.monotonic(), frame) for frame in complete]
-    kinds = [
-        next((x for x in frame.split(b"\n") if x.startswith(b"event: ")), b"")
-        for _, frame in frames
-    ]
+            *complete, buffer = buffer.split(b"\n")
+            lines += [(time.monotonic(), line) for line in complete if line]
+    kinds = [line for _, line in lines if line.startswith(b"event: ")]
     assert kinds.count(b"event: delta") == 4 and kinds[-1] == b"event: done", kinds
-    pings = [t for t, frame in frames if frame == b": ping"]
+    pings = [t for t, line in lines if line + b"\n" == COMMENT_PING]
     assert len(pings) >= 6  # two or more in each of the three pauses
-    silences = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(frames)]
+    silences = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(lines)]
     assert max(silences) < HEARTBEAT + SLACK, silences
 
 

@@ -8,6 +8,9 @@ requests to the worker that runs a generation, and counts who is listening.
 
 Implementations: :mod:`.memory` (one process, the default) and :mod:`.redis` (Redis Streams,
 several workers), chosen by :func:`streamchat.web.app.create_app` from the settings.
+
+Besides streams, a broker holds the little state every worker must share: sliding-window
+counters (:meth:`Broker.take`, the per-minute limit).
 """
 
 from __future__ import annotations
@@ -77,3 +80,8 @@ class Broker(Protocol):
     async def claim(self, stream_id: str) -> tuple[str, list[Event]] | None:
         """Take over an orphan (only one worker wins): its owner and every event it holds.
         The winner then publishes the stream's ending."""
+
+    async def take(self, key: str, limit: int, window: float) -> float:
+        """Count one use of ``key`` if fewer than ``limit`` were counted in the last ``window``
+        seconds (a sliding window, on every worker alike) and return 0.0; otherwise count
+        nothing and return the seconds until the oldest use leaves the window."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 
 from streamchat.errors import NotFound
@@ -141,6 +142,7 @@ class MemoryBroker:
         self._streams: dict[str, _Stream] = {}
         self._on_stop: StopHandler | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._windows: dict[str, deque[float]] = {}
 
     async def start(self, on_stop: StopHandler) -> None:
         self._on_stop = on_stop
@@ -192,6 +194,27 @@ class MemoryBroker:
 
     async def claim(self, stream_id: str) -> tuple[str, list[Event]] | None:
         return None
+
+    async def take(self, key: str, limit: int, window: float) -> float:
+        return self.take_now(key, limit, window)
+
+    def take_now(self, key: str, limit: int, window: float, now: float | None = None) -> float:
+        """:meth:`take`, synchronously: a log of the last ``limit`` uses' times per key."""
+        now = time.monotonic() if now is None else now
+        uses = self._windows.get(key)
+        if uses is None:
+            if len(self._windows) >= 10_000:
+                self._forget_windows(now, window)
+            uses = self._windows[key] = deque()
+        while uses and uses[0] <= now - window:
+            uses.popleft()
+        if len(uses) >= limit:
+            return uses[-limit] + window - now
+        uses.append(now)
+        return 0.0
+
+    def _forget_windows(self, now: float, window: float) -> None:
+        self._windows = {k: v for k, v in self._windows.items() if v and v[-1] > now - window}
 
     def sweep(self, now: float | None = None) -> int:
         """Forget finished streams past their replay expiry; return how many."""

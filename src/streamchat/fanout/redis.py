@@ -8,6 +8,7 @@ Layout, for generation ``G`` (prefix ``sc:``)::
     sc:worker:W    a worker's lease: exists while worker W is alive (refreshed by its heartbeat)
     sc:att:G       exists while a client on another worker is attached to G
     sc:control     pub/sub channel: ``stop <G>``
+    sc:win:K       sorted set: the uses of sliding window K in its last period (score: µs)
 
 Local first: the worker that runs a generation keeps its log in memory (a
 :class:`~streamchat.fanout.memory.MemoryBroker`) and serves its own clients from there; every
@@ -45,6 +46,24 @@ WRITE_WINDOW_S = 0.01
 # Seconds a new stream waits for Redis to take its owner before Redis counts as away.
 CREATE_TIMEOUT_S = 1.0
 _RUNNING = "sc:running"
+# One sliding window's check and count, atomic, on Redis's clock (every worker's alike): drop
+# the uses older than the window; count one more if there is room (0), else the microseconds
+# until the oldest use that keeps the window full leaves it.
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + window - now)
+"""
 
 
 def _unavailable(exc: BaseException) -> ServiceError:
@@ -91,6 +110,7 @@ class RedisBroker:
         self._tasks: list[asyncio.Task[None]] = []
         self._on_stop: StopHandler | None = None
         self._closing = False
+        self._take = self._redis.register_script(_TAKE)
         self.available = True
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -221,10 +241,17 @@ class RedisBroker:
             if isinstance(result, Exception) and "equal or smaller" not in str(result):
                 raise result
 
-    @property
-    def redis(self) -> Any:
-        """The client, for other per-user state shared between workers (rate limits)."""
-        return self._redis
+    async def take(self, key: str, limit: int, window: float) -> float:
+        """The sliding window in Redis (one script); counted in this process while Redis is
+        away, rather than refusing everyone."""
+        try:
+            waited = await self._take(
+                keys=[f"sc:win:{key}"], args=[limit, int(window * 1e6), secrets.token_hex(8)]
+            )
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+            return await self._local.take(key, limit, window)
+        return int(waited) / 1e6
 
     def _mark_down(self, exc: BaseException) -> None:
         if self.available:

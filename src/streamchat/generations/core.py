@@ -323,10 +323,9 @@ class Generations:
         if delta.content:
             gen.content.append(delta.content)
             events.append(gen.event("delta", {"text": delta.content}))
-        refusal = getattr(delta, "refusal", None)
-        if refusal:  # the provider's delta.refusal: the answer's text, marked as such
-            gen.content.append(refusal)
-            events.append(gen.event("delta", {"text": refusal, "refusal": True}))
+        if delta.refusal:  # the provider's delta.refusal: the answer's text, marked as such
+            gen.content.append(delta.refusal)
+            events.append(gen.event("delta", {"text": delta.refusal, "refusal": True}))
         if delta.tool_calls:
             events.extend(gen.event("tool_call", call) for call in delta.tool_calls)
         if delta.usage is not None:

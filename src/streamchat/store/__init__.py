@@ -51,6 +51,13 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Raise StoreError when the database cannot answer."""
 
+    async def check_writable(self) -> None:
+        """Raise StoreError unless a write could be committed now (cheap: writes nothing)."""
+
+    @property
+    def last_write_failure(self) -> tuple[float, str] | None:
+        """``(time.monotonic(), error)`` of the newest write that failed, if any."""
+
     async def ensure_user(self, user_id: str, name: str) -> None: ...
 
     async def set_user_token(self, user_id: str, name: str, token_hash: str) -> None:

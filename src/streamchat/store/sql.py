@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -60,6 +61,8 @@ class SqlStore:
         self._opener = opener  # bench/store_cost.py compares ways of running the transactions
         self._secrets = url_secrets(url)
         self._database: Database | None = None
+        # The newest write that failed: (time.monotonic(), its error), for /healthz.
+        self.last_write_failure: tuple[float, str] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -83,6 +86,21 @@ class SqlStore:
         with self._errors():
             async with asyncio.timeout(PING_TIMEOUT):
                 await self._db.read(_select_one)
+
+    async def check_writable(self) -> None:
+        """Raise StoreError unless a write transaction can start and commit now, within
+        PING_TIMEOUT: a read-only PostgreSQL, or an SQLite file another process holds locked,
+        answers SELECT 1 and refuses every write. The probe writes nothing (an UPDATE of no
+        row still takes the write lock, and PostgreSQL refuses it when read-only)."""
+        try:
+            async with asyncio.timeout(PING_TIMEOUT):
+                with self._errors():
+                    await self._db.write(_touch_nothing)
+        except TimeoutError as exc:
+            raise StoreError(
+                f"the database cannot be written: no write went through in {PING_TIMEOUT:g} s "
+                "(locked by another process, or too busy)"
+            ) from exc
 
     # -- users ----------------------------------------------------------------------------
 
@@ -188,8 +206,12 @@ class SqlStore:
     async def _write(
         self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
     ) -> _T:
-        with self._errors():
-            return await self._db.write(fn, *args, **kwargs)
+        try:
+            with self._errors():
+                return await self._db.write(fn, *args, **kwargs)
+        except StoreError as exc:
+            self.last_write_failure = (time.monotonic(), exc.message)
+            raise
 
 
 # -- the transactions, each a plain function on a connection ---------------------------------
@@ -197,6 +219,10 @@ class SqlStore:
 
 def _select_one(conn: Connection) -> None:
     conn.execute(sa.select(1))
+
+
+def _touch_nothing(conn: Connection) -> None:
+    conn.execute(sa.update(tables.users).where(sa.false()).values(name=tables.users.c.name))
 
 
 def _ensure_user(conn: Connection, user_id: str, name: str) -> None:

@@ -1,10 +1,11 @@
 """Sans-IO translation of OpenAI-compatible wire data into streamchat's terms, for every dialect.
 
 - :func:`parse_chunk`: one ``data:`` payload -> :class:`~streamchat.chat.ChunkDelta`. Text from
-  ``delta.content``; reasoning from ``delta.reasoning_content`` (Kimi, DeepSeek) or
-  ``delta.reasoning`` (Ollama, vLLM); usage from the top level, else from the choice (never both:
-  Kimi sends the same numbers twice); tool-call deltas without ``index`` (Kimi) take their position;
-  an in-band ``{"error": ...}`` raises.
+  ``delta.content``; a refusal from ``delta.refusal`` (OpenAI); reasoning from
+  ``delta.reasoning_content`` (Kimi, DeepSeek) or ``delta.reasoning`` (Ollama, vLLM); usage
+  from the top level, else from the choice (never both: Kimi sends the same numbers twice);
+  tool-call deltas without ``index`` (Kimi) take their position; an in-band ``{"error": ...}``
+  raises.
 - :func:`http_error`: a non-200 answer -> :class:`~streamchat.errors.UpstreamError`, classified
   retryable or not (wire-formats.md §3-4), its text scrubbed of keys and account ids.
 """
@@ -51,6 +52,9 @@ def parse_chunk(data: str, secrets: Iterable[str] = ()) -> ChunkDelta:
             content = delta.get("content")
             if type(content) is str and content:
                 result.content = content
+            refusal = delta.get("refusal")
+            if type(refusal) is str and refusal:
+                result.refusal = refusal
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if type(reasoning) is str and reasoning:
                 result.reasoning = reasoning

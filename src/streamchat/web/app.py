@@ -33,6 +33,7 @@ from streamchat.fanout import Broker
 from streamchat.fanout.memory import MemoryBroker
 from streamchat.fanout.redis import RedisBroker
 from streamchat.generations import Generations
+from streamchat.limits import Limits
 from streamchat.logs import configure_logging
 from streamchat.settings import Settings
 from streamchat.store.sql import SqlStore
@@ -40,7 +41,7 @@ from streamchat.upstream.catalog import Catalog, build_upstreams
 from streamchat.web import auth as auth_api
 from streamchat.web import chat_api, conversations_api, openai_api, ops, tutorial
 from streamchat.web.auth import Authenticator
-from streamchat.web.limits import Limits
+from streamchat.web.body_writer import body_writer
 from streamchat.web.metrics import Metrics
 from streamchat.web.problems import install_handlers
 from streamchat.web.raw_routes import RawRoutes
@@ -151,7 +152,7 @@ async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIter
             retries=settings.upstream_retries,
             retry_max_wait=settings.retry_max_wait,
             max_running=settings.max_streams,
-            max_running_per_owner=settings.max_streams_per_user,
+            max_running_per_owner=settings.streams_per_user,
             max_completion_tokens=settings.max_completion_tokens,
         )
         await broker.start(generations.handle_stop_request)
@@ -162,10 +163,7 @@ async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIter
             log.warning(
                 "marked %d answers left streaming by an earlier run as incomplete", recovered
             )
-        limits = Limits(
-            settings.requests_per_minute,
-            broker.redis if isinstance(broker, RedisBroker) else None,
-        )
+        limits = Limits(settings.answers_per_minute, broker)
         janitor = asyncio.create_task(generations.run_janitor(settings.worker_lease))
         stack.callback(janitor.cancel)
         refresh = asyncio.create_task(catalog.refresh())
@@ -316,7 +314,7 @@ class BodyLimit:
         length = headers.get(b"content-length")
         if length is not None:
             if length.isdigit() and int(length) > self.limit:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, more=False)
                 return
             await self.app(scope, receive, send)
             return
@@ -330,8 +328,7 @@ class BodyLimit:
                 return
             body += message.get("body", b"")
             if len(body) > self.limit:
-                await self._discard(receive, more=message.get("more_body", False))
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, more=message.get("more_body", False))
                 return
             if not message.get("more_body", False):
                 break
@@ -348,7 +345,8 @@ class BodyLimit:
 
     async def _discard(self, receive: Receive, more: bool) -> None:
         """Read (and drop) a little more of a refused body before answering, so the client
-        gets to read the 413 instead of a reset; at most ``4 * limit`` bytes or one second."""
+        gets to read the 413 instead of a reset; at most ``4 * limit`` bytes or one second
+        (under another server than streamchat's own, which cannot linger)."""
         dropped = 0
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(1.0):
@@ -357,7 +355,10 @@ class BodyLimit:
                     dropped += len(message.get("body", b""))
                     more = message["type"] == "http.request" and message.get("more_body", False)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, more: bool) -> None:
+        """413 and close; under streamchat's protocol the connection lingers after the answer,
+        dropping the rest of the body (bounded, see body_writer.linger): a client that sends
+        its whole body before reading gets the 413, not a reset."""
         error = PayloadTooLarge(f"the request body is over {self.limit} bytes")
         is_v1 = scope["path"].startswith("/v1/")
         response = JSONResponse(
@@ -365,4 +366,15 @@ class BodyLimit:
             status_code=413,
             headers={"connection": "close"},
         )
-        await response(scope, receive, send)
+        writer = body_writer(scope)
+        if writer is None:
+            await self._discard(receive, more)
+            await response(scope, receive, send)
+            return
+
+        async def send_then_linger(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.start":
+                writer.linger()
+
+        await response(scope, receive, send_then_linger)

@@ -13,10 +13,20 @@ publish that brought it, with uvicorn's chunked framing, straight to the connect
 the writer says no (the client reads slower than the stream is written and the transport has
 paused, the client has gone, the response is not chunked), the stream goes back to ``send``,
 which waits for the client as before. No middleware of streamchat changes a response body.
+
+The writer also lets a response that refuses the rest of its request's body (the body limit's
+413) end without a reset: :meth:`BodyWriter.linger` keeps the connection reading, and dropping,
+what the client still sends (up to ``LINGER_BYTES`` or ``LINGER_S`` seconds) instead of closing
+it at once with bytes unread, which makes the kernel reset it and lose the answer for a client
+that sends its whole body before reading (all of them do).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+import struct
 import weakref
 from typing import Final
 
@@ -26,17 +36,47 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 __all__ = ["EXTENSION", "BodyWriter", "HttpProtocol", "body_writer"]
 
 EXTENSION: Final = "streamchat.body_writer"
+# A refused body is read and dropped after its answer up to this much, for at most this long.
+LINGER_BYTES: Final = 64 * 1024 * 1024
+LINGER_S: Final = 10.0
+_RESET_ON_CLOSE: Final = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s
 
 
 class BodyWriter:
     """Writes body chunks of one response in progress, as uvicorn's ``send`` would."""
 
-    __slots__ = ("_cycle",)
+    __slots__ = ("_cycle", "_protocol")
 
-    def __init__(self, cycle: RequestResponseCycle) -> None:
+    def __init__(self, cycle: RequestResponseCycle, protocol: HttpProtocol) -> None:
         # Weak: the scope holds this writer and the cycle holds the scope (no reference loop
         # for the GC to find); the request's task keeps the cycle alive while it runs.
         self._cycle = weakref.ref(cycle)
+        self._protocol = weakref.ref(protocol)
+
+    def linger(self) -> bool:
+        """The response being sent refuses the rest of the request's body: once it is complete,
+        drop what the client still sends (bounded) and close after, instead of closing now.
+        Call it after the response's start (which may say ``connection: close``), before its
+        end. False when the connection is gone."""
+        cycle, protocol = self._cycle(), self._protocol()
+        if cycle is None or protocol is None or _closed(cycle):
+            return False
+        cycle.keep_alive = True  # else uvicorn closes the transport at the response's end
+        protocol.linger()
+        return True
+
+    def abort(self) -> None:
+        """Reset the connection at once, dropping what its buffers hold (a frozen client): a
+        plain close leaves the kernel's send queue, and the socket in FIN_WAIT1, for as long
+        as the client keeps its window shut; a zero linger makes the close send a reset."""
+        cycle = self._cycle()
+        if cycle is None or cycle.transport.is_closing():
+            return
+        sock = cycle.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+        cycle.transport.abort()
 
     @property
     def gone(self) -> bool:
@@ -72,13 +112,42 @@ def _closed(cycle: RequestResponseCycle) -> bool:
 class HttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol; each request's scope offers its :class:`BodyWriter`."""
 
+    _lingering: int | None = None  # bytes still dropped while lingering (None: parse them)
+    _linger_timer: asyncio.TimerHandle | None = None
+
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         cycle = self.cycle
         # An upgrade request has no new cycle (the old one belongs to an earlier request).
         if cycle is not None and cycle.scope is self.scope:
             extensions = self.scope.setdefault("extensions", {})
-            extensions[EXTENSION] = {"writer": BodyWriter(cycle)}
+            extensions[EXTENSION] = {"writer": BodyWriter(cycle, self)}
+
+    def linger(self) -> None:
+        """From now on, drop what arrives (nothing more is parsed: the response says close);
+        close once ``LINGER_BYTES`` arrived or after ``LINGER_S`` seconds, or when the client
+        has closed, or at uvicorn's keep-alive timeout once the client has stopped sending."""
+        self._lingering = LINGER_BYTES
+        self._linger_timer = self.loop.call_later(LINGER_S, self._end_lingering)
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering is None:
+            super().data_received(data)
+            return
+        self._unset_keepalive_if_required()  # still sending: the linger's bounds apply
+        self._lingering -= len(data)
+        if self._lingering < 0:
+            self._end_lingering()
+
+    def _end_lingering(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
+        super().connection_lost(exc)
 
 
 def body_writer(scope: Scope) -> BodyWriter | None:

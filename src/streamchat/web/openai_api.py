@@ -17,9 +17,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamchat.errors import InvalidRequest, UnknownModel
+from streamchat.errors import InvalidRequest, NotFound, UnknownModel
 from streamchat.events import Event
 from streamchat.fanout import Subscription
+from streamchat.upstream import ModelInfo
 from streamchat.web.bodies import check_sendable
 from streamchat.web.chat_api import event_position
 from streamchat.web.openai_chunks import ChunkEncoder, completion, error_from_event
@@ -51,12 +52,19 @@ _FORWARDED = (
 _CONTENT = frozenset({"delta", "reasoning", "tool_call"})
 
 
+# OpenAI's types are strict: "stream": "yes", "1" or 1 is a 400 naming the field, not true;
+# a number is never a string, nor an integer a float (an integer is a valid float).
+_STRICT = ConfigDict(strict=True)
+
+
 class StreamOptions(BaseModel):
+    model_config = _STRICT
+
     include_usage: bool = False
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[dict[str, Any]] | None = None
@@ -64,7 +72,7 @@ class ChatMessage(BaseModel):
 
 class CompletionRequest(BaseModel):
     # Unknown fields (api_base, base_url, api_key ...) are ignored, never forwarded.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
@@ -87,16 +95,24 @@ class CompletionRequest(BaseModel):
     reasoning_effort: str | None = None
 
 
+def _model(info: ModelInfo) -> dict[str, Any]:
+    return {"id": info.id, "object": "model", "created": 0, "owned_by": info.provider}
+
+
 @router.get("/models")
 async def list_models(svc: Svc) -> dict[str, Any]:
     await svc.catalog.refresh()
-    return {
-        "object": "list",
-        "data": [
-            {"id": m.id, "object": "model", "created": 0, "owned_by": m.provider}
-            for m in svc.catalog.models()
-        ],
-    }
+    return {"object": "list", "data": [_model(m) for m in svc.catalog.models()]}
+
+
+@router.get("/models/{model_id:path}")
+async def retrieve_model(model_id: str, svc: Svc) -> dict[str, Any]:
+    """One model of the list (ids may hold a ``/``: ``moonshotai/kimi-k2``, ``provider/id``)."""
+    await svc.catalog.refresh()
+    for info in svc.catalog.models():
+        if info.id == model_id:
+            return _model(info)
+    raise NotFound(f"The model {model_id!r} does not exist", code="model_not_found")
 
 
 @router.post("/chat/completions", response_model=None)

@@ -2,6 +2,11 @@
 
 Chunk ``k`` of a stream carries SSE ``id: k`` (the generation's event id), so a client that lost
 the connection re-attaches with ``Last-Event-ID`` and gets the rest, also as chunks.
+
+As OpenAI sends them: the first chunk (``role``) has ``content: ""`` before text and
+``content: null`` before a tool call or a refusal, so it waits for the first token to know which;
+a ``delta`` event marked ``refusal`` (the provider's ``delta.refusal``) is ``delta.refusal``,
+and ``message.refusal`` in a non-streamed completion.
 """
 
 from __future__ import annotations
@@ -40,6 +45,14 @@ class ChunkEncoder:
             orjson.dumps(model),
         )
         self._usage: bytes | None = None
+        self._role: int | None = None  # the meta event's id, until the first token says how
+
+    def _role_frame(self, role_id: int, after: Event) -> bytes:
+        """The held first chunk: ``content: null`` when a tool call or a refusal comes first."""
+        self._role = None
+        textless = after.type == "tool_call" or (after.type == "delta" and "refusal" in after.data)
+        content = b"null" if textless else b'""'
+        return self._frame(role_id, b'{"role":"assistant","content":%s}' % content)
 
     def _frame(self, event_id: int, choice_delta: bytes, finish: bytes = b"null") -> bytes:
         return b'id: %d\ndata: %s,"choices":[{"index":0,"delta":%s,"finish_reason":%s}]}\n\n' % (
@@ -54,15 +67,25 @@ class ChunkEncoder:
 
     def _one(self, event: Event) -> bytes:
         kind = event.type
-        if kind == "delta":
-            # event.json() is b'{"text":<string>}': reuse the encoded string.
-            return self._frame(event.id, b'{"content":' + event.json()[8:-1] + b"}")
-        if kind == "reasoning":
-            return self._frame(event.id, b'{"reasoning_content":' + event.json()[8:-1] + b"}")
         if kind == "meta":
-            return self._frame(event.id, b'{"role":"assistant","content":""}')
+            self._role = event.id
+            return b""
+        head = b"" if self._role is None else self._role_frame(self._role, event)
+        if kind == "delta":
+            if "refusal" in event.data:
+                refusal = orjson.dumps(event.data["text"])
+                return head + self._frame(event.id, b'{"refusal":' + refusal + b"}")
+            # event.json() is b'{"text":<string>}': reuse the encoded string.
+            return head + self._frame(event.id, b'{"content":' + event.json()[8:-1] + b"}")
+        if kind == "reasoning":
+            delta = b'{"reasoning_content":' + event.json()[8:-1] + b"}"
+            return head + self._frame(event.id, delta)
         if kind == "tool_call":
-            return self._frame(event.id, b'{"tool_calls":[' + event.json() + b"]}")
+            return head + self._frame(event.id, b'{"tool_calls":[' + event.json() + b"]}")
+        return head + self._last(event)
+
+    def _last(self, event: Event) -> bytes:
+        kind = event.type
         if kind == "usage":
             usage = {k: v for k, v in event.data.items() if k != "estimated"}
             self._usage = orjson.dumps(usage)
@@ -82,13 +105,14 @@ class ChunkEncoder:
 def completion(generation_id: str, model: str, events: Sequence[Event]) -> dict[str, Any]:
     """A finished answer as one ``chat.completion`` object."""
     content: list[str] = []
+    refusal: list[str] = []
     reasoning: list[str] = []
     calls: dict[int, dict[str, Any]] = {}
     usage: dict[str, Any] = {}
     finish = "stop"
     for event in events:
         if event.type == "delta":
-            content.append(event.data["text"])
+            (refusal if "refusal" in event.data else content).append(event.data["text"])
         elif event.type == "reasoning":
             reasoning.append(event.data["text"])
         elif event.type == "tool_call":
@@ -97,7 +121,13 @@ def completion(generation_id: str, model: str, events: Sequence[Event]) -> dict[
             usage = {k: v for k, v in event.data.items() if k != "estimated"}
         elif event.type == "done":
             finish = event.data.get("finish_reason") or "stop"
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
+    # OpenAI's content is null when the answer is only tool calls or a refusal.
+    text = "".join(content) if content or not (calls or refusal) else None
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": text,
+        "refusal": "".join(refusal) if refusal else None,
+    }
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
     if calls:

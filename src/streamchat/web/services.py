@@ -10,10 +10,10 @@ from fastapi import Request
 from streamchat.answers import Answers
 from streamchat.fanout import Broker, Subscription
 from streamchat.generations import Generations
+from streamchat.limits import Limits
 from streamchat.settings import Settings
 from streamchat.store import Store
 from streamchat.upstream.catalog import Catalog
-from streamchat.web.limits import Limits
 from streamchat.web.metrics import Metrics
 from streamchat.web.streaming import Encoder, EventStream
 

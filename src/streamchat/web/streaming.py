@@ -4,7 +4,8 @@ It writes whatever the subscription has ready in one write (tokens that arrive t
 coalesced without delaying a lone one), a ``: ping`` comment after ``heartbeat`` seconds of
 silence, and ends after the terminal event. A disconnect is noticed by a task waiting on
 ``receive``; the subscription is closed either way, which is how the generation learns that
-nobody is listening. A client that stops reading is dropped after ``send_timeout`` seconds.
+nobody is listening. A client that stops reading is dropped after ``send_timeout`` seconds,
+its connection aborted (under streamchat's own protocol; elsewhere the server closes it).
 
 Under streamchat's own server protocol (:mod:`.body_writer`) the subscription is pushed to:
 each batch is encoded and written from inside the publish that brought it, and the response's
@@ -109,14 +110,20 @@ class EventStream(Response):
         watcher = asyncio.create_task(watch())
         _SendWatch.of_loop().add(self)
         self.metrics.clients.inc()
+        writer = body_writer(scope)
         try:
-            await self._relay(send, body_writer(scope))
+            await self._relay(send, writer)
         except asyncio.CancelledError:
             if self._ended_by is None:
                 raise
             main.uncancel()
             if self._ended_by == "send timeout":
                 _dropped.set(True)
+                if writer is not None:
+                    # The server's own close would wait for the full buffer to drain, which a
+                    # frozen client never lets happen: the socket, its fd and the queued bytes
+                    # stayed for as long as the client stayed connected.
+                    writer.abort()
         except OSError:
             pass  # the client went away
         finally:

@@ -21,12 +21,15 @@ export class ApiError extends Error {
       // not JSON: described by the status line below
     }
     const error = body && typeof body.error === "object" ? body.error : null;
-    if (error) return new ApiError(error, response.status);
+    const header = Number(response.headers.get("retry-after"));
+    const retryAfter = Number.isFinite(header) && header > 0 ? header : null;
+    if (error) return new ApiError({ ...error, retry_after: error.retry_after ?? retryAfter }, response.status);
     return new ApiError(
       {
         code: `http_${response.status}`,
         message: `${response.status} ${response.statusText}`.trim(),
         retryable: response.status >= 500 || response.status === 429,
+        retry_after: retryAfter,
       },
       response.status,
     );
@@ -78,18 +81,25 @@ export const api = {
   signOut: () => json("DELETE", SESSION),
   models: () => json("GET", "/api/models"),
   conversations: (limit = 50, offset = 0) => json("GET", `/api/conversations?limit=${limit}&offset=${offset}`),
-  conversation: (id) => json("GET", `/api/conversations/${enc(id)}`),
+  /** The conversation with its current path (`tree`: with every message of every branch). */
+  conversation: (id, { tree = false } = {}) =>
+    json("GET", `/api/conversations/${enc(id)}${tree ? "?tree=true" : ""}`),
   createConversation: (fields) => json("POST", "/api/conversations", fields),
   updateConversation: (id, fields) => json("PATCH", `/api/conversations/${enc(id)}`, fields),
+  /** Show the branch through `messageId`: the conversation with its new current path. */
+  showBranch: (id, messageId) =>
+    json("PATCH", `/api/conversations/${enc(id)}`, { current_message_id: messageId }),
   deleteConversation: (id) => json("DELETE", `/api/conversations/${enc(id)}`),
   stop: (generationId) => json("POST", `/api/generations/${enc(generationId)}/stop`),
 
-  /** POST /api/chat: the answer's SSE Response. */
+  /** POST /api/chat {message, conversation_id?, parent_id?, model?}: the answer's SSE Response. */
   chat: (body, signal) => send("POST", "/api/chat", { body, signal }),
-  regenerate: (conversationId, body, signal) =>
-    send("POST", `/api/conversations/${enc(conversationId)}/regenerate`, { body, signal }),
-  edit: (conversationId, body, signal) =>
-    send("POST", `/api/conversations/${enc(conversationId)}/edit`, { body, signal }),
+  /** A new version of answer `answerId` (a sibling, answering the same question). */
+  regenerate: (answerId, body, signal) =>
+    send("POST", `/api/messages/${enc(answerId)}/regenerate`, { body, signal }),
+  /** A new version of question `questionId` with the text `body.message`, and its answer. */
+  edit: (questionId, body, signal) =>
+    send("POST", `/api/messages/${enc(questionId)}/edit`, { body, signal }),
   /** Re-attach to a generation after event `after` (204: finished, 410: events expired). */
   events: (generationId, after, signal) =>
     send("GET", `/api/generations/${enc(generationId)}/events`, {

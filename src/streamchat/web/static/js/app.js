@@ -4,8 +4,14 @@
 // Routes: #/ is a new chat, #/c/{id} a conversation. Runs live in a RunRegistry, not in the
 // DOM: switching conversation unbinds the bubbles and the runs keep reading; coming back binds
 // the streaming answer's bubble to its run again (or re-attaches, after a reload).
+//
+// Each time a chat is shown it is a new view; a run belongs to the view it was started from.
+// The composer's Stop, and adopting a new chat's conversation, only ever concern the shown
+// view's run (or the shown conversation's): a new chat opened while another chat's first answer
+// streams is idle, and its Stop cannot stop the other answer.
 
 import { api } from "./api.js";
+import { ask, Thread } from "./branches.js";
 import { download, fileName, toJSON, toMarkdown } from "./export.js";
 import { announce, guard, toast } from "./feedback.js";
 import { t } from "./i18n.js";
@@ -14,7 +20,6 @@ import { Run, RunRegistry } from "./runs.js";
 import { Follower } from "./scroller.js";
 import { ensureSession } from "./session.js";
 import "./components/sc-composer.js";
-import "./components/sc-message.js";
 import "./components/sc-settings.js";
 import "./components/sc-sidebar.js";
 
@@ -24,7 +29,7 @@ const ROUTE = /^#\/c\/(.+)$/;
 export class App {
   constructor() {
     const $ = (selector) => document.querySelector(selector);
-    this.thread = $("#thread");
+    this.thread = new Thread($("#thread"));
     this.sidebar = $("#conversations");
     this.composer = $("#composer");
     this.settings = $("#settings");
@@ -34,7 +39,8 @@ export class App {
     this.catalog = new Catalog();
     this.conversation = null; // the shown conversation (without messages), null for a new chat
     this.draft = { model: null, system_prompt: "", params: {} }; // settings of a new chat
-    this.pendingRun = null; // a new chat's first run, until it knows its conversation
+    this.view = { run: null }; // the chat shown, and the run started from it
+    this.asked = new WeakMap(); // run -> the bubbles of its action: {question, answer, taken}
     this.list = [];
     this.opening = 0;
   }
@@ -58,10 +64,14 @@ export class App {
     const on = (target, type, handler) => target.addEventListener(type, handler);
     on(this.composer, "sc-send", (e) => this.send(e.detail.text));
     on(this.composer, "sc-stop", () => this.stop());
-    on(this.thread, "sc-regenerate", (e) => this.regenerate(e.target));
-    on(this.thread, "sc-edit", (e) => this.edit(e.target, e.detail.text));
-    on(this.thread, "sc-retry", (e) => this.retry(e.target, e.detail.error));
-    on(this.thread, "sc-rendered", () => this.follower.onContent());
+    const thread = this.thread.el;
+    on(thread, "sc-regenerate", (e) => this.regenerate(e.target));
+    on(thread, "sc-edit", (e) => this.edit(e.target, e.detail.text));
+    on(thread, "sc-retry", (e) => this.retry(e.target, e.detail.error));
+    on(thread, "sc-resend", (e) => this.resend(e.target));
+    on(thread, "sc-edit-resend", (e) => e.target.previousElementSibling?.startEdit());
+    on(thread, "sc-version", (e) => this.showVersion(e.detail.id, e.detail.step));
+    on(thread, "sc-rendered", () => this.follower.onContent());
     on(this.sidebar, "sc-rename", (e) => this.rename(e.detail.id, e.detail.title));
     on(this.sidebar, "sc-delete", (e) => this.remove(e.detail.id));
     on(this.sidebar, "sc-more", () => this.refreshList(this.list.length));
@@ -107,11 +117,9 @@ export class App {
     this.draft = { model: this.catalog.pick(this.draft.model || this.model), system_prompt: "", params: {} };
     this.setModel(this.draft.model);
     this.sidebar.current = null;
-    this.thread.replaceChildren();
-    delete this.thread.dataset.conversation;
-    if (this.pendingRun && !this.pendingRun.finished && !this.pendingRun.conversationId) {
-      this.pendingRun = null; // it carries on; the list shows it once it has its conversation
-    }
+    this.view = { run: null }; // another chat's run carries on, but is no longer this view's
+    this.thread.clear();
+    delete this.thread.el.dataset.conversation;
     this.updateView();
   }
 
@@ -129,24 +137,17 @@ export class App {
     if (ticket !== this.opening) return;
     const { messages, ...fields } = conversation;
     this.conversation = fields;
+    this.view = { run: null };
     const lastModel = messages.findLast((m) => m.role === "assistant")?.model;
     this.setModel(this.catalog.pick(fields.model || lastModel || this.model));
     this.sidebar.current = id;
     this.renderThread(messages);
-    this.thread.dataset.conversation = id;
+    this.thread.el.dataset.conversation = id;
     this.follower.toBottom();
   }
 
   renderThread(messages) {
-    this.thread.replaceChildren();
-    for (const message of messages) {
-      if (message.role === "user") this.addUser(message.content, message.id);
-      else if (message.role === "assistant") {
-        const bubble = this.addAssistant();
-        if (message.status === "streaming") bubble.bindRun(this.runFor(message));
-        else bubble.showStored(message);
-      }
-    }
+    this.thread.render(messages, (message) => this.runFor(message));
     this.updateView();
   }
 
@@ -171,9 +172,11 @@ export class App {
 
   // -- asking -----------------------------------------------------------------------------------
 
+  /** The run of the view shown, else the answer streaming in the shown conversation. */
   activeRun() {
-    if (this.conversation) return this.runs.forConversation(this.conversation.id);
-    return this.pendingRun && !this.pendingRun.finished ? this.pendingRun : null;
+    const own = this.view.run;
+    if (own && !own.finished) return own;
+    return this.conversation ? this.runs.forConversation(this.conversation.id) : null;
   }
 
   async send(text) {
@@ -190,60 +193,59 @@ export class App {
       this.adopt(created);
       conversationId = created.id;
     }
-    this.addUser(text);
-    const body = { message: text, conversation_id: conversationId ?? undefined, model: this.model };
-    this.begin(new Run({ conversationId, origin: { kind: "chat", message: text } }), (signal) =>
-      api.chat(body, signal),
-    );
+    this.thread.dropUnsent();
+    this.begin({ kind: "chat", message: text, conversationId, parentId: this.thread.lastAnswerId() });
   }
 
-  regenerate(bubble) {
-    const id = this.conversation?.id;
-    if (!id || this.activeRun()) return;
-    bubble.remove();
-    const run = new Run({ conversationId: id, origin: { kind: "regenerate" } });
-    this.begin(run, (signal) => api.regenerate(id, { model: this.model }, signal));
+  /** A new version of this answer (Regenerate on any answer, Retry on a stored error). */
+  regenerate(answer) {
+    if (!answer.messageId || !this.conversation || this.activeRun()) return;
+    this.begin({ kind: "regenerate", answerId: answer.messageId, conversationId: this.conversation.id }, answer);
   }
 
-  edit(userBubble, text) {
-    const id = this.conversation?.id;
-    if (!id || this.activeRun()) return;
-    while (userBubble.nextElementSibling) userBubble.nextElementSibling.remove();
-    userBubble.remove();
-    this.addUser(text);
-    const run = new Run({ conversationId: id, origin: { kind: "edit", message: text } });
-    this.begin(run, (signal) => api.edit(id, { message: text, model: this.model }, signal));
+  /** A new version of this question; for one never stored, the same request with the new text. */
+  edit(question, text) {
+    if (this.activeRun()) question.startEdit(text); // an answer started meanwhile: keep the text
+    else if (question.unsent) {
+      const origin = question.nextElementSibling?.source?.origin;
+      if (origin) this.begin({ ...origin, message: text }, question);
+    } else if (question.messageId && this.conversation) {
+      const origin = { kind: "edit", message: text, questionId: question.messageId };
+      this.begin({ ...origin, conversationId: this.conversation.id }, question);
+    }
   }
 
-  async retry(bubble, error) {
-    if (this.activeRun()) return;
-    const origin = bubble.source?.origin;
-    if (error?.code === "connection_lost" && bubble.messageId && this.conversation) {
+  /** Resend a question the server never stored, exactly as it was asked (the same parent). */
+  resend(answer) {
+    const question = answer.previousElementSibling;
+    if (this.activeRun() || !question?.unsent || !answer.source?.origin) return;
+    this.begin(answer.source.origin, question);
+  }
+
+  retry(answer, error) {
+    if (this.activeRun() || !answer.messageId) return;
+    if (error?.code === "connection_lost" && this.conversation) {
       const run = this.track(new Run({ conversationId: this.conversation.id, origin: { kind: "attach" } }));
-      bubble.bindRun(run);
-      run.attach(bubble.messageId, 0);
-      return;
-    }
-    const id = this.conversation?.id;
-    const stored = id ? await guard(api.conversation(id)) : null;
-    const last = stored?.messages.at(-1);
-    if (last?.role === "assistant") this.regenerate(bubble);
-    else if (last?.role === "user") this.edit(bubble.previousElementSibling ?? bubble, last.content);
-    else if (origin?.message) {
-      bubble.previousElementSibling?.remove();
-      bubble.remove();
-      this.send(origin.message);
+      answer.bindRun(run);
+      run.attach(answer.messageId, 0);
+    } else {
+      this.regenerate(answer);
     }
   }
 
-  begin(run, open) {
-    this.track(run);
-    if (!run.conversationId) this.pendingRun = run;
-    const bubble = this.addAssistant();
-    bubble.bindRun(run);
+  /** Start `origin`, shown in place of `from` and what follows it (put back when refused). */
+  begin(origin, from = null) {
+    const taken = from ? this.thread.cut(from) : [];
+    const question = origin.kind === "regenerate" ? null : this.thread.addQuestion(origin.message);
+    const run = this.track(new Run({ conversationId: origin.conversationId, origin }));
+    run.view = this.view;
+    this.view.run = run;
+    const answer = this.thread.addAnswer();
+    this.asked.set(run, { question, answer, taken });
+    answer.bindRun(run);
     this.updateView();
     this.follower.toBottom();
-    run.start(open);
+    run.start((signal) => ask(origin, this.model, signal));
   }
 
   track(run) {
@@ -253,34 +255,79 @@ export class App {
   }
 
   onRun(run, type) {
+    const own = run.view === this.view && this.asked.has(run);
     if (type === "meta") {
       this.sidebar.setStreaming(run.conversationId, true);
-      if (run === this.pendingRun && !this.conversation) {
+      if (own && !this.conversation) {
         const title = run.origin.message.split(/\s+/).filter(Boolean).join(" ").slice(0, 80);
         this.adopt({ id: run.conversationId, title, model: run.model, system_prompt: null, params: {} });
-        this.updateView();
       }
+      if (own) this.thread.named(run, this.asked.get(run));
+      this.updateView();
       this.refreshList();
     } else if (type === "stopping") {
       this.updateView();
     } else if (type === "end") {
       if (run.conversationId) this.sidebar.setStreaming(run.conversationId, false);
-      if (run === this.pendingRun) this.pendingRun = null;
-      const shown = this.conversation && run.conversationId === this.conversation.id;
-      if (shown) {
+      const shown = own || (this.conversation && run.conversationId === this.conversation.id);
+      if (own && run.refused) this.refused(run);
+      else if (shown) {
         const key = run.status === "stopped" ? "answerStopped" : run.error ? "answerFailed" : "answerDone";
         announce(t(key, { message: run.error?.message ?? "" }));
+        this.refreshVersions();
       }
       this.updateView();
       this.refreshList();
     }
   }
 
+  /**
+   * The server refused the action, or never got it: nothing was stored. A conflict (an answer is
+   * streaming in this conversation, perhaps from another tab) and a refused Regenerate leave the
+   * screen as it was; a refused question stays, "not sent", with Resend and Edit & resend.
+   */
+  refused(run) {
+    const { question, answer, taken } = this.asked.get(run);
+    const { code, message, retry_after: wait } = run.error;
+    if (code !== "conflict" && run.origin.kind !== "regenerate") {
+      question.markUnsent();
+      answer.markUnsent();
+      announce(t("answerFailed", { message }));
+      return;
+    }
+    this.thread.restore([question, answer], taken);
+    toast(code === "conflict" ? t("conflict") : wait ? t("refusedWait", { message, seconds: wait }) : message);
+    if (code !== "conflict") return;
+    if (run.origin.kind === "edit") taken[0]?.startEdit(run.origin.message);
+    else if (run.origin.kind === "chat") this.composer.restore(run.origin.message);
+  }
+
+  /** Show another version of a message: the server moves the conversation to its branch. */
+  async showVersion(id, step) {
+    if (!this.conversation || this.activeRun()) return;
+    const view = this.view;
+    const conversation = await guard(api.showBranch(this.conversation.id, id));
+    if (!conversation || view !== this.view) return;
+    const { messages, ...fields } = conversation;
+    this.conversation = { ...this.conversation, ...fields };
+    this.renderThread(messages);
+    const bubble = this.thread.focusVersion(id, step);
+    if (bubble) announce(t("versionOf", { n: bubble.siblingIds.indexOf(id) + 1, m: bubble.siblingIds.length }));
+  }
+
+  /** Count the versions again once an answer ended (another tab may have added some). */
+  async refreshVersions() {
+    const id = this.conversation?.id;
+    if (!id) return;
+    const tree = await guard(api.conversation(id, { tree: true }));
+    if (tree && this.conversation?.id === id) this.thread.setVersions(tree.messages);
+  }
+
   /** A new chat got its conversation: show it as such without reloading the thread. */
   adopt(conversation) {
     this.conversation = conversation;
     history.replaceState(null, "", `#/c/${encodeURIComponent(conversation.id)}`);
-    this.thread.dataset.conversation = conversation.id;
+    this.thread.el.dataset.conversation = conversation.id;
     this.sidebar.current = conversation.id;
   }
 
@@ -300,28 +347,11 @@ export class App {
 
   // -- the thread -------------------------------------------------------------------------------
 
-  addUser(text, id = null) {
-    const bubble = document.createElement("sc-message").setup("user");
-    bubble.showUser(text, id);
-    this.thread.append(bubble);
-    return bubble;
-  }
-
-  addAssistant() {
-    const bubble = document.createElement("sc-message").setup("assistant");
-    this.thread.append(bubble);
-    return bubble;
-  }
-
   updateView() {
     const run = this.activeRun();
     this.composer.busy = Boolean(run && !run.stopping);
-    this.thread.classList.toggle("busy", Boolean(run));
-    const bubbles = [...this.thread.children];
-    const lastUser = bubbles.findLast((b) => b.kind === "user");
-    const lastAnswer = bubbles.findLast((b) => b.kind === "assistant");
-    for (const bubble of bubbles) bubble.classList.toggle("last", bubble === lastUser || bubble === lastAnswer);
-    document.querySelector("#empty").hidden = bubbles.length > 0;
+    this.thread.lock(Boolean(run));
+    document.querySelector("#empty").hidden = !this.thread.empty;
     const title = this.conversation?.title;
     document.querySelector("#title").textContent = title || t("newChat");
     document.title = title ? `${title} · streamchat` : "streamchat";

@@ -14,10 +14,15 @@ import { readEvents } from "./sse.js";
 const MAX_ATTEMPTS = 8;
 
 export class Run extends EventTarget {
-  /** origin: {kind: "chat"|"regenerate"|"edit"|"attach", message?} */
+  /**
+   * origin: what was asked, enough to ask it again (branches.js `ask`):
+   * {kind: "chat", message, parentId} | {kind: "edit", message, questionId} |
+   * {kind: "regenerate", answerId} | {kind: "attach"}
+   */
   constructor({ conversationId = null, origin = { kind: "chat" } } = {}) {
     super();
-    this.id = null;
+    this.id = null; // the answer's message id, from the response header or `meta`
+    this.questionId = null; // the question it answers (`meta`)
     this.conversationId = conversationId;
     this.origin = origin;
     this.model = null;
@@ -40,6 +45,11 @@ export class Run extends EventTarget {
 
   get finished() {
     return this.status !== "streaming";
+  }
+
+  /** Ended before the server stored anything (a refusal, or no connection): nothing was written. */
+  get refused() {
+    return this.finished && this.error !== null && this.id === null;
   }
 
   /** Open the stream with `open(signal) -> Promise<Response>` and follow it to its end. */
@@ -138,6 +148,7 @@ export class Run extends EventTarget {
     switch (event.type) {
       case "meta":
         this.id = data.message_id;
+        this.questionId = data.question_id ?? null;
         this.conversationId = data.conversation_id;
         this.model = data.model;
         break;
@@ -181,7 +192,8 @@ export class Run extends EventTarget {
       this.fail(new ApiError({ code: "connection_lost", message: "", retryable: true }));
       return;
     }
-    const conversation = await api.conversation(this.conversationId);
+    // the whole tree: the answer need not be on the current path (another tab may have moved it)
+    const conversation = await api.conversation(this.conversationId, { tree: true });
     const message = conversation.messages.find((m) => m.id === this.id);
     if (!message) {
       this.fail(new ApiError({ code: "not_found", message: `message ${this.id} not found` }));

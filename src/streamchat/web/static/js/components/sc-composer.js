@@ -48,6 +48,11 @@ export class ScComposer extends HTMLElement {
     this.dispatchEvent(new CustomEvent("sc-send", { bubbles: true, detail: { text } }));
   }
 
+  /** Put back a question the server did not take, unless something new was typed meanwhile. */
+  restore(text) {
+    if (!this.input.value.trim()) this.input.value = text;
+  }
+
   /** Streaming: show Stop instead of Send (the input stays usable). */
   set busy(value) {
     this._busy = Boolean(value);

@@ -1,14 +1,23 @@
-// <sc-message>: one bubble. A question shows plain text (with an inline editor when it is the
-// last one); an answer shows the thinking block, the markdown body, the error with Retry, the
-// stopped/incomplete badge and the stats line. An answer is drawn from a Run while it streams
-// (bindRun) or from the stored message (showStored); both go through draw(), batched to one
-// update per animation frame, and the same MarkdownStream.
+// <sc-message>: one bubble. A question shows plain text (with an inline editor); an answer shows
+// the thinking block, the markdown body, the error with Retry (or, for a question the server
+// never stored, Resend and Edit & resend), the stopped/incomplete badge and the stats line. A
+// message with versions (`sibling_ids`) shows `‹ n/m ›`. An answer is drawn from a Run while it
+// streams (bindRun) or from the stored message (showStored); both go through draw(), batched to
+// one update per animation frame, and the same MarkdownStream.
 //
-// Events (bubbling): sc-regenerate, sc-edit {text}, sc-retry {error}, sc-rendered.
+// Events (bubbling): sc-regenerate, sc-edit {text}, sc-retry {error}, sc-resend, sc-edit-resend,
+// sc-version {id, step}, sc-rendered.
 
 import { t } from "../i18n.js";
 import { MarkdownStream } from "../markdown-stream.js";
 import { copyText } from "../clipboard.js";
+
+const VERSIONS = `
+    <span class="versions" role="group" hidden>
+      <button type="button" class="link-btn version-prev">‹</button>
+      <span class="version-count" aria-hidden="true"></span>
+      <button type="button" class="link-btn version-next">›</button>
+    </span>`;
 
 const ASSISTANT = `
   <div class="msg-head"><span class="msg-role" data-i18n="assistant"></span><span class="msg-model"></span></div>
@@ -16,10 +25,14 @@ const ASSISTANT = `
   <div class="msg-body md" aria-live="polite"></div>
   <div class="msg-error" role="alert" hidden>
     <strong class="err-title" data-i18n="errorTitle"></strong>
-    <span class="err-text"></span><span class="err-wait"></span>
-    <button type="button" class="btn retry" data-i18n="retry"></button>
+    <span class="err-text"></span>
+    <span class="err-actions">
+      <button type="button" class="btn edit-resend" data-i18n="editResend" hidden></button>
+      <button type="button" class="btn resend" data-i18n="resend" hidden></button>
+      <button type="button" class="btn retry" data-i18n="retry"></button>
+    </span>
   </div>
-  <div class="msg-foot">
+  <div class="msg-foot">${VERSIONS}
     <span class="badge status-badge" hidden></span>
     <span class="stats"></span>
     <span class="actions">
@@ -29,9 +42,9 @@ const ASSISTANT = `
   </div>`;
 
 const USER = `
-  <div class="msg-head"><span class="msg-role" data-i18n="you"></span></div>
+  <div class="msg-head"><span class="msg-role" data-i18n="you"></span><span class="badge unsent-badge" data-i18n="notSent" hidden></span></div>
   <div class="msg-body plain"></div>
-  <div class="msg-foot"><span class="actions">
+  <div class="msg-foot">${VERSIONS}<span class="actions">
     <button type="button" class="link-btn edit" data-i18n="edit"></button>
   </span></div>`;
 
@@ -46,7 +59,8 @@ export class ScMessage extends HTMLElement {
     this.body = this.querySelector(".msg-body");
     // looked up once: a querySelector for what follows the body would walk the whole answer
     this.els = {};
-    for (const name of ["msg-model", "thinking", "thinking-label", "msg-error", "err-text", "err-wait", "retry", "status-badge", "stats"]) {
+    const parts = ["msg-model", "thinking", "thinking-label", "msg-error", "err-text", "retry", "resend", "edit-resend", "status-badge", "stats", "versions", "version-prev", "version-count", "version-next", "unsent-badge"];
+    for (const name of parts) {
       this.els[name] = this.querySelector(`.${name}`);
     }
     this.addEventListener("click", (event) => this.onClick(event));
@@ -56,24 +70,74 @@ export class ScMessage extends HTMLElement {
       this.querySelector(".thinking-text").append(this.thinkingText);
       this.onChange = (event) => this.changed(event.detail);
     }
+    this.messageId = null;
+    this.siblingIds = [];
+    this.locked = false;
     return this;
+  }
+
+  // -- versions -------------------------------------------------------------------------------
+
+  /** Name the bubble after its stored message: {id, parent_id, sibling_ids}. */
+  setMessage(message) {
+    this.messageId = message.id;
+    this.parentId = message.parent_id ?? null;
+    this.setVersions(message.sibling_ids ?? [message.id]);
+  }
+
+  /** The versions of this message (its siblings, itself included, oldest first). */
+  setVersions(siblingIds) {
+    this.siblingIds = siblingIds;
+    this.drawVersions();
+  }
+
+  /** While an answer streams in the conversation: versions cannot be switched. */
+  setLocked(locked) {
+    if (this.locked === locked) return;
+    this.locked = locked;
+    this.drawVersions();
+  }
+
+  drawVersions() {
+    const count = this.siblingIds.length;
+    const index = this.siblingIds.indexOf(this.messageId);
+    this.els.versions.hidden = count < 2 || index < 0;
+    if (this.els.versions.hidden) return;
+    this.els.versions.setAttribute("aria-label", t("versionOf", { n: index + 1, m: count }));
+    this.els["version-count"].textContent = `${index + 1}/${count}`;
+    for (const [name, step, key] of [["version-prev", -1, "previousVersion"], ["version-next", 1, "nextVersion"]]) {
+      const target = this.els[name];
+      target.setAttribute("aria-label", t(key));
+      target.title = t(key);
+      target.disabled = this.locked || !this.siblingIds[index + step];
+    }
   }
 
   // -- questions ------------------------------------------------------------------------------
 
-  showUser(text, id = null) {
-    this.messageId = id;
+  showUser(text, message = null) {
     this.text = text;
     this.body.textContent = text;
+    if (message) this.setMessage(message);
   }
 
-  startEdit() {
+  /** A question (or its error) the server never stored: refused, or no connection. */
+  markUnsent() {
+    this.dataset.unsent = "";
+    if (this.els["unsent-badge"]) this.els["unsent-badge"].hidden = false;
+  }
+
+  get unsent() {
+    return "unsent" in this.dataset;
+  }
+
+  startEdit(text = this.text) {
     if (this.querySelector(".edit-box")) return;
     const box = document.createElement("form");
     box.className = "edit-box";
     const area = document.createElement("textarea");
     area.className = "edit-input";
-    area.value = this.text;
+    area.value = text;
     area.setAttribute("aria-label", t("edit"));
     const send = button("btn primary edit-send", t("editSend"), "submit");
     const cancel = button("btn edit-cancel", t("cancel"));
@@ -128,7 +192,7 @@ export class ScMessage extends HTMLElement {
   /** Draw a stored message (GET /api/conversations/{id}). */
   showStored(message) {
     this.unbind();
-    this.messageId = message.id;
+    this.setMessage(message);
     this.source = {
       id: message.id,
       text: message.content || "",
@@ -146,7 +210,7 @@ export class ScMessage extends HTMLElement {
   }
 
   disconnectedCallback() {
-    this.unbind();
+    this.unbind(); // a countdown carries on: the bubble may be put back (a refused action)
   }
 
   resetDrawn() {
@@ -226,14 +290,12 @@ export class ScMessage extends HTMLElement {
   }
 
   drawReconnecting(src) {
-    const wait = this.els["err-wait"];
     const box = this.els["msg-error"];
     if (src.reconnecting) {
       box.hidden = false;
       box.classList.add("reconnecting");
       this.els["err-text"].textContent = t("reconnecting");
       this.els.retry.hidden = true;
-      wait.textContent = "";
     } else if (box.classList.contains("reconnecting")) {
       box.hidden = true;
       box.classList.remove("reconnecting");
@@ -248,14 +310,32 @@ export class ScMessage extends HTMLElement {
     const box = this.els["msg-error"];
     box.classList.remove("reconnecting");
     box.hidden = !src.error;
-    if (src.error) {
-      this.els["err-text"].textContent = errorText(src.error);
-      const retry = this.els.retry;
-      retry.hidden = !src.error.retryable;
-      this.els["err-wait"].textContent = src.error.retry_after
-        ? ` (${t("retryIn", { seconds: src.error.retry_after })})`
-        : "";
+    if (!src.error) return;
+    this.els["err-text"].textContent = errorText(src.error);
+    // never stored: nothing to regenerate; the question can be sent again, as it was or edited
+    const unsent = !src.id;
+    if (unsent) this.dataset.unsent = "";
+    const again = unsent ? this.els.resend : this.els.retry;
+    this.els.retry.hidden = unsent || !src.error.retryable;
+    this.els.resend.hidden = !unsent || !src.error.retryable;
+    this.els["edit-resend"].hidden = !unsent;
+    // a live error's Retry-After: the button waits, counting down (a stored one has long passed)
+    if (src.error.retryable && src.error.retry_after > 0 && this.run) {
+      this.countDown(again, t(unsent ? "resend" : "retry"), src.error.retry_after);
     }
+  }
+
+  countDown(target, label, seconds) {
+    clearInterval(this.countdown);
+    const until = performance.now() + seconds * 1000;
+    const tick = () => {
+      const left = Math.ceil((until - performance.now()) / 1000);
+      target.disabled = left > 0;
+      target.textContent = left > 0 ? t("againIn", { label, seconds: left }) : label;
+      if (left <= 0) clearInterval(this.countdown);
+    };
+    tick();
+    this.countdown = setInterval(tick, 250);
   }
 
   onClick(event) {
@@ -270,8 +350,16 @@ export class ScMessage extends HTMLElement {
       this.dispatchEvent(new CustomEvent("sc-regenerate", { bubbles: true }));
     } else if (target.classList.contains("retry")) {
       this.dispatchEvent(new CustomEvent("sc-retry", { bubbles: true, detail: { error: this.source?.error } }));
+    } else if (target.classList.contains("resend")) {
+      this.dispatchEvent(new CustomEvent("sc-resend", { bubbles: true }));
+    } else if (target.classList.contains("edit-resend")) {
+      this.dispatchEvent(new CustomEvent("sc-edit-resend", { bubbles: true }));
     } else if (target.classList.contains("edit")) {
       this.startEdit();
+    } else if (target.classList.contains("version-prev") || target.classList.contains("version-next")) {
+      const step = target.classList.contains("version-prev") ? -1 : 1;
+      const id = this.siblingIds[this.siblingIds.indexOf(this.messageId) + step];
+      if (id) this.dispatchEvent(new CustomEvent("sc-version", { bubbles: true, detail: { id, step } }));
     }
   }
 }

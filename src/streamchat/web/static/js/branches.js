@@ -1,0 +1,139 @@
+// The thread shown: the bubbles of one path through a conversation's tree (oldest first), and
+// what each action asks the server for. Every action names its message: a new question is the
+// child of the last answer shown, Regenerate makes a new version of that answer, Edit a new
+// version of that question; nothing means "the last message", so an old tab, or a question the
+// server never stored, cannot touch the wrong message.
+//
+// An action takes its bubble and everything after it off the screen and shows the new version
+// in its place. When the server refuses it (nothing is stored then), `restore` puts the screen
+// back as it was, or the question stays, marked "not sent", with Resend and Edit & resend.
+
+import { api } from "./api.js";
+import "./components/sc-message.js";
+
+export class Thread {
+  constructor(element) {
+    this.el = element;
+  }
+
+  get bubbles() {
+    return [...this.el.children];
+  }
+
+  get empty() {
+    return this.el.children.length === 0;
+  }
+
+  /** Draw `messages` (a path, oldest first); `runFor(message)` follows a streaming answer. */
+  render(messages, runFor) {
+    this.el.replaceChildren();
+    for (const message of messages) {
+      if (message.role === "user") this.addQuestion(message.content, message);
+      else if (message.role !== "assistant") continue;
+      else if (message.status !== "streaming") this.addAnswer().showStored(message);
+      else {
+        const bubble = this.addAnswer();
+        bubble.setMessage(message);
+        bubble.bindRun(runFor(message));
+      }
+    }
+  }
+
+  clear() {
+    this.el.replaceChildren();
+  }
+
+  addQuestion(text, message = null) {
+    const bubble = document.createElement("sc-message").setup("user");
+    bubble.showUser(text, message);
+    this.el.append(bubble);
+    return bubble;
+  }
+
+  addAnswer() {
+    const bubble = document.createElement("sc-message").setup("assistant");
+    this.el.append(bubble);
+    return bubble;
+  }
+
+  /** The last stored answer shown: the parent of a new question (null in a new chat). */
+  lastAnswerId() {
+    const answer = this.bubbles.findLast((b) => b.kind === "assistant" && b.messageId && !b.unsent);
+    return answer?.messageId ?? null;
+  }
+
+  /** Questions the server never stored leave when another one is sent. */
+  dropUnsent() {
+    for (const bubble of this.bubbles) if (bubble.unsent) bubble.remove();
+  }
+
+  /** Take `bubble` and everything after it off the screen; returns them for `restore`. */
+  cut(bubble) {
+    const bubbles = this.bubbles;
+    const taken = bubbles.slice(bubbles.indexOf(bubble));
+    for (const b of taken) b.remove();
+    return taken;
+  }
+
+  /** Undo an action: remove the bubbles it `added`, put back those it `taken` away. */
+  restore(added, taken) {
+    for (const b of added) b?.remove();
+    this.el.append(...taken);
+  }
+
+  /**
+   * An action got its ids (`meta`): name its bubbles. Their versions are known at once: a
+   * regenerated answer joins the versions of the answer it was asked from, an edited question
+   * those of the question; `setVersions` corrects them from the server when the answer ends.
+   */
+  named(run, { question, answer, taken }) {
+    const from = taken[0];
+    const kind = run.origin.kind;
+    if (question) {
+      const earlier = kind === "edit" && !from?.unsent ? from.siblingIds : [];
+      question.setMessage({ id: run.questionId, sibling_ids: [...earlier, run.questionId] });
+    }
+    const earlier = kind === "regenerate" ? from.siblingIds : [];
+    answer.setMessage({ id: run.id, parent_id: run.questionId, sibling_ids: [...earlier, run.id] });
+  }
+
+  /** Count the versions of every bubble again from `messages` (the conversation's tree). */
+  setVersions(messages) {
+    const versions = new Map(messages.map((m) => [m.id, m.sibling_ids ?? [m.id]]));
+    for (const bubble of this.bubbles) {
+      const ids = versions.get(bubble.messageId);
+      if (ids) bubble.setVersions(ids);
+    }
+  }
+
+  /** While an answer streams here: no Edit, Regenerate or version switch. */
+  lock(busy) {
+    this.el.classList.toggle("busy", busy);
+    for (const bubble of this.bubbles) bubble.setLocked(busy);
+  }
+
+  /** After a version switch redrew the thread: focus the same arrow (or the other one). */
+  focusVersion(id, step) {
+    const bubble = this.bubbles.find((b) => b.messageId === id);
+    if (!bubble) return null;
+    const [same, other] = step < 0 ? ["version-prev", "version-next"] : ["version-next", "version-prev"];
+    const target = bubble.els[same].disabled ? bubble.els[other] : bubble.els[same];
+    target.focus();
+    return bubble;
+  }
+}
+
+/** Open the stream that asks `origin` (runs.js Run.origin), naming its message. */
+export function ask(origin, model, signal) {
+  if (origin.kind === "regenerate") return api.regenerate(origin.answerId, { model }, signal);
+  if (origin.kind === "edit") {
+    return api.edit(origin.questionId, { message: origin.message, model }, signal);
+  }
+  const body = {
+    message: origin.message,
+    conversation_id: origin.conversationId ?? undefined,
+    parent_id: origin.parentId ?? undefined,
+    model,
+  };
+  return api.chat(body, signal);
+}
