@@ -74,6 +74,8 @@ class Conversation:
     params: dict[str, Any] = field(default_factory=dict)
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    # The leaf of the branch the owner looks at (None: the newest message's branch).
+    current_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -95,6 +97,9 @@ class Message:
     last_event_id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    # The message this one follows: a question's parent is an answer, an answer's its question;
+    # None for a first question. Siblings (same parent) are versions of one another.
+    parent_id: str | None = None
 
 
 @dataclass(slots=True)

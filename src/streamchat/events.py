@@ -6,6 +6,7 @@ A generation publishes a numbered sequence of events; ids start at 1 and grow by
 type     data                                                  when
 ======== ===================================================== ====================
 meta     conversation_id, message_id, model                    first, always
+         [, question_id, parent_id] (an answer in a conversation)
 reasoning text                                                 thinking tokens
 delta    text                                                  answer tokens
 tool_call index, id?, type?, function {name?, arguments?}      ``/v1`` tool calls
@@ -25,7 +26,10 @@ from typing import Any, Final
 
 import orjson
 
-__all__ = ["EVENT_TYPES", "TERMINAL", "Event"]
+from streamchat.chat import Usage
+from streamchat.errors import StreamchatError
+
+__all__ = ["EVENT_TYPES", "TERMINAL", "Event", "done", "error", "meta", "usage"]
 
 EVENT_TYPES: Final = frozenset(
     {"meta", "reasoning", "delta", "tool_call", "usage", "done", "error"}
@@ -82,3 +86,49 @@ class Event:
         return (self.id, self.type, self.data) == (other.id, other.type, other.data)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+# -- the one constructor of each event shape that more than one module writes -----------------
+
+
+def meta(
+    id: int,
+    *,
+    conversation_id: str | None,
+    message_id: str,
+    model: str,
+    question_id: str | None = None,
+) -> Event:
+    """The first event. An answer in a conversation also names its question (its parent)."""
+    data: dict[str, Any] = {
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "model": model,
+    }
+    if question_id is not None:
+        data["question_id"] = question_id
+        data["parent_id"] = question_id
+    return Event(id, "meta", data)
+
+
+def usage(id: int, value: Usage) -> Event:
+    return Event(id, "usage", value.as_dict())
+
+
+def done(
+    id: int, finish_reason: str | None, ttft_ms: float | None, total_ms: float | None
+) -> Event:
+    return Event(
+        id,
+        "done",
+        {"finish_reason": finish_reason, "ttft_ms": _ms(ttft_ms), "total_ms": _ms(total_ms)},
+    )
+
+
+def error(id: int, failure: StreamchatError | dict[str, Any]) -> Event:
+    """The terminal failure: an error, or its stored ``as_dict()`` form."""
+    return Event(id, "error", failure if isinstance(failure, dict) else failure.as_dict())
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)

@@ -120,6 +120,14 @@ class Settings(BaseModel):
     upstream_retries: int = Field(
         2, ge=0, description="Retries of a retryable upstream failure before the first token."
     )
+    v1_upstream_retries: int = Field(
+        0,
+        ge=0,
+        description=(
+            "The same for /v1 answers, whose SDK retries itself: by default a retryable failure "
+            "goes back to the client with its Retry-After."
+        ),
+    )
     retry_max_wait: float = Field(
         10.0, ge=0, description="Longest Retry-After honoured before a retry, in seconds."
     )

@@ -28,6 +28,8 @@ FAULT_SETTINGS: dict[str, Any] = {
     "token_gap_timeout": 1.0,
     "total_timeout": 10.0,
     "upstream_retries": 1,
+    # /v1 retries nothing by default (the SDK does); here every surface retries once.
+    "v1_upstream_retries": 1,
     "retry_max_wait": 0.5,
 }
 BOUND_S = 12.0  # the longest any one faulty answer may take, on any surface

@@ -23,6 +23,7 @@ PUBLIC = {
     ("GET", "/metrics"),
     ("GET", "/api/models"),
     ("GET", "/v1/models"),
+    ("GET", "/v1/models/{model_id}"),
     ("GET", "/api/session"),
     ("POST", "/api/session"),
     ("DELETE", "/api/session"),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -49,8 +51,8 @@ def _head() -> str | None:
 
 def test_the_revisions_form_one_line() -> None:
     script = ScriptDirectory.from_config(alembic_config())
-    assert script.get_heads() == ["0003"]
-    assert [r.revision for r in script.walk_revisions()] == ["0003", "0002", "0001"]
+    assert script.get_heads() == ["0004"]
+    assert [r.revision for r in script.walk_revisions()] == ["0004", "0003", "0002", "0001"]
 
 
 async def test_upgrade_head_from_blank_gives_exactly_the_schema(blank_url: str) -> None:
@@ -98,5 +100,85 @@ async def test_the_comparison_sees_a_schema_that_differs(blank_url: str) -> None
         diffs = await _schema_diff(engine, changed)
         kinds = sorted(d[0] if isinstance(d, tuple) else d[0][0] for d in diffs)
         assert kinds == ["add_column", "add_index", "add_table", "modify_nullable", "modify_type"]
+    finally:
+        await engine.dispose()
+
+
+def _upgrade_to(revision: str) -> Any:
+    def run(connection: Connection) -> None:
+        command.upgrade(alembic_config(connection), revision)
+
+    return run
+
+
+def _old_rows(conversation: str, owner: str, statuses: list[str]) -> list[dict[str, Any]]:
+    """Messages as revision 0002 kept them: one list per conversation, by position."""
+    return [
+        {
+            "id": f"{conversation}-m{i}",
+            "conversation_id": conversation,
+            "owner_id": owner,
+            "position": i,
+            "role": "user" if i % 2 == 0 else "assistant",
+            "content": f"text {i}",
+            "reasoning": "",
+            "status": status,
+            "created_at": datetime(2026, 11, 1, tzinfo=UTC),
+            "updated_at": datetime(2026, 11, 1, tzinfo=UTC),
+        }
+        for i, status in enumerate(statuses)
+    ]
+
+
+async def test_the_tree_migration_turns_each_conversation_into_one_path(blank_url: str) -> None:
+    """0004 gives every stored message its predecessor as parent and every conversation its
+    last message as current leaf; a streaming and a stopped answer keep status and text."""
+    engine = create_engine(blank_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade_to("0002"))
+        old = sa.MetaData()
+        async with engine.begin() as conn:
+            await conn.run_sync(old.reflect)
+            await conn.execute(
+                old.tables["users"].insert().values(id="u", name="u", created_at=sa.func.now())
+            )
+            for conversation in ("c1", "c2", "c3"):
+                await conn.execute(
+                    old.tables["conversations"]
+                    .insert()
+                    .values(
+                        id=conversation,
+                        owner_id="u",
+                        title=conversation,
+                        params={},
+                        created_at=sa.func.now(),
+                        updated_at=sa.func.now(),
+                    )
+                )
+            messages = old.tables["messages"]
+            await conn.execute(
+                messages.insert(), _old_rows("c1", "u", ["complete"] * 3 + ["streaming"])
+            )
+            await conn.execute(messages.insert(), _old_rows("c2", "u", ["complete", "stopped"]))
+        await upgrade(engine)
+        assert await _schema_diff(engine) == []
+        async with engine.connect() as conn:
+            m = tables.messages.c
+            result = await conn.execute(
+                sa.select(m.id, m.parent_id, m.status, m.content).order_by(m.id)
+            )
+            got = {row.id: (row.parent_id, row.status, row.content) for row in result}
+            c = tables.conversations.c
+            leaves = {r.id: r.current_id for r in await conn.execute(sa.select(c.id, c.current_id))}
+        assert got == {
+            "c1-m0": (None, "complete", "text 0"),
+            "c1-m1": ("c1-m0", "complete", "text 1"),
+            "c1-m2": ("c1-m1", "complete", "text 2"),
+            "c1-m3": ("c1-m2", "streaming", "text 3"),
+            "c2-m0": (None, "complete", "text 0"),
+            "c2-m1": ("c2-m0", "stopped", "text 1"),
+        }
+        assert leaves == {"c1": "c1-m3", "c2": "c2-m1", "c3": None}
     finally:
         await engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from dataclasses import replace
@@ -168,6 +169,7 @@ async def test_create_and_get_conversation(people: SqlStore, db: AsyncEngine) ->
             "params": {"temperature": 0.2, "stop": ["\n\n"], "nested": {"a": [1, None]}},
             "created_at": T0,
             "updated_at": T0,
+            "current_id": None,
         }
     ]
 
@@ -340,6 +342,7 @@ async def test_add_messages_keeps_every_field(people: SqlStore, db: AsyncEngine)
         "conversation_id": "c1",
         "owner_id": ALICE,
         "position": 0,
+        "parent_id": None,
         "role": "assistant",
         "content": "Hello",
         "reasoning": "thinking…",
@@ -433,12 +436,37 @@ async def test_add_messages_is_all_or_nothing(
     assert await snapshot(db) == before
 
 
+async def test_the_current_leaf_follows_inserts_deletes_and_set_current(
+    people: SqlStore,
+) -> None:
+    """Messages form a tree (issue 11): the last message inserted becomes the conversation's
+    current leaf; deleting it shows its parent; set_current moves it without bumping
+    updated_at; another owner's conversation is NotFound."""
+    await people.create_conversation(conversation("c1"))
+    q1, a1 = message("q1", "c1"), message("a1", "c1", role="assistant", parent_id="q1")
+    await people.add_messages([q1, a1])
+    assert (await people.get_conversation(ALICE, "c1")).current_id == "a1"
+    a2 = message("a2", "c1", role="assistant", parent_id="q1")
+    await people.add_messages([a2])
+    assert [m.parent_id for m in await people.list_messages(ALICE, "c1")] == [None, "q1", "q1"]
+    touched = (await people.get_conversation(ALICE, "c1")).updated_at
+    await people.set_current(ALICE, "c1", "a1")
+    after = await people.get_conversation(ALICE, "c1")
+    assert (after.current_id, after.updated_at) == ("a1", touched)
+    await people.set_current(ALICE, "c1", "a2")
+    await people.delete_messages(ALICE, ["a2"])
+    assert (await people.get_conversation(ALICE, "c1")).current_id == "q1"
+    with pytest.raises(NotFound):
+        await people.set_current(BOB, "c1", "a1")
+
+
 async def test_add_messages_creates_a_new_conversation_in_the_same_transaction(
     chat: SqlStore, db: AsyncEngine
 ) -> None:
     rows = [message("q1", "c9"), message("a1", "c9", role="assistant")]
     await chat.add_messages(rows, new=conversation("c9"))
-    assert await chat.get_conversation(ALICE, "c9") == conversation("c9")
+    stored = await chat.get_conversation(ALICE, "c9")
+    assert stored == dataclasses.replace(conversation("c9"), current_id="a1")
     assert await chat.list_messages(ALICE, "c9") == rows
     positions = {r["id"]: r["position"] for r in await conftest.rows(db, tables.messages)}
     assert (positions["q1"], positions["a1"]) == (0, 1)

@@ -101,15 +101,16 @@ class Store(Protocol):
     async def delete_conversation(self, owner_id: str, conversation_id: str) -> None: ...
 
     async def list_messages(self, owner_id: str, conversation_id: str) -> list[Message]:
-        """Oldest first."""
+        """Every message of the conversation (all branches of its tree), oldest first."""
 
     async def get_message(self, owner_id: str, message_id: str) -> Message: ...
 
     async def add_messages(
         self, messages: Sequence[Message], *, new: Conversation | None = None
     ) -> None:
-        """Insert in one transaction, in order; bumps the conversation's updated_at. ``new``
-        is created first, in the same transaction."""
+        """Insert in one transaction, in order; bumps the conversation's updated_at and makes
+        the last message inserted its current leaf. ``new`` is created first, in the same
+        transaction."""
 
     async def update_message(self, message_id: str, patch: MessagePatch) -> None:
         """Overwrite the given fields of one message (used by the generation's end)."""
@@ -118,7 +119,11 @@ class Store(Protocol):
         """Overwrite the text so far of several answers, in one transaction (the periodic
         saves of every running answer); answers without a row (deleted) are skipped."""
 
-    async def delete_messages(self, owner_id: str, message_ids: Sequence[str]) -> None: ...
+    async def delete_messages(self, owner_id: str, message_ids: Sequence[str]) -> None:
+        """All or none; a conversation whose current leaf goes shows the first one's parent."""
+
+    async def set_current(self, owner_id: str, conversation_id: str, message_id: str) -> None:
+        """Make ``message_id`` the conversation's current leaf; ``updated_at`` is unchanged."""
 
     async def recover_streaming(self, before_ids: Sequence[str] = ()) -> int:
         """Mark answers left ``streaming`` by a dead process as ``incomplete``; return how many.

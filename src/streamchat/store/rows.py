@@ -34,6 +34,7 @@ def conversation_values(conversation: Conversation) -> dict[str, Any]:
         "params": dict(conversation.params),
         "created_at": conversation.created_at,
         "updated_at": conversation.updated_at,
+        "current_id": conversation.current_id,
     }
 
 
@@ -47,6 +48,7 @@ def conversation_from_row(row: RowMapping) -> Conversation:
         params=dict(row["params"] or {}),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        current_id=row["current_id"],
     )
 
 
@@ -82,6 +84,7 @@ def message_values(message: Message, position: int) -> dict[str, Any]:
         "conversation_id": message.conversation_id,
         "owner_id": message.owner_id,
         "position": position,
+        "parent_id": message.parent_id,
         "role": message.role,
         "content": message.content,
         "reasoning": message.reasoning,
@@ -116,6 +119,7 @@ def message_from_row(row: RowMapping) -> Message:
         last_event_id=row["last_event_id"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        parent_id=row["parent_id"],
     )
 
 

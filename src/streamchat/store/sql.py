@@ -174,8 +174,9 @@ class SqlStore:
     async def add_messages(
         self, messages: Sequence[Message], *, new: Conversation | None = None
     ) -> None:
-        """Insert in order, each conversation's after its last; all or nothing. ``new`` is a
-        conversation to create first, in the same transaction (a first question)."""
+        """Insert in order, each conversation's after its last, the last of each becoming its
+        conversation's current leaf; all or nothing. ``new`` is a conversation to create first,
+        in the same transaction (a first question)."""
         await self._write(_add_messages, list(messages), new)
 
     async def update_message(self, message_id: str, patch: MessagePatch) -> None:
@@ -188,9 +189,14 @@ class SqlStore:
             await self._write(_save_progress, list(progress))
 
     async def delete_messages(self, owner_id: str, message_ids: Sequence[str]) -> None:
-        """Delete all of ``message_ids`` or, if one of them is not the owner's, none."""
+        """Delete all of ``message_ids`` or, if one of them is not the owner's, none. A
+        conversation whose current leaf is deleted shows the parent of the first one."""
         if message_ids:
             await self._write(_delete_messages, owner_id, list(message_ids))
+
+    async def set_current(self, owner_id: str, conversation_id: str, message_id: str) -> None:
+        """Make ``message_id`` the conversation's current leaf (``updated_at`` unchanged)."""
+        await self._write(_set_current, owner_id, conversation_id, message_id)
 
     async def recover_streaming(self, before_ids: Sequence[str] = ()) -> int:
         return await self._write(_recover_streaming, list(before_ids))
@@ -358,15 +364,19 @@ def _get_message(conn: Connection, owner_id: str, message_id: str) -> Message:
 
 
 def _add_messages(conn: Connection, messages: list[Message], new: Conversation | None) -> None:
+    # The last message inserted in a conversation becomes its current leaf.
     if new is not None:
-        conn.execute(_INSERT_CONVERSATION, conversation_values(new))
+        mine = [m.id for m in messages if m.conversation_id == new.id]
+        values = conversation_values(new)
+        values["current_id"] = mine[-1] if mine else new.current_id
+        conn.execute(_INSERT_CONVERSATION, values)
     for conversation_id, owner_id, batch in _by_conversation(messages):
         if new is not None and conversation_id == new.id:
             start = 0  # created just now, in this transaction
         else:
             # Updating the conversation first takes its row (PostgreSQL) or the database
             # (SQLite) for writing, so concurrent calls cannot pick the same positions.
-            _touch_conversation(conn, owner_id, conversation_id)
+            _touch_conversation(conn, owner_id, conversation_id, current_id=batch[-1].id)
             start = _next_position(conn, conversation_id)
         rows = [message_values(m, start + i) for i, m in enumerate(batch)]
         conn.execute(_INSERT_MESSAGE, rows)
@@ -396,14 +406,37 @@ def _save_progress(conn: Connection, progress: list[Progress]) -> None:
 
 def _delete_messages(conn: Connection, owner_id: str, message_ids: list[str]) -> None:
     wanted = set(message_ids)
-    owned = sa.select(tables.messages.c.id).where(
-        tables.messages.c.owner_id == owner_id, tables.messages.c.id.in_(wanted)
+    m = tables.messages.c
+    owned = sa.select(m.id, m.conversation_id, m.parent_id).where(
+        m.owner_id == owner_id, m.id.in_(wanted)
     )
-    found = set(conn.execute(owned).scalars())
+    found = {row.id: row for row in conn.execute(owned)}
     missing = [i for i in message_ids if i not in found]
     if missing:
         raise _message_not_found(missing[0])
-    conn.execute(tables.messages.delete().where(tables.messages.c.id.in_(wanted)))
+    # A conversation whose current leaf goes shows the parent of the first message deleted.
+    restore: dict[str, str | None] = {}
+    for message_id in message_ids:
+        row = found[message_id]
+        restore.setdefault(row.conversation_id, row.parent_id)
+    c = tables.conversations.c
+    for conversation_id, parent_id in restore.items():
+        conn.execute(
+            tables.conversations.update()
+            .where(c.id == conversation_id, c.current_id.in_(wanted))
+            .values(current_id=parent_id)
+        )
+    conn.execute(tables.messages.delete().where(m.id.in_(wanted)))
+
+
+def _set_current(conn: Connection, owner_id: str, conversation_id: str, message_id: str) -> None:
+    statement = (
+        tables.conversations.update()
+        .where(_owned_conversation(owner_id, conversation_id))
+        .values(current_id=message_id)
+    )
+    if conn.execute(statement).rowcount == 0:
+        raise _conversation_not_found(conversation_id)
 
 
 def _recover_streaming(conn: Connection, before_ids: list[str]) -> int:
@@ -444,11 +477,13 @@ def _conversation(conn: Connection, owner_id: str, conversation_id: str) -> Conv
     return conversation_from_row(row)
 
 
-def _touch_conversation(conn: Connection, owner_id: str, conversation_id: str) -> None:
+def _touch_conversation(
+    conn: Connection, owner_id: str, conversation_id: str, *, current_id: str
+) -> None:
     statement = (
         tables.conversations.update()
         .where(_owned_conversation(owner_id, conversation_id))
-        .values(updated_at=utcnow())
+        .values(updated_at=utcnow(), current_id=current_id)
     )
     if conn.execute(statement).rowcount == 0:
         raise _conversation_not_found(conversation_id)

@@ -64,6 +64,8 @@ conversations = sa.Table(
     sa.Column("params", sa.JSON(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # The leaf of the branch shown (a message id; no foreign key: the store keeps it valid).
+    sa.Column("current_id", sa.String(), nullable=True),
     sa.Index("ix_conversations_owner_updated", "owner_id", "updated_at"),
 )
 
@@ -85,6 +87,9 @@ messages = sa.Table(
     ),
     # Order within the conversation: 0, 1, 2, ... assigned by the store.
     sa.Column("position", sa.Integer(), nullable=False),
+    # The message this one follows (NULL for a first question): messages form a tree, and
+    # siblings are ordered by position, i.e. by creation.
+    sa.Column("parent_id", sa.String(), nullable=True),
     sa.Column("role", sa.String(), nullable=False),
     sa.Column("content", sa.Text(), nullable=False),
     sa.Column("reasoning", sa.Text(), nullable=False),

@@ -5,19 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
-from streamchat.chat import Conversation, Message, new_id
-from streamchat.errors import Conflict, InvalidRequest, NotFound
-from streamchat.events import Event
+from streamchat.answers import Started
+from streamchat.errors import InvalidRequest
 from streamchat.sse import retry
-from streamchat.web.answers import check_idle, history_for, message_text, start_answer
 from streamchat.web.bodies import Text
 from streamchat.web.services import Services, current_user, services
 from streamchat.web.streaming import EventStream, encode_sse
 
-__all__ = ["router"]
+__all__ = ["answer_stream", "event_position", "router"]
 
 router = APIRouter(prefix="/api", tags=["chat"])
 
@@ -36,6 +34,7 @@ class ChatBody(BaseModel):
 
     message: Text
     conversation_id: Text | None = None
+    parent_id: Text | None = None
     model: Text | None = None
 
 
@@ -52,23 +51,54 @@ class EditBody(BaseModel):
     model: Text | None = None
 
 
+def answer_stream(svc: Services, started: Started) -> EventStream:
+    """An answer's SSE stream, every event from ``meta`` on."""
+    return svc.stream(
+        started.subscription,
+        encode_sse,
+        preamble=retry(3000),
+        extra_headers=[(b"x-streamchat-generation-id", started.id.encode())],
+    )
+
+
 @router.post("/chat", responses=SSE_RESPONSE, response_class=Response, response_model=None)
 async def chat(body: ChatBody, svc: Svc, user: User) -> EventStream:
-    """Ask a question in a new or existing conversation and stream the answer."""
-    text = message_text(body.message, svc.settings.max_message_chars)
-    create = body.conversation_id is None
-    if body.conversation_id is not None:
-        conversation = await svc.store.get_conversation(user, body.conversation_id)
-        messages = await svc.store.list_messages(user, conversation.id)
-        await check_idle(svc, messages)
-    else:
-        _, info = await svc.catalog.resolve(body.model)
-        title = " ".join(text.split())[:80]
-        conversation = Conversation(new_id("conv"), user, title=title, model=body.model and info.id)
-        messages = []
-    question = Message(new_id("msg"), conversation.id, user, "user", content=text)
-    history = history_for(conversation, [*messages, question])
-    return await start_answer(svc, conversation, history, [question], body.model, create=create)
+    """Ask a question in a new or existing conversation and stream the answer. The question
+    follows ``parent_id`` (an answer of the conversation), by default the current path's end."""
+    started = await svc.answers.ask(
+        user,
+        body.message,
+        conversation_id=body.conversation_id,
+        parent_id=body.parent_id,
+        model=body.model,
+    )
+    return answer_stream(svc, started)
+
+
+@router.post(
+    "/messages/{message_id}/regenerate",
+    responses=SSE_RESPONSE,
+    response_class=Response,
+    response_model=None,
+)
+async def regenerate_message(
+    message_id: Text, svc: Svc, user: User, body: RegenerateBody | None = None
+) -> EventStream:
+    """A new version of an answer: a sibling answer to the same question."""
+    model = body.model if body else None
+    return answer_stream(svc, await svc.answers.regenerate(user, message_id, model=model))
+
+
+@router.post(
+    "/messages/{message_id}/edit",
+    responses=SSE_RESPONSE,
+    response_class=Response,
+    response_model=None,
+)
+async def edit_message(message_id: Text, body: EditBody, svc: Svc, user: User) -> EventStream:
+    """A new version of a question (a sibling with the new text) and its answer."""
+    started = await svc.answers.edit(user, message_id, body.message, model=body.model)
+    return answer_stream(svc, started)
 
 
 @router.post(
@@ -80,35 +110,21 @@ async def chat(body: ChatBody, svc: Svc, user: User) -> EventStream:
 async def regenerate(
     conversation_id: Text, svc: Svc, user: User, body: RegenerateBody | None = None
 ) -> EventStream:
-    """Replace the last answer of a conversation with a new one."""
-    conversation = await svc.store.get_conversation(user, conversation_id)
-    messages = await svc.store.list_messages(user, conversation_id)
-    await check_idle(svc, messages)
-    if not messages or messages[-1].role != "assistant":
-        raise Conflict("the conversation has no answer to regenerate")
-    history = history_for(conversation, messages[:-1])
+    """Regenerate the last answer of the current path (a new version of it)."""
     model = body.model if body else None
-    return await start_answer(svc, conversation, history, [], model, replaced=[messages[-1].id])
+    return answer_stream(svc, await svc.answers.regenerate_last(user, conversation_id, model=model))
 
 
 @router.post(
-    "/conversations/{conversation_id}/edit", responses=SSE_RESPONSE, response_class=Response
+    "/conversations/{conversation_id}/edit",
+    responses=SSE_RESPONSE,
+    response_class=Response,
+    response_model=None,
 )
 async def edit(conversation_id: Text, body: EditBody, svc: Svc, user: User) -> EventStream:
-    """Replace the last question (and what came after it) and answer again."""
-    text = message_text(body.message, svc.settings.max_message_chars)
-    conversation = await svc.store.get_conversation(user, conversation_id)
-    messages = await svc.store.list_messages(user, conversation_id)
-    await check_idle(svc, messages)
-    last_user = next(
-        (i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "user"), None
-    )
-    if last_user is None:
-        raise Conflict("the conversation has no question to edit")
-    question = Message(new_id("msg"), conversation.id, user, "user", content=text)
-    history = history_for(conversation, [*messages[:last_user], question])
-    replaced = [m.id for m in messages[last_user:]]
-    return await start_answer(svc, conversation, history, [question], body.model, replaced=replaced)
+    """Edit the last question of the current path (a new version of it) and answer it."""
+    started = await svc.answers.edit_last(user, conversation_id, body.message, model=body.model)
+    return answer_stream(svc, started)
 
 
 def event_position(last_event_id: str | None, after: int | None) -> int:
@@ -140,74 +156,12 @@ async def events(
 ) -> Response | EventStream:
     """Re-attach to an answer, live or finished, from ``Last-Event-ID`` or ``?after=``."""
     position = event_position(last_event_id, after)
-    info = await svc.broker.info(generation_id)
-    if info is not None:
-        if info.owner_id != user:
-            raise NotFound(f"generation {generation_id} not found")
-        if info.finished and position >= info.last_id:
-            return Response(status_code=204)
-        subscription = await svc.broker.subscribe(generation_id, position)
-        return svc.stream(
-            subscription,
-            encode_sse,
-            preamble=retry(3000),
-        )
-    message = await svc.store.get_message(user, generation_id)
-    if message.role != "assistant":
-        raise NotFound(f"generation {generation_id} not found")
-    last = message.last_event_id or 0
-    if position >= last and message.status != "streaming":
+    following = await svc.answers.follow(user, generation_id, position)
+    if following.subscription is not None:
+        return svc.stream(following.subscription, encode_sse, preamble=retry(3000))
+    if following.replay is None:
         return Response(status_code=204)
-    if position > 0:
-        return JSONResponse(
-            Conflict(
-                f"the events of {generation_id} are no longer kept; read the answer from "
-                f"GET /api/conversations/{message.conversation_id}",
-                code="replay_expired",
-            ).body(),
-            status_code=410,
-        )
-    return Response(
-        encode_sse(_replay(message)) if message.status != "streaming" else b"",
-        media_type="text/event-stream",
-    )
-
-
-def _replay(message: Message) -> list[Event]:
-    """A finished answer whose live events have expired, as one compact sequence."""
-    events = [
-        Event(
-            1,
-            "meta",
-            {
-                "conversation_id": message.conversation_id,
-                "message_id": message.id,
-                "model": message.model,
-            },
-        )
-    ]
-    if message.reasoning:
-        events.append(Event(len(events) + 1, "reasoning", {"text": message.reasoning}))
-    if message.content:
-        events.append(Event(len(events) + 1, "delta", {"text": message.content}))
-    if message.usage is not None:
-        events.append(Event(len(events) + 1, "usage", message.usage.as_dict()))
-    last = max(message.last_event_id or 0, len(events) + 1)
-    if message.error:
-        events.append(Event(last, "error", message.error))
-    else:
-        events.append(
-            Event(
-                last,
-                "done",
-                {
-                    "finish_reason": message.finish_reason,
-                    "ttft_ms": message.ttft_ms,
-                    "total_ms": message.total_ms,
-                },
-            )
-        )
-    return events
+    return Response(encode_sse(following.replay), media_type="text/event-stream")
 
 
 @router.post("/generations/{generation_id}/stop")
@@ -215,11 +169,4 @@ async def stop(generation_id: Text, svc: Svc, user: User) -> dict[str, object]:
     """Cancel the upstream call now; the answer keeps what arrived, marked stopped.
 
     ``stopped`` says whether the answer was still running. Idempotent."""
-    info = await svc.broker.info(generation_id)
-    if info is not None and info.owner_id == user:
-        running = not info.finished
-        if running and not await svc.generations.stop(generation_id):
-            await svc.broker.request_stop(generation_id)
-        return {"id": generation_id, "stopped": running}
-    message = await svc.store.get_message(user, generation_id)  # NotFound for others' ids
-    return {"id": generation_id, "stopped": False, "status": message.status}
+    return await svc.answers.stop(user, generation_id)

@@ -8,15 +8,33 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from streamchat.chat import Conversation, Message, new_id
-from streamchat.web.answers import Params
+from streamchat.errors import InvalidRequest
+from streamchat.tree import Tree
 from streamchat.web.bodies import Text
 from streamchat.web.services import Services, current_user, services
 
-__all__ = ["conversation_json", "message_json", "router"]
+__all__ = ["Params", "conversation_json", "message_json", "router"]
 
 router = APIRouter(prefix="/api", tags=["conversations"])
 Svc = Annotated[Services, Depends(services)]
 User = Annotated[str, Depends(current_user)]
+
+
+class Params(BaseModel):
+    """Sampling parameters a user may set on a conversation; unset ones are never sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, gt=0, le=1_000_000)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    seed: int | None = Field(None, ge=-(2**63), lt=2**63)
+    stop: Text | list[Text] | None = None
+
+    def set_values(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
 
 
 class ConversationBody(BaseModel):
@@ -26,6 +44,8 @@ class ConversationBody(BaseModel):
     model: Text | None = None
     system_prompt: Text | None = Field(None, max_length=32_000)
     params: Params | None = None
+    # The message whose branch to show (its path, continued through the newest child).
+    current_message_id: Text | None = None
 
 
 def conversation_json(conversation: Conversation) -> dict[str, Any]:
@@ -37,12 +57,15 @@ def conversation_json(conversation: Conversation) -> dict[str, Any]:
         "params": conversation.params,
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),
+        "current_message_id": conversation.current_id,
     }
 
 
-def message_json(message: Message) -> dict[str, Any]:
+def message_json(message: Message, tree: Tree | None = None) -> dict[str, Any]:
     return {
         "id": message.id,
+        "parent_id": message.parent_id,
+        "sibling_ids": tree.sibling_ids(message) if tree else [message.id],
         "role": message.role,
         "content": message.content,
         "reasoning": message.reasoning,
@@ -59,7 +82,7 @@ def message_json(message: Message) -> dict[str, Any]:
 
 
 async def _fields(svc: Services, body: ConversationBody) -> dict[str, Any]:
-    fields = body.model_dump(exclude_unset=True)
+    fields = body.model_dump(exclude_unset=True, exclude={"current_message_id"})
     if body.model is not None:
         await svc.catalog.resolve(body.model)  # UnknownModel before anything is written
         fields["model"] = body.model
@@ -97,31 +120,53 @@ async def create_conversation(body: ConversationBody, svc: Svc, user: User) -> d
 
 
 @router.get("/conversations/{conversation_id}")
-async def get_conversation(conversation_id: Text, svc: Svc, user: User) -> dict[str, Any]:
-    """The conversation with its messages, oldest first."""
+async def get_conversation(
+    conversation_id: Text, svc: Svc, user: User, tree: bool = False
+) -> dict[str, Any]:
+    """The conversation with the messages of its current path, oldest first (``?tree=true``:
+    every message of every branch)."""
     conversation = await svc.store.get_conversation(user, conversation_id)
-    messages = await svc.store.list_messages(user, conversation_id)
-    return {**conversation_json(conversation), "messages": [message_json(m) for m in messages]}
+    whole = Tree(await svc.store.list_messages(user, conversation_id))
+    return _with_messages(conversation, whole, whole.messages if tree else None)
 
 
 @router.patch("/conversations/{conversation_id}")
 async def update_conversation(
     conversation_id: Text, body: ConversationBody, svc: Svc, user: User
 ) -> dict[str, Any]:
-    """Rename, or change the model, system prompt or sampling parameters."""
+    """Rename, or change the model, system prompt or sampling parameters; or, with
+    ``current_message_id``, show that message's branch (the answer has its ``messages``)."""
     fields = await _fields(svc, body)
     if fields.get("title", "") is None:
         fields.pop("title")
-    conversation = await svc.store.update_conversation(user, conversation_id, fields)
-    return conversation_json(conversation)
+    shown = body.current_message_id
+    if shown is not None:
+        message = await svc.store.get_message(user, shown)  # NotFound: unknown or others'
+        if message.conversation_id != conversation_id:
+            raise InvalidRequest(f"current_message_id {shown} is a message of another conversation")
+        whole = Tree(await svc.store.list_messages(user, conversation_id))
+        leaf = whole.branch(shown)[-1].id
+        await svc.store.set_current(user, conversation_id, leaf)
+    conversation = await (
+        svc.store.update_conversation(user, conversation_id, fields)
+        if fields or shown is None
+        else svc.store.get_conversation(user, conversation_id)
+    )
+    if shown is None:
+        return conversation_json(conversation)
+    return _with_messages(conversation, whole)
+
+
+def _with_messages(
+    conversation: Conversation, whole: Tree, messages: list[Message] | None = None
+) -> dict[str, Any]:
+    shown = whole.current_path(conversation.current_id) if messages is None else messages
+    return {**conversation_json(conversation), "messages": [message_json(m, whole) for m in shown]}
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204)
 async def delete_conversation(conversation_id: Text, svc: Svc, user: User) -> Response:
-    messages = await svc.store.list_messages(user, conversation_id)
-    for message in messages:
-        if message.status == "streaming":
-            await svc.generations.stop(message.id)
+    await svc.answers.stop_conversation(user, conversation_id)
     await svc.store.delete_conversation(user, conversation_id)
     return Response(status_code=204)
 

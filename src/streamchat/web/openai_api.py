@@ -17,11 +17,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamchat.chat import UpstreamRequest, estimate_tokens, new_id
 from streamchat.errors import InvalidRequest, NotFound, UnknownModel
 from streamchat.events import Event
 from streamchat.fanout import Subscription
-from streamchat.generations import GenerationSpec
 from streamchat.upstream import ModelInfo
 from streamchat.web.bodies import check_sendable
 from streamchat.web.chat_api import event_position
@@ -125,24 +123,14 @@ async def chat_completions(
         raise InvalidRequest(
             f"{len(body.messages)} messages; the limit is {svc.settings.max_messages}"
         )
-    try:
-        provider, info = await svc.catalog.resolve(body.model)
-    except UnknownModel as exc:
-        raise UnknownModel(exc.message, code="model_not_found", status=404) from exc
     messages = [m.model_dump(exclude_none=True) for m in body.messages]
     params = {k: v for k, v in body.model_dump(include=set(_FORWARDED)).items() if v is not None}
     _check_sendable(messages, params)
-    await svc.limits.answer_started(user)
-    spec = GenerationSpec(
-        id=new_id("chatcmpl"),
-        owner_id=user,
-        model=info.id,
-        upstream=provider,
-        request=UpstreamRequest(model=info.id, messages=messages, params=params),
-        prompt_estimate=sum(estimate_tokens(str(m.get("content") or "")) for m in messages),
-    )
-    await svc.generations.start(spec)
-    subscription = await svc.broker.subscribe(spec.id, 0)
+    try:
+        started = await svc.answers.complete(user, body.model, messages, params)
+    except UnknownModel as exc:
+        raise UnknownModel(exc.message, code="model_not_found", status=404) from exc
+    subscription = started.subscription
     try:
         first = await unless_gone(
             request.receive,
@@ -151,22 +139,22 @@ async def chat_completions(
     except BaseException:
         await subscription.close()
         raise
-    if first is None:  # the client left: the answer goes on for disconnect_grace, unattended
+    if first is None:  # the client left: nobody follows the answer, so it stops
         await subscription.close()
         return Response(status_code=499)
     error = first[-1] if first and first[-1].type == "error" else None
     if error is not None and not any(e.type in _CONTENT for e in first):
         await subscription.close()
         raise error_from_event(error)
-    header = [(b"x-streamchat-generation-id", spec.id.encode())]
+    header = [(b"x-streamchat-generation-id", started.id.encode())]
     if not body.stream:
         await subscription.close()
         return JSONResponse(
-            completion(spec.id, info.id, first),
-            headers={"x-streamchat-generation-id": spec.id},
+            completion(started.id, started.model, first),
+            headers={"x-streamchat-generation-id": started.id},
         )
     include_usage = body.stream_options is not None and body.stream_options.include_usage
-    encoder = ChunkEncoder(spec.id, info.id, include_usage)
+    encoder = ChunkEncoder(started.id, started.model, include_usage)
     return svc.stream(
         subscription,
         encoder.encode,
@@ -213,12 +201,10 @@ async def reattach(
 ) -> Response | EventStream:
     """The rest of a ``/v1`` stream as chunks, from ``Last-Event-ID`` or ``?after=``."""
     position = event_position(last_event_id, after)
-    info = await svc.broker.info(generation_id)
-    if info is None or info.owner_id != user:
-        raise NotFound(f"generation {generation_id} not found")
-    if info.finished and position >= info.last_id:
+    following = await svc.answers.follow(user, generation_id, position, from_start=True)
+    if following.subscription is None:
         return Response(status_code=204)
-    subscription = await svc.broker.subscribe(generation_id, 0)
+    subscription = following.subscription
     # Read from the start: the model name and the usage come from earlier events.
     backlog = await subscription.next(0)
     events = backlog or []

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
+from streamchat.answers import Answers
 from streamchat.fanout import Broker, Subscription
 from streamchat.generations import Generations
 from streamchat.limits import Limits
@@ -35,6 +36,19 @@ class Services:
     metrics: Metrics
     auth: Authenticator
     limits: Limits
+    # The use case of an answer, on the services above.
+    answers: Answers = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.answers = Answers(
+            self.store,
+            self.broker,
+            self.catalog,
+            self.generations,
+            self.limits,
+            max_message_chars=self.settings.max_message_chars,
+            completion_retries=self.settings.v1_upstream_retries,
+        )
 
     def stream(self, subscription: Subscription, encode: Encoder, **options: Any) -> EventStream:
         """The response relaying ``subscription`` to one client, with the server's timings."""

@@ -13,9 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
-from streamchat.chat import Conversation, Message, new_id
 from streamchat.events import Event
-from streamchat.web.answers import history_for, message_text, start_answer
 from streamchat.web.bodies import Text
 from streamchat.web.services import Services, current_user, services
 from streamchat.web.streaming import EventStream
@@ -51,12 +49,10 @@ async def stream_chat(
     svc: Annotated[Services, Depends(services)],
     user: Annotated[str, Depends(current_user)],
 ) -> EventStream:
-    text = message_text(body.message, svc.settings.max_message_chars)
-    conversation = Conversation(new_id("conv"), user, title=" ".join(text.split())[:80])
-    question = Message(new_id("msg"), conversation.id, user, "user", content=text)
-    history = history_for(conversation, [question])
-    stream = await start_answer(svc, conversation, history, [question], None, create=True)
-    stream.encode = encode_text
-    stream.ping = None
-    stream.preamble = b""
-    return stream
+    started = await svc.answers.ask(user, body.message)
+    return svc.stream(
+        started.subscription,
+        encode_text,
+        ping=None,
+        extra_headers=[(b"x-streamchat-generation-id", started.id.encode())],
+    )

@@ -1,10 +1,10 @@
-"""One answer = one task, decoupled from every connection.
+"""The answer's task.
 
 :class:`Generations` starts a task per answer. The task streams from the upstream, numbers the
 events (meta, reasoning, delta, tool_call, usage, then exactly one of done / error), publishes
-them to the broker, writes the growing answer to the store every ``flush_interval`` seconds (off
-the per-token path) and once more at the end, before the terminal event, so a client that saw
-``done`` finds the answer stored. Nothing here knows about HTTP.
+them to the broker; its :class:`~streamchat.generations.saving.Saver` writes the growing answer
+to the store every ``flush_interval`` seconds (off the per-token path) and once more at the end,
+before the terminal event, so a client that saw ``done`` finds the answer stored.
 
 Endings: upstream finished -> ``complete``; :meth:`Generations.stop` or nobody attached for
 ``disconnect_grace`` seconds -> ``stopped`` (finish_reason ``stopped``); upstream failure ->
@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from streamchat import events
 from streamchat.chat import ChunkDelta, MessageStatus, UpstreamRequest, Usage, estimate_tokens
 from streamchat.errors import (
-    NotFound,
     RateLimited,
     ServiceError,
     StoreError,
@@ -34,6 +34,8 @@ from streamchat.errors import (
 )
 from streamchat.events import Event
 from streamchat.fanout import Broker
+from streamchat.generations.orphans import Orphans
+from streamchat.generations.saving import Saver
 from streamchat.store import MessagePatch, Progress, Store
 from streamchat.upstream import Upstream
 
@@ -66,7 +68,13 @@ class GenerationSpec:
     request: UpstreamRequest
     # None for a /v1 answer, which lives in the broker only.
     conversation_id: str | None = None
+    # The question the answer is to (its parent in the conversation's tree).
+    question_id: str | None = None
     prompt_estimate: int = 0
+    # How long the answer runs with nobody attached, and how often a retryable failure
+    # before the first token is retried; None: the server's defaults.
+    disconnect_grace: float | None = None
+    retries: int | None = None
 
 
 @dataclass(slots=True)
@@ -97,10 +105,20 @@ class Generation:
     def id(self) -> str:
         return self.spec.id
 
-    def event(self, type: str, data: dict[str, Any]) -> Event:
-        event = Event(self.next_id, type, data)
+    @property
+    def stored(self) -> bool:
+        return self.spec.conversation_id is not None
+
+    def take_id(self) -> int:
         self.next_id += 1
-        return event
+        return self.next_id - 1
+
+    def event(self, type: str, data: dict[str, Any]) -> Event:
+        return Event(self.take_id(), type, data)
+
+    def progress(self) -> Progress:
+        """The text so far, taken at once with the id of the last event it includes."""
+        return Progress(self.id, "".join(self.content), "".join(self.reasoning), self.next_id - 1)
 
 
 class Generations:
@@ -131,8 +149,9 @@ class Generations:
         self.running: dict[str, Generation] = {}
         self.accepting = True
         self._background: set[asyncio.Task[Any]] = set()
-        self._saver: asyncio.Task[None] | None = None
         self._per_owner: Counter[str] = Counter()  # running answers per owner
+        self.saver = Saver(store, flush_interval, self._spawn)
+        self.orphans = Orphans(broker, self.saver)
 
     async def start(self, spec: GenerationSpec) -> Generation:
         """Publish ``meta`` and start the answer's task; subscribers may attach at once."""
@@ -153,13 +172,19 @@ class Generations:
         if not self.accepting:  # shutdown began meanwhile: end the stream before it starts
             self._release(gen)
             error = ServiceError("the server is restarting; try again in a moment")
-            self.broker.publish(spec.id, [gen.event("error", error.as_dict())])
+            self.broker.publish(spec.id, [events.error(gen.take_id(), error)])
             raise error
-        meta = {"conversation_id": spec.conversation_id, "message_id": spec.id, "model": spec.model}
-        self.broker.publish(spec.id, [gen.event("meta", meta)])
+        meta = events.meta(
+            gen.take_id(),
+            conversation_id=spec.conversation_id,
+            message_id=spec.id,
+            model=spec.model,
+            question_id=spec.question_id,
+        )
+        self.broker.publish(spec.id, [meta])
         gen.task = asyncio.create_task(self._run(gen), name=f"generation {spec.id}")
-        if spec.conversation_id and (self._saver is None or self._saver.done()):
-            self._saver = self._spawn(self._save_progress_forever())
+        if gen.stored:
+            self.saver.watch(self.running.values())
         self.observer.generation_started()
         return gen
 
@@ -220,63 +245,9 @@ class Generations:
         if self._background:
             await asyncio.wait(self._background, timeout=5)
 
-    # -- answers whose worker died (several workers) ------------------------------------------
-
     async def run_janitor(self, interval: float) -> None:
         """Every ``interval`` seconds, end the answers of workers that died."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.adopt_orphans()
-            except StreamchatError as exc:
-                log.warning("looking for interrupted answers failed: %s", exc.message)
-
-    async def adopt_orphans(self) -> int:
-        """End each answer whose worker's lease expired: keep the text the broker holds, mark it
-        ``incomplete`` and tell every subscriber with a retryable ``interrupted`` error."""
-        adopted = 0
-        for stream_id in await self.broker.orphans():
-            claimed = await self.broker.claim(stream_id)
-            if claimed is None:
-                continue
-            _, events = claimed
-            if events and events[-1].terminal:
-                continue
-            await self._end_orphan(stream_id, events)
-            adopted += 1
-        return adopted
-
-    async def _end_orphan(self, stream_id: str, events: list[Event]) -> None:
-        content = "".join(e.data["text"] for e in events if e.type == "delta")
-        reasoning = "".join(e.data["text"] for e in events if e.type == "reasoning")
-        completion = estimate_tokens(content) + estimate_tokens(reasoning)
-        usage = Usage(0, completion, completion, estimated=True)
-        error = ServiceError(
-            "the worker running this answer stopped before it finished; try again",
-            code="interrupted",
-        )
-        next_id = (events[-1].id if events else 0) + 1
-        patch: MessagePatch = {
-            "content": content,
-            "reasoning": reasoning,
-            "status": "incomplete" if content or reasoning else "error",
-            "usage": usage,
-            "error": error.as_dict(),
-            "last_event_id": next_id + 1,
-        }
-        await self._save(stream_id, patch)
-        self.broker.publish(
-            stream_id,
-            [
-                Event(next_id, "usage", usage.as_dict()),
-                Event(next_id + 1, "error", error.as_dict()),
-            ],
-        )
-        log.warning(
-            "answer %s was interrupted by a dead worker; ended it with %d characters",
-            stream_id,
-            len(content),
-        )
+        await self.orphans.run(interval)
 
     # -- the answer's task -------------------------------------------------------------------
 
@@ -286,10 +257,7 @@ class Generations:
             ending = await self._stream_to_end(gen)
         finally:
             ticker.cancel()
-        gen.finishing = True
-        if gen.flushing is not None:
-            # A periodic save still in flight must land before the final one, not after it.
-            await asyncio.wait({gen.flushing})
+        await self.saver.before_final(gen)
         try:
             await self._finish(gen, ending)
         finally:
@@ -328,13 +296,14 @@ class Generations:
 
     async def _stream(self, gen: Generation) -> None:
         attempt = 0
+        retries = self.retries if gen.spec.retries is None else gen.spec.retries
         sink = functools.partial(self._apply, gen)
         while True:
             try:
                 await gen.spec.upstream.run(gen.spec.request, sink)
                 return
             except UpstreamError as exc:
-                if gen.first_token_at is not None or not exc.retryable or attempt >= self.retries:
+                if gen.first_token_at is not None or not exc.retryable or attempt >= retries:
                     raise
                 wait = exc.retry_after if exc.retry_after is not None else 0.5 * 2**attempt
                 if wait > self.retry_max_wait:
@@ -354,6 +323,9 @@ class Generations:
         if delta.content:
             gen.content.append(delta.content)
             events.append(gen.event("delta", {"text": delta.content}))
+        if delta.refusal:  # the provider's delta.refusal: the answer's text, marked as such
+            gen.content.append(delta.refusal)
+            events.append(gen.event("delta", {"text": delta.refusal, "refusal": True}))
         if delta.tool_calls:
             events.extend(gen.event("tool_call", call) for call in delta.tool_calls)
         if delta.usage is not None:
@@ -369,52 +341,20 @@ class Generations:
     async def _tick(self, gen: Generation) -> None:
         """Stop the answer when nobody has listened for the grace period."""
         loop = asyncio.get_running_loop()
+        grace = gen.spec.disconnect_grace
+        grace = self.disconnect_grace if grace is None else grace
         unattended_since: float | None = None
         while True:
             await asyncio.sleep(self.flush_interval)
             if await self.broker.listeners(gen.id) > 0:
                 unattended_since = None
-            elif unattended_since is None:
+                continue
+            if unattended_since is None:
                 unattended_since = loop.time()
-            elif loop.time() - unattended_since >= self.disconnect_grace:
-                log.info(
-                    "generation %s: nobody attached for %.0fs, stopping",
-                    gen.id,
-                    self.disconnect_grace,
-                )
+            if loop.time() - unattended_since >= grace:
+                log.info("generation %s: nobody attached for %.0fs, stopping", gen.id, grace)
                 self._spawn(self.stop(gen.id, reason="abandoned", wait=0))
                 return
-
-    async def _save_progress_forever(self) -> None:
-        """Every ``flush_interval`` s, the text so far of every stored answer that grew, in one
-        transaction (one per interval, not one per answer). Ends when no answer runs."""
-        while self.running:
-            await asyncio.sleep(self.flush_interval)
-            dirty = [
-                gen
-                for gen in self.running.values()
-                if gen.dirty and gen.spec.conversation_id and not gen.finishing
-            ]
-            if not dirty:
-                continue
-            for gen in dirty:
-                gen.dirty = False
-            batch = self._spawn(self._flush(dirty))
-            for gen in dirty:
-                gen.flushing = batch  # the final save waits for it
-            await asyncio.wait({batch})
-
-    async def _flush(self, gens: list[Generation]) -> None:
-        # Taken at once with the text: every event up to next_id - 1 is in it.
-        progress = [
-            Progress(g.id, "".join(g.content), "".join(g.reasoning), g.next_id - 1) for g in gens
-        ]
-        try:
-            await self.store.save_progress(progress)
-        except StoreError as exc:
-            for gen in gens:
-                gen.dirty = True
-            log.warning("saving %d answers' progress failed: %s", len(gens), exc.message)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
@@ -437,7 +377,7 @@ class Generations:
         usage = self._final_usage(gen)
         ttft_ms = None if gen.first_token_at is None else (gen.first_token_at - gen.started) * 1000
         total_ms = (now - gen.started) * 1000
-        events = [gen.event("usage", usage.as_dict())]
+        ending_events = [events.usage(gen.take_id(), usage)]
         patch: MessagePatch = {
             "content": "".join(gen.content),
             "reasoning": "".join(gen.reasoning),
@@ -450,25 +390,18 @@ class Generations:
             "last_event_id": gen.next_id,  # the terminal event's id
         }
         error = ending.error
-        saved = gen.spec.conversation_id is None or await self._save(gen.id, patch)
+        saved = not gen.stored or await self.saver.final(gen.id, patch)
         if not saved and error is None:
             error = StoreError(
                 "the answer was delivered but could not be saved yet; streamchat keeps "
                 "trying to save it"
             )
         if error is None:
-            terminal = gen.event(
-                "done",
-                {
-                    "finish_reason": ending.finish_reason,
-                    "ttft_ms": _round(ttft_ms),
-                    "total_ms": _round(total_ms),
-                },
-            )
+            terminal = events.done(gen.take_id(), ending.finish_reason, ttft_ms, total_ms)
         else:
-            terminal = gen.event("error", error.as_dict())
-        events.append(terminal)
-        self.broker.publish(gen.id, events)
+            terminal = events.error(gen.take_id(), error)
+        ending_events.append(terminal)
+        self.broker.publish(gen.id, ending_events)
         self.observer.generation_finished(
             gen.spec.upstream.name,
             ending.status,
@@ -476,33 +409,3 @@ class Generations:
             usage.completion_tokens,
             ending.error,
         )
-
-    async def _save(self, message_id: str, patch: MessagePatch) -> bool:
-        """Write the final answer; on failure keep retrying in the background."""
-        try:
-            await self.store.update_message(message_id, patch)
-            return True
-        except NotFound:
-            log.info("answer %s has no row (deleted, or a /v1 answer); nothing to save", message_id)
-            return True
-        except StoreError as exc:
-            log.error("answer %s: saving failed: %s", message_id, exc.message)
-            self._spawn(self._save_later(message_id, patch))
-            return False
-
-    async def _save_later(self, message_id: str, patch: MessagePatch) -> None:
-        for delay in (1, 2, 5, 10, 30, 60, 120, 300):
-            await asyncio.sleep(delay)
-            try:
-                await self.store.update_message(message_id, patch)
-            except NotFound:
-                return
-            except StoreError:
-                continue
-            log.info("answer %s saved after the store came back", message_id)
-            return
-        log.error("answer %s could not be saved; gave up after 10 minutes", message_id)
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)

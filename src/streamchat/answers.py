@@ -1,0 +1,411 @@
+"""The use case of an answer, for every surface: ask, complete, follow, stop. No HTTP here.
+
+- :meth:`Answers.ask` a question in a conversation (a new one, or a child of a message of an
+  existing one), :meth:`~Answers.regenerate` an answer (a new sibling answer) or
+  :meth:`~Answers.edit` a question (a sibling question and its answer): the page's routes and
+  the tutorial's ``/stream-chat``. Versions are added, never deleted.
+- :meth:`Answers.complete` a list of messages that is not stored (``/v1``).
+- :meth:`Answers.follow` a running or finished answer from an event id (every re-attach).
+- :meth:`Answers.stop` one.
+
+Each start checks everything before it writes anything (the model, the parent, the per-minute
+limit); a start refused after that (too many answers running, shutting down) takes its rows
+back. One answer streams per conversation at a time, whatever its branch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from streamchat import events
+from streamchat.chat import (
+    Conversation,
+    Message,
+    UpstreamRequest,
+    estimate_tokens,
+    new_id,
+    trim_history,
+)
+from streamchat.errors import Conflict, InvalidRequest, NotFound, StreamchatError
+from streamchat.events import Event
+from streamchat.fanout import Broker, Subscription
+from streamchat.generations import Generations, GenerationSpec
+from streamchat.store import Store
+from streamchat.tree import Tree
+from streamchat.upstream import ModelInfo
+from streamchat.upstream.catalog import Catalog
+
+__all__ = ["Admission", "Answers", "Following", "Started", "history_for", "replay", "title_for"]
+
+log = logging.getLogger("streamchat")
+
+
+class Admission(Protocol):
+    """The per-minute limit: raises RateLimited when ``user`` may not start another answer."""
+
+    async def answer_started(self, user: str) -> None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class Started:
+    """An answer that runs: its subscription reads every event from the first (``meta``)."""
+
+    id: str
+    model: str
+    subscription: Subscription
+    conversation_id: str | None = None
+    question_id: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Following:
+    """What a re-attach gets: live or kept events, a stored answer's replay, or nothing more
+    (both None: the client already has the last event)."""
+
+    subscription: Subscription | None = None
+    replay: list[Event] | None = None
+
+
+def title_for(text: str) -> str:
+    return " ".join(text.split())[:80]
+
+
+def history_for(conversation: Conversation, path: list[Message]) -> list[dict[str, Any]]:
+    """What the model sees: the system prompt, then each turn of ``path`` that has text."""
+    history: list[dict[str, Any]] = []
+    if conversation.system_prompt:
+        history.append({"role": "system", "content": conversation.system_prompt})
+    for message in path:
+        if message.role in ("user", "assistant") and message.content:
+            history.append({"role": message.role, "content": message.content})
+    return history
+
+
+class Answers:
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        catalog: Catalog,
+        generations: Generations,
+        admission: Admission,
+        *,
+        max_message_chars: int,
+        completion_retries: int | None = 0,
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.catalog = catalog
+        self.generations = generations
+        self.admission = admission
+        self.max_message_chars = max_message_chars
+        self.completion_retries = completion_retries
+
+    # -- conversations: ask, regenerate, edit ---------------------------------------------
+
+    async def ask(
+        self,
+        owner: str,
+        text: str,
+        *,
+        conversation_id: str | None = None,
+        parent_id: str | None = None,
+        model: str | None = None,
+    ) -> Started:
+        """A question in a new conversation, or in ``conversation_id`` as a child of
+        ``parent_id`` (an answer; default: the end of the current path)."""
+        text = self._text(text)
+        if conversation_id is None:
+            if parent_id is not None:
+                raise InvalidRequest("parent_id needs a conversation_id")
+            _, info = await self.catalog.resolve(model)
+            conversation = Conversation(
+                new_id("conv"), owner, title=title_for(text), model=model and info.id
+            )
+            question = Message(new_id("msg"), conversation.id, owner, "user", content=text)
+            return await self._start(conversation, [question], [question], model, create=True)
+        conversation, tree = await self._open(owner, conversation_id)
+        parent = await self._parent(owner, tree, conversation, parent_id)
+        await self._check_idle(tree)
+        question = Message(
+            new_id("msg"), conversation.id, owner, "user", content=text, parent_id=parent
+        )
+        return await self._start(conversation, [*tree.path(parent), question], [question], model)
+
+    async def regenerate(self, owner: str, answer_id: str, *, model: str | None = None) -> Started:
+        """A new version of an answer: a sibling answer to the same question."""
+        answer = await self.store.get_message(owner, answer_id)
+        if answer.role != "assistant":
+            raise InvalidRequest(f"message {answer_id} is a question; regenerate takes an answer")
+        conversation, tree = await self._open(owner, answer.conversation_id)
+        await self._check_idle(tree)
+        question = tree.get(answer.parent_id)
+        if question is None:
+            raise Conflict(f"answer {answer_id} has no question to answer again")
+        return await self._start(conversation, tree.path(question.id), [], model)
+
+    async def edit(
+        self, owner: str, question_id: str, text: str, *, model: str | None = None
+    ) -> Started:
+        """A new version of a question (a sibling with ``text``) and its answer."""
+        text = self._text(text)
+        old = await self.store.get_message(owner, question_id)
+        if old.role != "user":
+            raise InvalidRequest(f"message {question_id} is an answer; edit takes a question")
+        conversation, tree = await self._open(owner, old.conversation_id)
+        await self._check_idle(tree)
+        question = Message(
+            new_id("msg"), conversation.id, owner, "user", content=text, parent_id=old.parent_id
+        )
+        return await self._start(
+            conversation, [*tree.path(old.parent_id), question], [question], model
+        )
+
+    async def regenerate_last(
+        self, owner: str, conversation_id: str, *, model: str | None = None
+    ) -> Started:
+        """Regenerate the last answer of the current path."""
+        conversation, tree = await self._open(owner, conversation_id)
+        path = tree.current_path(conversation.current_id)
+        answer = next((m for m in reversed(path) if m.role == "assistant"), None)
+        if answer is None:
+            raise Conflict("the conversation has no answer to regenerate")
+        return await self.regenerate(owner, answer.id, model=model)
+
+    async def edit_last(
+        self, owner: str, conversation_id: str, text: str, *, model: str | None = None
+    ) -> Started:
+        """Edit the last question of the current path."""
+        conversation, tree = await self._open(owner, conversation_id)
+        path = tree.current_path(conversation.current_id)
+        question = next((m for m in reversed(path) if m.role == "user"), None)
+        if question is None:
+            raise Conflict("the conversation has no question to edit")
+        return await self.edit(owner, question.id, text, model=model)
+
+    # -- /v1: an answer that is not stored -------------------------------------------------
+
+    async def complete(
+        self,
+        owner: str,
+        model: str,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+    ) -> Started:
+        """An answer to ``messages`` as given (no conversation, nothing stored). It stops as
+        soon as nobody follows it (an SDK cannot re-attach to a chat completion), and a
+        retryable failure before its first token goes back to the caller unless the server
+        is configured to retry."""
+        provider, info = await self.catalog.resolve(model)
+        await self.admission.answer_started(owner)
+        spec = GenerationSpec(
+            id=new_id("chatcmpl"),
+            owner_id=owner,
+            model=info.id,
+            upstream=provider,
+            request=UpstreamRequest(model=info.id, messages=messages, params=params),
+            prompt_estimate=sum(estimate_tokens(str(m.get("content") or "")) for m in messages),
+            disconnect_grace=0.0,
+            retries=self.completion_retries,
+        )
+        await self.generations.start(spec)
+        return Started(spec.id, info.id, await self.broker.subscribe(spec.id, 0))
+
+    # -- every surface: follow, stop --------------------------------------------------------
+
+    async def follow(
+        self, owner: str, generation_id: str, after: int = 0, *, from_start: bool = False
+    ) -> Following:
+        """The events of an answer after event ``after``: kept in the broker (live or for
+        ``replay_ttl``), else a finished stored answer's compact replay (from the start only:
+        ``replay_expired`` otherwise). ``from_start``: the subscription reads every kept event
+        (a surface that needs the earlier ones, e.g. the model name), and only the broker is
+        asked (``/v1`` answers are not stored)."""
+        info = await self.broker.info(generation_id)
+        if info is not None:
+            if info.owner_id != owner:
+                raise NotFound(f"generation {generation_id} not found")
+            if info.finished and after >= info.last_id:
+                return Following()
+            subscription = await self.broker.subscribe(generation_id, 0 if from_start else after)
+            return Following(subscription)
+        if from_start:
+            raise NotFound(f"generation {generation_id} not found")
+        message = await self.store.get_message(owner, generation_id)
+        if message.role != "assistant":
+            raise NotFound(f"generation {generation_id} not found")
+        if after >= (message.last_event_id or 0) and message.status != "streaming":
+            return Following()
+        if after > 0:
+            raise Conflict(
+                f"the events of {generation_id} are no longer kept; read the answer from "
+                f"GET /api/conversations/{message.conversation_id}",
+                code="replay_expired",
+            )
+        return Following(replay=[] if message.status == "streaming" else replay(message))
+
+    async def stop(self, owner: str, generation_id: str) -> dict[str, object]:
+        """Cancel the upstream call now; the answer keeps what arrived, marked stopped.
+        ``stopped`` says whether it was still running. Idempotent; NotFound for others."""
+        info = await self.broker.info(generation_id)
+        if info is not None and info.owner_id == owner:
+            running = not info.finished
+            if running and not await self.generations.stop(generation_id):
+                await self.broker.request_stop(generation_id)
+            return {"id": generation_id, "stopped": running}
+        message = await self.store.get_message(owner, generation_id)
+        return {"id": generation_id, "stopped": False, "status": message.status}
+
+    async def stop_conversation(self, owner: str, conversation_id: str) -> None:
+        """Stop every answer of a conversation (before it is deleted)."""
+        for message in await self.store.list_messages(owner, conversation_id):
+            if message.status == "streaming":
+                await self.stop(owner, message.id)
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def _text(self, text: str) -> str:
+        if not text.strip():
+            raise InvalidRequest("message must not be empty")
+        if len(text) > self.max_message_chars:
+            raise InvalidRequest(
+                f"message is {len(text)} characters; the limit is {self.max_message_chars}"
+            )
+        return text
+
+    async def _open(self, owner: str, conversation_id: str) -> tuple[Conversation, Tree]:
+        conversation = await self.store.get_conversation(owner, conversation_id)
+        return conversation, Tree(await self.store.list_messages(owner, conversation_id))
+
+    async def _parent(
+        self, owner: str, tree: Tree, conversation: Conversation, parent_id: str | None
+    ) -> str | None:
+        """The answer a new question follows: ``parent_id``, else the current path's end."""
+        if parent_id is None:
+            path = tree.current_path(conversation.current_id)
+            while path and path[-1].role != "assistant":
+                path.pop()  # a question left without an answer gets a sibling
+            return path[-1].id if path else None
+        parent = tree.get(parent_id)
+        if parent is None:
+            other = await self.store.get_message(owner, parent_id)  # NotFound: unknown, others'
+            raise InvalidRequest(
+                f"parent_id {parent_id} is a message of conversation {other.conversation_id}, "
+                f"not {conversation.id}"
+            )
+        if parent.role != "assistant":
+            raise InvalidRequest(
+                f"parent_id {parent_id} is a question; a question follows an answer"
+            )
+        return parent.id
+
+    async def _check_idle(self, tree: Tree) -> None:
+        """One answer at a time per conversation: refuse while one of its answers streams."""
+        for message in tree.streaming():
+            info = await self.broker.info(message.id)
+            if info is not None and not info.finished:
+                raise Conflict(
+                    f"an answer is still streaming in this conversation ({message.id}); "
+                    "stop it or wait for it to end"
+                )
+
+    async def _start(
+        self,
+        conversation: Conversation,
+        path: list[Message],
+        new_rows: list[Message],
+        model: str | None,
+        *,
+        create: bool = False,
+    ) -> Started:
+        """Answer the last message of ``path`` (its question), after writing ``new_rows``."""
+        provider, info = await self.catalog.resolve(model or conversation.model)
+        owner = conversation.owner_id
+        await self.admission.answer_started(owner)
+        question = path[-1]
+        answer = Message(
+            new_id("msg"),
+            conversation.id,
+            owner,
+            "assistant",
+            model=info.id,
+            status="streaming",
+            parent_id=question.id,
+        )
+        await self.store.add_messages([*new_rows, answer], new=conversation if create else None)
+        request = _upstream_request(history_for(conversation, path), conversation, info)
+        spec = GenerationSpec(
+            id=answer.id,
+            owner_id=owner,
+            model=info.id,
+            upstream=provider,
+            request=request,
+            conversation_id=conversation.id,
+            question_id=question.id,
+            prompt_estimate=sum(estimate_tokens(str(m["content"])) for m in request.messages),
+        )
+        try:
+            await self.generations.start(spec)
+        except StreamchatError:
+            await self._take_back(conversation, [*new_rows, answer], create)
+            raise
+        return Started(
+            answer.id,
+            info.id,
+            await self.broker.subscribe(answer.id, 0),
+            conversation_id=conversation.id,
+            question_id=question.id,
+        )
+
+    async def _take_back(
+        self, conversation: Conversation, rows: list[Message], created: bool
+    ) -> None:
+        """Undo the writes of an answer that did not start; the store being away too is logged
+        (the client gets the reason the answer did not start)."""
+        try:
+            if created:
+                await self.store.delete_conversation(conversation.owner_id, conversation.id)
+            else:
+                await self.store.delete_messages(conversation.owner_id, [m.id for m in rows])
+                if conversation.current_id is not None:  # the branch shown before
+                    await self.store.set_current(
+                        conversation.owner_id, conversation.id, conversation.current_id
+                    )
+        except StreamchatError:
+            log.warning("could not remove the rows of answer %s, which did not start", rows[-1].id)
+
+
+def replay(message: Message) -> list[Event]:
+    """A finished answer whose live events have expired, as one compact sequence."""
+    kept = [
+        events.meta(
+            1,
+            conversation_id=message.conversation_id,
+            message_id=message.id,
+            model=message.model or "",
+            question_id=message.parent_id,
+        )
+    ]
+    if message.reasoning:
+        kept.append(Event(len(kept) + 1, "reasoning", {"text": message.reasoning}))
+    if message.content:
+        kept.append(Event(len(kept) + 1, "delta", {"text": message.content}))
+    if message.usage is not None:
+        kept.append(events.usage(len(kept) + 1, message.usage))
+    last = max(message.last_event_id or 0, len(kept) + 1)
+    if message.error:
+        kept.append(events.error(last, message.error))
+    else:
+        kept.append(events.done(last, message.finish_reason, message.ttft_ms, message.total_ms))
+    return kept
+
+
+def _upstream_request(
+    history: list[dict[str, Any]], conversation: Conversation, info: ModelInfo
+) -> UpstreamRequest:
+    params = dict(conversation.params)
+    reserve = int(params.get("max_tokens") or min(4096, info.context_window // 4))
+    messages = trim_history(history, max(256, info.context_window - reserve))
+    return UpstreamRequest(model=info.id, messages=messages, params=params)

@@ -1,0 +1,112 @@
+"""Persistence of running answers, off the per-token path.
+
+One task saves, every ``interval`` seconds, the growing text of every stored answer that grew,
+in one transaction (one per interval, not one per answer). The final save of an answer waits
+for a periodic save in flight, so it lands last; when the store is away it is retried in the
+background and the client is told the answer could not be saved yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection
+from typing import Any, Protocol
+
+from streamchat.errors import NotFound, StoreError
+from streamchat.store import MessagePatch, Progress, Store
+
+__all__ = ["Saved", "Saver"]
+
+log = logging.getLogger("streamchat.generations")
+
+# Seconds between the retries of a final save that failed (about ten minutes in all).
+RETRY_DELAYS = (1, 2, 5, 10, 30, 60, 120, 300)
+
+
+class Saved(Protocol):
+    """What the saver needs of a running answer."""
+
+    dirty: bool
+    finishing: bool
+    flushing: asyncio.Task[None] | None
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def stored(self) -> bool: ...
+
+    def progress(self) -> Progress: ...
+
+
+class Saver:
+    def __init__(
+        self,
+        store: Store,
+        interval: float,
+        spawn: Callable[[Any], asyncio.Task[Any]],
+    ) -> None:
+        self.store = store
+        self.interval = interval
+        self._spawn = spawn
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, running: Collection[Saved]) -> None:
+        """Make sure the periodic save runs while ``running`` (a live view) is not empty."""
+        if self._task is None or self._task.done():
+            self._task = self._spawn(self._save_forever(running))
+
+    async def before_final(self, answer: Saved) -> None:
+        """Wait for a periodic save of ``answer`` still in flight: the final one lands after."""
+        answer.finishing = True
+        if answer.flushing is not None:
+            await asyncio.wait({answer.flushing})
+
+    async def final(self, message_id: str, patch: MessagePatch) -> bool:
+        """Write an answer's end; on failure keep retrying in the background (False)."""
+        try:
+            await self.store.update_message(message_id, patch)
+            return True
+        except NotFound:
+            log.info("answer %s has no row (deleted, or a /v1 answer); nothing to save", message_id)
+            return True
+        except StoreError as exc:
+            log.error("answer %s: saving failed: %s", message_id, exc.message)
+            self._spawn(self._final_later(message_id, patch))
+            return False
+
+    async def _save_forever(self, running: Collection[Saved]) -> None:
+        while running:
+            await asyncio.sleep(self.interval)
+            dirty = [a for a in running if a.dirty and a.stored and not a.finishing]
+            if not dirty:
+                continue
+            for answer in dirty:
+                answer.dirty = False
+            batch = self._spawn(self._flush(dirty))
+            for answer in dirty:
+                answer.flushing = batch
+            await asyncio.wait({batch})
+
+    async def _flush(self, answers: list[Saved]) -> None:
+        progress = [a.progress() for a in answers]
+        try:
+            await self.store.save_progress(progress)
+        except StoreError as exc:
+            for answer in answers:
+                answer.dirty = True
+            log.warning("saving %d answers' progress failed: %s", len(answers), exc.message)
+
+    async def _final_later(self, message_id: str, patch: MessagePatch) -> None:
+        for delay in RETRY_DELAYS:
+            await asyncio.sleep(delay)
+            try:
+                await self.store.update_message(message_id, patch)
+            except NotFound:
+                return
+            except StoreError:
+                continue
+            log.info("answer %s saved after the store came back", message_id)
+            return
+        log.error("answer %s could not be saved; gave up after 10 minutes", message_id)
