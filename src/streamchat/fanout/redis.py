@@ -7,7 +7,8 @@ Layout, for generation ``G`` (prefix ``sc:``)::
     sc:running     set of generations not finished yet (the janitor's list)
     sc:worker:W    a worker's lease: exists while worker W is alive (refreshed by its heartbeat)
     sc:att:G       exists while a client on another worker is attached to G
-    sc:control     pub/sub channel: ``stop <G>``
+    sc:control:D   pub/sub channel of database D: ``stop <G>`` (also sent on ``sc:control``,
+                   the channel of the version before, for rolling upgrades)
     sc:win:K       sorted set: the uses of sliding window K in its last period (score: µs)
 
 Local first: the worker that runs a generation keeps its log in memory (a
@@ -25,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,6 +43,10 @@ __all__ = ["RedisBroker"]
 log = logging.getLogger("streamchat.fanout")
 
 _CONTROL = "sc:control"  # + the database number: pub/sub channels span every database
+# Before the database number was added, every worker used the bare channel. Stops are also sent
+# and heard there, so workers of both versions stop each other's answers during a rolling
+# upgrade (a stop for an answer a worker does not run is ignored, a repeated one too).
+_LEGACY_CONTROL = _CONTROL
 _CLOSE_WAIT_S = 3.0
 WRITE_WINDOW_S = 0.01
 # Seconds a new stream waits for Redis to take its owner before Redis counts as away.
@@ -110,6 +116,7 @@ class RedisBroker:
         self._tasks: list[asyncio.Task[None]] = []
         self._on_stop: StopHandler | None = None
         self._closing = False
+        self._heard: dict[str, float] = {}  # stops heard on this database's channel: when
         self._take = self._redis.register_script(_TAKE)
         self.available = True
 
@@ -281,18 +288,34 @@ class RedisBroker:
         while not self._closing:
             try:
                 pubsub = self._redis.pubsub()
-                await pubsub.subscribe(self._channel)
+                await pubsub.subscribe(self._channel, _LEGACY_CONTROL)
                 async for message in pubsub.listen():
                     if self._closing:
                         return
                     if message.get("type") != "message":
                         continue
                     command, _, stream_id = message["data"].decode().partition(" ")
-                    if command == "stop" and self._on_stop is not None:
-                        await self._on_stop(stream_id)
+                    legacy = message["channel"] == _LEGACY_CONTROL.encode()
+                    if command != "stop" or self._on_stop is None:
+                        continue
+                    if self._heard_before(stream_id, legacy):
+                        continue  # the same stop again, on the previous version's channel
+                    await self._on_stop(stream_id)
             except (RedisError, OSError) as exc:
                 self._mark_down(exc)
                 await asyncio.sleep(1)
+
+    def _heard_before(self, stream_id: str, legacy: bool) -> bool:
+        """A new worker sends each stop on both channels, the new one first (one connection
+        delivers them in order): the legacy copy of a stop just heard is not acted on twice."""
+        now = time.monotonic()
+        if not legacy:
+            if len(self._heard) > 1000:
+                self._heard = {k: t for k, t in self._heard.items() if now - t < 10}
+            self._heard[stream_id] = now
+            return False
+        heard = self._heard.pop(stream_id, None)
+        return heard is not None and now - heard < 10
 
     # -- any worker's side -------------------------------------------------------------------
 
@@ -377,7 +400,10 @@ class RedisBroker:
 
     async def request_stop(self, stream_id: str) -> None:
         try:
-            await self._redis.publish(self._channel, f"stop {stream_id}")
+            pipe = self._redis.pipeline(transaction=False)
+            for channel in (self._channel, _LEGACY_CONTROL):
+                pipe.publish(channel, f"stop {stream_id}")
+            await pipe.execute()
         except (RedisError, OSError) as exc:
             self._mark_down(exc)
             raise _unavailable(exc) from exc
