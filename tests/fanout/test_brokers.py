@@ -134,6 +134,7 @@ async def test_dead_worker_is_an_orphan_claimed_once(clean_redis: None) -> None:
     assert await b.orphans() == []
     for task in a._tasks:  # a dies: no more heartbeats, nothing cleaned up
         task.cancel()
+    a._lease_stop.set()  # (its lease thread dies with it)
     await asyncio.sleep(0.5)
     assert await b.orphans() == ["g3"]
     claims = await asyncio.gather(b.claim("g3"), c.claim("g3"))

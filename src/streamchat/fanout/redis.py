@@ -26,10 +26,12 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -52,6 +54,9 @@ WRITE_WINDOW_S = 0.01
 # Seconds a new stream waits for Redis to take its owner before Redis counts as away.
 CREATE_TIMEOUT_S = 1.0
 _RUNNING = "sc:running"
+# A worker whose event loop has not turned for this long loses its lease even though its
+# process lives (a hung loop); a loop merely starved by load for less keeps it.
+LOOP_STALL_S = 30.0
 # One sliding window's check and count, atomic, on Redis's clock (every worker's alike): drop
 # the uses older than the window; count one more if there is room (0), else the microseconds
 # until the oldest use that keeps the window full leaves it.
@@ -116,6 +121,10 @@ class RedisBroker:
         self._tasks: list[asyncio.Task[None]] = []
         self._on_stop: StopHandler | None = None
         self._closing = False
+        self._url = url
+        self._loop_tick = time.monotonic()  # the event loop's last turn, seen by the lease thread
+        self._lease_stop = threading.Event()
+        self._lease_thread: threading.Thread | None = None
         self._heard: dict[str, float] = {}  # stops heard on this database's channel: when
         self._take = self._redis.register_script(_TAKE)
         self.available = True
@@ -127,6 +136,10 @@ class RedisBroker:
         await self._local.start(on_stop)
         with contextlib.suppress(RedisError, OSError):
             await self._redis.set(f"sc:worker:{self.worker}", 1, px=int(self.lease * 1000))
+        self._lease_thread = threading.Thread(
+            target=self._keep_lease, name=f"redis lease {self.worker}", daemon=True
+        )
+        self._lease_thread.start()
         self._tasks = [
             asyncio.create_task(self._writer(), name="redis writer"),
             asyncio.create_task(self._heartbeat(), name="redis heartbeat"),
@@ -137,6 +150,7 @@ class RedisBroker:
         # redis-py can swallow a cancellation that arrives while a command is in flight, so
         # every loop also stops on ``_closing``, and nothing here waits without a limit.
         self._closing = True
+        self._lease_stop.set()
         self._wake.set()
         writer, others = self._tasks[:1], self._tasks[1:]
         tasks = [*others, *self._mirrors.values()]
@@ -147,6 +161,8 @@ class RedisBroker:
             _, stuck = await asyncio.wait(tasks, timeout=_CLOSE_WAIT_S)
             for task in stuck:
                 task.cancel()
+        if self._lease_thread is not None:  # it must not renew the lease deleted below
+            await asyncio.to_thread(self._lease_thread.join, _CLOSE_WAIT_S)
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(3):
                 if self._pending:  # the last events (a shutdown's endings) go out too
@@ -270,8 +286,25 @@ class RedisBroker:
             log.warning("Redis is back; the events kept locally were sent")
         self.available = True
 
+    def _keep_lease(self) -> None:
+        """The lease, refreshed from a thread of its own: a loop starved by load (seen at load
+        average 7 on two cores) let the lease lapse while the worker still streamed, and
+        another worker ended its answers as ``interrupted``. A thread gets the interpreter
+        every few milliseconds however busy the loop is; it stops refreshing once the loop has
+        not turned for ``LOOP_STALL_S`` (hung) and dies with the process."""
+        client = redis.Redis.from_url(self._url, socket_timeout=2, socket_connect_timeout=2)
+        key, ttl = f"sc:worker:{self.worker}", int(self.lease * 1000)
+        try:
+            while not self._lease_stop.wait(self.lease / 3):
+                if time.monotonic() - self._loop_tick < LOOP_STALL_S:
+                    with contextlib.suppress(RedisError, OSError):
+                        client.set(key, 1, px=ttl)
+        finally:
+            client.close()
+
     async def _heartbeat(self) -> None:
         while not self._closing:
+            self._loop_tick = time.monotonic()
             try:
                 pipe = self._redis.pipeline(transaction=False)
                 pipe.set(f"sc:worker:{self.worker}", 1, px=int(self.lease * 1000))
