@@ -39,7 +39,7 @@ from streamchat.settings import Settings
 from streamchat.store.sql import SqlStore
 from streamchat.upstream.catalog import Catalog, build_upstreams
 from streamchat.web import auth as auth_api
-from streamchat.web import chat_api, conversations_api, openai_api, ops, tutorial
+from streamchat.web import chat_api, conversations_api, openai_api, ops, responses_api, tutorial
 from streamchat.web.auth import Authenticator
 from streamchat.web.body_writer import body_writer
 from streamchat.web.metrics import Metrics
@@ -83,6 +83,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         chat_api.router,
         conversations_api.router,
         openai_api.router,
+        responses_api.router,
         tutorial.router,
         ops.router,
         auth_api.router,

@@ -1,0 +1,362 @@
+"""OpenAI's Responses API, ``POST /v1/responses``, over any chat-completions provider.
+
+The request is translated into a chat completion (``instructions`` and ``input`` into
+messages, function tools, ``text.format`` into ``response_format``, ``max_output_tokens`` into
+``max_tokens``) and answered through the one use case of an unstored answer,
+:meth:`streamchat.answers.Answers.complete`, like ``/v1/chat/completions``; the generation's
+events become Responses stream events (:mod:`.responses_events`). As there, a failure before
+the first token is an HTTP status with OpenAI's error body, so the SDKs raise their own
+exception types. ``background`` and ``previous_response_id`` are not served yet (a 400 says
+so, rather than ignoring them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from streamchat.errors import InvalidRequest, UnknownModel
+from streamchat.events import Event
+from streamchat.fanout import Subscription
+from streamchat.web.bodies import check_sendable
+from streamchat.web.openai_chunks import error_from_event
+from streamchat.web.responses_events import ResponseEncoder, ResponseShape, frame
+from streamchat.web.services import Services, current_user, services
+from streamchat.web.streaming import EventStream, unless_gone
+
+__all__ = ["ResponsesRequest", "chat_messages", "chat_params", "response_id", "router"]
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+Svc = Annotated[Services, Depends(services)]
+User = Annotated[str, Depends(current_user)]
+
+_STRICT = ConfigDict(strict=True, extra="ignore")
+_CONTENT = frozenset({"delta", "reasoning", "tool_call"})
+
+
+class FunctionTool(BaseModel):
+    model_config = _STRICT
+
+    type: Literal["function"]
+    name: str = Field(min_length=1)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class FunctionChoice(BaseModel):
+    model_config = _STRICT
+
+    type: Literal["function"]
+    name: str
+
+
+class TextFormat(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+
+    type: Literal["text", "json_object", "json_schema"]
+    name: str | None = None
+    description: str | None = None
+    json_schema: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class TextConfig(BaseModel):
+    model_config = _STRICT
+
+    format: TextFormat | None = None
+
+
+class ReasoningConfig(BaseModel):
+    model_config = _STRICT
+
+    effort: str | None = None
+    summary: str | None = None
+
+
+class ResponsesRequest(BaseModel):
+    # Unknown fields (api_base, base_url, api_key ...) are ignored, never forwarded.
+    model_config = _STRICT
+
+    model: str
+    input: str | list[dict[str, Any]]
+    instructions: str | None = None
+    tools: list[FunctionTool] | None = None
+    tool_choice: Literal["auto", "none", "required"] | FunctionChoice | None = None
+    parallel_tool_calls: bool | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    max_output_tokens: int | None = Field(None, gt=0, lt=2**63)
+    text: TextConfig | None = None
+    reasoning: ReasoningConfig | None = None
+    store: bool = True
+    stream: bool = False
+    background: bool = False
+    previous_response_id: str | None = None
+    metadata: dict[str, str] | None = None
+
+
+def response_id(generation_id: str) -> str:
+    """The response's id: its generation's, ``resp_`` in front (``chatcmpl_x`` -> ``resp_x``)."""
+    return "resp_" + generation_id.partition("_")[2]
+
+
+# -- the request as a chat completion ----------------------------------------------------------
+
+
+def chat_messages(body: ResponsesRequest) -> list[dict[str, Any]]:
+    """``instructions`` and ``input`` as chat messages; function calls and their outputs as an
+    assistant message's ``tool_calls`` and ``tool`` messages; a reasoning item's text goes back
+    as the next assistant turn's ``reasoning_content`` (Kimi requires it on tool-call turns)."""
+    messages: list[dict[str, Any]] = []
+    if body.instructions:
+        messages.append({"role": "system", "content": body.instructions})
+    if isinstance(body.input, str):
+        return [*messages, {"role": "user", "content": body.input}]
+    reasoning: list[str] = []
+    for index, item in enumerate(body.input):
+        kind = item.get("type", "message")
+        where = f"input.{index}"
+        if kind == "message":
+            message = _message(item, where)
+            if message["role"] == "assistant" and reasoning:
+                message["reasoning_content"] = "".join(reasoning)
+                reasoning = []
+            messages.append(message)
+        elif kind == "function_call":
+            _call(messages, item, where, reasoning)
+            reasoning = []
+        elif kind == "function_call_output":
+            output = item.get("output")
+            messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": _string(item, "call_id", where),
+                    "content": output if isinstance(output, str) else _text_of(output, where),
+                }
+            )
+        elif kind == "reasoning":
+            reasoning += [str(p.get("text") or "") for p in item.get("content") or []]
+        else:
+            raise InvalidRequest(
+                f"{where}.type: {kind!r} is not served; use message, function_call, "
+                "function_call_output or reasoning"
+            )
+    if not messages or messages[-1]["role"] == "system":
+        raise InvalidRequest("input: at least one message is needed")
+    return messages
+
+
+def _message(item: dict[str, Any], where: str) -> dict[str, Any]:
+    role = item.get("role")
+    if role not in ("user", "system", "developer", "assistant"):
+        raise InvalidRequest(f"{where}.role: expected user, system, developer or assistant")
+    content = item.get("content")
+    if isinstance(content, str):
+        text: str | list[dict[str, Any]] = content
+    elif isinstance(content, list):
+        text = _parts(content, f"{where}.content", role == "assistant")
+    else:
+        raise InvalidRequest(f"{where}.content: expected a string or a list of parts")
+    return {"role": "system" if role == "developer" else role, "content": text}
+
+
+def _parts(parts: list[Any], where: str, flat: bool) -> str | list[dict[str, Any]]:
+    """Content parts as chat parts (text and images); an assistant's as one string."""
+    out: list[dict[str, Any]] = []
+    for index, part in enumerate(parts):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in ("input_text", "output_text", "text", "refusal"):
+            out.append(
+                {
+                    "type": "text",
+                    "text": _string(
+                        part, "refusal" if kind == "refusal" else "text", f"{where}.{index}"
+                    ),
+                }
+            )
+        elif kind == "input_image" and isinstance(part.get("image_url"), str):
+            out.append({"type": "image_url", "image_url": {"url": part["image_url"]}})
+        else:
+            raise InvalidRequest(
+                f"{where}.{index}.type: expected input_text, output_text or input_image "
+                "(with image_url)"
+            )
+    if flat or all(p["type"] == "text" for p in out):
+        return "".join(p["text"] for p in out if p["type"] == "text")
+    return out
+
+
+def _call(
+    messages: list[dict[str, Any]], item: dict[str, Any], where: str, reasoning: list[str]
+) -> None:
+    """A function call joins the assistant turn before it, when that turn made calls too."""
+    call = {
+        "id": _string(item, "call_id", where),
+        "type": "function",
+        "function": {
+            "name": _string(item, "name", where),
+            "arguments": _string(item, "arguments", where),
+        },
+    }
+    last = messages[-1] if messages else None
+    if last is not None and last["role"] == "assistant" and "tool_calls" in last:
+        last["tool_calls"].append(call)
+        return
+    turn: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [call]}
+    if reasoning:
+        turn["reasoning_content"] = "".join(reasoning)
+    messages.append(turn)
+
+
+def _string(item: dict[str, Any], key: str, where: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{where}.{key}: expected a string")
+    return value
+
+
+def _text_of(parts: Any, where: str) -> str:
+    if not isinstance(parts, list):
+        raise InvalidRequest(f"{where}.output: expected a string or a list of parts")
+    text = _parts(parts, f"{where}.output", True)
+    assert isinstance(text, str)
+    return text
+
+
+def chat_params(body: ResponsesRequest) -> dict[str, Any]:
+    """The sampling and tool parameters, in chat-completion terms; only those set."""
+    params: dict[str, Any] = {}
+    for key in ("temperature", "top_p", "parallel_tool_calls"):
+        if getattr(body, key) is not None:
+            params[key] = getattr(body, key)
+    if body.max_output_tokens is not None:
+        params["max_tokens"] = body.max_output_tokens
+    if body.tools:
+        params["tools"] = [
+            {"type": "function", "function": t.model_dump(exclude={"type"}, exclude_none=True)}
+            for t in body.tools
+        ]
+    if isinstance(body.tool_choice, FunctionChoice):
+        params["tool_choice"] = {"type": "function", "function": {"name": body.tool_choice.name}}
+    elif body.tool_choice is not None:
+        params["tool_choice"] = body.tool_choice
+    form = body.text.format if body.text else None
+    if form is not None and form.type == "json_object":
+        params["response_format"] = {"type": "json_object"}
+    elif form is not None and form.type == "json_schema":
+        schema: dict[str, Any] = {"name": form.name or "response", "schema": form.json_schema or {}}
+        if form.strict is not None:
+            schema["strict"] = form.strict
+        if form.description:
+            schema["description"] = form.description
+        params["response_format"] = {"type": "json_schema", "json_schema": schema}
+    if body.reasoning is not None and body.reasoning.effort:
+        params["reasoning_effort"] = body.reasoning.effort
+    return params
+
+
+def _echo(body: ResponsesRequest) -> dict[str, Any]:
+    """What the ``response`` object repeats of its request."""
+    echo = body.model_dump(
+        include={
+            "instructions",
+            "max_output_tokens",
+            "metadata",
+            "previous_response_id",
+            "store",
+            "temperature",
+            "top_p",
+            "background",
+        },
+        by_alias=True,
+    )
+    echo["tools"] = [
+        {"parameters": None, "strict": None, **t.model_dump(exclude_none=True)}
+        for t in body.tools or []
+    ]
+    if body.tool_choice is not None:
+        choice = body.tool_choice
+        echo["tool_choice"] = choice if isinstance(choice, str) else choice.model_dump()
+    if body.parallel_tool_calls is not None:
+        echo["parallel_tool_calls"] = body.parallel_tool_calls
+    if body.text is not None:
+        echo["text"] = body.text.model_dump(by_alias=True, exclude_none=True)
+    if body.reasoning is not None:
+        echo["reasoning"] = body.reasoning.model_dump()
+    return echo
+
+
+# -- the route ---------------------------------------------------------------------------------
+
+
+@router.post("/responses", response_model=None)
+async def create_response(
+    body: ResponsesRequest, request: Request, svc: Svc, user: User
+) -> Response | EventStream:
+    if body.background:
+        raise InvalidRequest("background: background responses are not served yet")
+    if body.previous_response_id is not None:
+        raise InvalidRequest("previous_response_id: stored responses are not served yet")
+    messages, params = chat_messages(body), chat_params(body)
+    if len(messages) > svc.settings.max_messages:
+        raise InvalidRequest(f"{len(messages)} messages; the limit is {svc.settings.max_messages}")
+    check_sendable(messages, "input")
+    check_sendable(params, "body")
+    try:
+        started = await svc.answers.complete(user, body.model, messages, params)
+    except UnknownModel as exc:
+        raise UnknownModel(exc.message, code="model_not_found", status=404) from exc
+    subscription = started.subscription
+    try:
+        first = await unless_gone(
+            request.receive, _first(subscription, body.stream, svc.settings.heartbeat_interval)
+        )
+    except BaseException:
+        await subscription.close()
+        raise
+    if first is None:  # the client left: nobody follows the answer, so it stops
+        await subscription.close()
+        return Response(status_code=499)
+    error = first[-1] if first and first[-1].type == "error" else None
+    if error is not None and not any(e.type in _CONTENT for e in first):
+        await subscription.close()
+        raise error_from_event(error)
+    shape = ResponseShape(response_id(started.id), started.model, int(time.time()), _echo(body))
+    encoder = ResponseEncoder(shape)
+    opening = encoder.start()
+    header = {"x-streamchat-generation-id": started.id}
+    if not body.stream:
+        await subscription.close()
+        encoder.feed(first)
+        return JSONResponse(encoder.response(), headers=header)
+
+    def encode(events: Sequence[Event]) -> bytes:
+        return b"".join([frame(e) for e in encoder.feed(events)])
+
+    return svc.stream(
+        subscription,
+        encode,
+        extra_headers=[(k.encode(), v.encode()) for k, v in header.items()],
+        preamble=b"".join(frame(e) for e in opening),
+        first=first,
+    )
+
+
+async def _first(subscription: Subscription, stream: bool, heartbeat: float) -> list[Event]:
+    """Events up to the first token (stream) or the end (non-stream), before any header."""
+    events: list[Event] = []
+    while True:
+        batch = await subscription.next(heartbeat)
+        if batch is None:
+            continue
+        if not batch:
+            return events
+        events.extend(batch)
+        if batch[-1].terminal or (stream and any(e.type in _CONTENT for e in batch)):
+            return events
