@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -16,19 +16,11 @@ from streamchat.settings import ModelConfig
 from tests.harness import MockUpstream, mock_provider, streamchat_thread, test_settings
 
 HERE = Path(__file__).parent
-_T = TypeVar("_T")
 NODE = shutil.which("node") or "node"
 # The model a provider may list with a slash in its id (vLLM, OpenRouter, Together do).
 SLASHED = "moonshotai/kimi-k2"
 
 REFUSAL = "I'm sorry, I can't help with that."
-# A refusal is relayed end to end: the upstream parser (ChunkDelta.refusal), the generation
-# (a delta event marked refusal, Generations._apply) and the encoder. The tests that waited for
-# the generation keep this name until they drop it.
-
-
-def refusal_pending(test: _T) -> _T:
-    return test
 
 
 @pytest.fixture(scope="module")

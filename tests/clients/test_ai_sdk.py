@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.clients.conftest import REFUSAL, failed, ok, refusal_pending, run_node
+from tests.clients.conftest import REFUSAL, failed, ok, run_node
 from tests.web.test_chat_stream import words
 
 WEATHER = {"city": "Paris", "unit": "celsius"}
@@ -54,7 +54,6 @@ def test_errors(results: dict[str, Any]) -> None:
     assert mid["finish"] == ["error"]
 
 
-@refusal_pending
 def test_refusal(results: dict[str, Any]) -> None:
     """Both providers turn ``delta.refusal`` into text and finish ``content-filter``."""
     refused = ok(results, "refusal_stream")

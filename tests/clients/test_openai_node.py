@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.clients.conftest import REFUSAL, failed, ok, refusal_pending, run_node
+from tests.clients.conftest import REFUSAL, failed, ok, run_node
 from tests.web.test_chat_stream import words
 
 
@@ -100,7 +100,6 @@ def test_closing_a_stream_early(results: dict[str, Any]) -> None:
     assert closed["after"] == words(2)  # and the same client's next call works
 
 
-@refusal_pending
 def test_refusal(results: dict[str, Any]) -> None:
     """Issue 12: ``delta.refusal`` relayed, and ``message.refusal`` non-streamed."""
     stream = ok(results, "refusal_stream")

@@ -10,7 +10,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
-from tests.clients.conftest import REFUSAL, refusal_pending
+from tests.clients.conftest import REFUSAL
 from tests.web.test_chat_stream import words
 
 TOOLS: list[ChatCompletionToolParam] = [
@@ -190,7 +190,6 @@ async def test_async_closing_a_stream_early(sdk: openai.AsyncOpenAI) -> None:
     await sdk.close()
 
 
-@refusal_pending
 def test_sync_refusal(sync: openai.OpenAI) -> None:
     """Issue 12: a provider's ``delta.refusal`` reached neither ``delta.refusal`` nor
     ``content`` on /v1."""

@@ -12,6 +12,7 @@ import openai
 import pytest
 from openai.types.responses import FunctionToolParam, ResponseInputParam
 
+from tests.clients.conftest import REFUSAL
 from tests.harness import MockUpstream
 from tests.web.test_chat_stream import words
 
@@ -190,3 +191,11 @@ async def test_async_stream(base_url: str) -> None:
     async with client, client.responses.stream(model=MODEL, input="[[mock tokens=3]]") as stream:
         final = await stream.get_final_response()
     assert final.output_text == words(3)
+
+
+def test_a_refusal_is_a_refusal_part(sync: openai.OpenAI) -> None:
+    response = sync.responses.create(model=MODEL, input="[[mock refusal=1]]")
+    [message] = response.output
+    assert message.type == "message"
+    assert [part.to_dict() for part in message.content] == [{"type": "refusal", "refusal": REFUSAL}]
+    assert response.output_text == ""
