@@ -5,6 +5,8 @@ json_schema, usage, errors."""
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -199,3 +201,29 @@ def test_a_refusal_is_a_refusal_part(sync: openai.OpenAI) -> None:
     assert message.type == "message"
     assert [part.to_dict() for part in message.content] == [{"type": "refusal", "refusal": REFUSAL}]
     assert response.output_text == ""
+
+
+def test_closing_a_response_stream_stops_the_provider_call(
+    sync: openai.OpenAI, mock_upstream: MockUpstream
+) -> None:
+    """The SDK's close after three events: the provider sees its connection closed within
+    2 s (not after the disconnect grace)."""
+    tag = secrets.token_hex(4)
+    with sync.responses.create(
+        model=MODEL, input=f"{tag} [[mock tokens=3000 rate=100]]", stream=True
+    ) as stream:
+        for received, _ in enumerate(stream, 1):
+            if received == 3:
+                break
+    left_at = time.time()
+    deadline = left_at + 2
+    while time.time() < deadline and not record_of(mock_upstream, tag)["client_closed"]:
+        time.sleep(0.02)
+    record = record_of(mock_upstream, tag)
+    assert record["client_closed"] and record["finished"] - left_at < 2
+    assert record["tokens_sent"] < 1000
+
+
+def record_of(mock: MockUpstream, tag: str) -> dict[str, Any]:
+    [record] = [r for r in mock.log() if tag in str(r.get("body"))]
+    return record
