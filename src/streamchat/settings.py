@@ -47,6 +47,9 @@ class ModelConfig(BaseModel):
     id: str
     context_window: int | None = None
     reasoning: bool = False
+    # None: the preset's guess from the model's name (upstream/presets.py).
+    vision: bool | None = None
+    thinking: Literal["kimi", "reasoning_effort"] | None = None
 
 
 class ProviderConfig(BaseModel):
@@ -63,6 +66,8 @@ class ProviderConfig(BaseModel):
     models: list[ModelConfig] = Field(default_factory=list)
     list_models: bool = True
     defaults: dict[str, Any] = Field(default_factory=dict)
+    # Offer Kimi's builtin $web_search on this provider (None: the preset's, on for kimi).
+    web_search: bool | None = None
 
     @field_validator("models", mode="before")
     @classmethod
@@ -196,6 +201,20 @@ class Settings(BaseModel):
         30.0, gt=0, description="Seconds a client may stop reading before it is dropped."
     )
     max_messages: int = Field(500, gt=0, description="Most messages accepted in one /v1 request.")
+    max_file_bytes: int = Field(
+        20 << 20, gt=0, description="Largest file accepted by POST /api/files, in bytes."
+    )
+    max_files_per_user: int = Field(
+        1000, gt=0, description="Most files one user keeps (uploaded and not deleted)."
+    )
+    max_file_storage: int = Field(1 << 30, gt=0, description="Most bytes of files one user keeps.")
+    max_attachments: int = Field(10, gt=0, description="Most files attached to one question.")
+    max_image_pixels: int = Field(
+        25_000_000, gt=0, description="Largest image accepted, in pixels (width x height)."
+    )
+    web_search_rounds: int = Field(
+        4, ge=1, description="Most $web_search round trips within one answer."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Logging level."
     )

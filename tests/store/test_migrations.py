@@ -17,7 +17,15 @@ from streamchat.store import tables
 from streamchat.store.engine import create_engine
 from streamchat.store.migrate import alembic_config, upgrade
 
-TABLES = {"alembic_version", "users", "conversations", "messages", "sessions"}
+TABLES = {
+    "alembic_version",
+    "users",
+    "conversations",
+    "messages",
+    "sessions",
+    "files",
+    "message_files",
+}
 
 
 def _diff(connection: Connection, metadata: sa.MetaData) -> list[Any]:
@@ -51,8 +59,8 @@ def _head() -> str | None:
 
 def test_the_revisions_form_one_line() -> None:
     script = ScriptDirectory.from_config(alembic_config())
-    assert script.get_heads() == ["0004"]
-    assert [r.revision for r in script.walk_revisions()] == ["0004", "0003", "0002", "0001"]
+    assert script.get_heads() == ["0005"]
+    assert [r.revision for r in script.walk_revisions()] == ["0005", "0004", "0003", "0002", "0001"]
 
 
 async def test_upgrade_head_from_blank_gives_exactly_the_schema(blank_url: str) -> None:

@@ -7,12 +7,13 @@ translated to :class:`~streamchat.errors.StoreError` inside the implementation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict
 
 from streamchat.chat import Conversation, Message, MessageStatus, Usage
+from streamchat.files import StoredFile
 
 __all__ = ["MessagePatch", "Progress", "Store"]
 
@@ -129,3 +130,39 @@ class Store(Protocol):
         """Mark answers left ``streaming`` by a dead process as ``incomplete``; return how many.
 
         Ids in ``before_ids`` are still running somewhere and are left alone."""
+
+    # -- files (issue 13) ------------------------------------------------------------------
+
+    async def add_file(self, file: StoredFile, data: bytes) -> None:
+        """Store a new file and its bytes."""
+
+    async def get_file(self, owner_id: str, file_id: str) -> StoredFile:
+        """NotFound for another user's file, like for one that does not exist."""
+
+    async def file_data(self, owner_id: str, file_id: str) -> tuple[StoredFile, bytes]: ...
+
+    async def get_files(self, owner_id: str, file_ids: Sequence[str]) -> list[StoredFile]:
+        """In the order asked; NotFound names the first id that is not the owner's."""
+
+    async def delete_file(self, owner_id: str, file_id: str) -> None: ...
+
+    async def file_usage(self, owner_id: str) -> tuple[int, int]:
+        """(how many files, how many bytes) the owner keeps."""
+
+    async def set_file_text(self, file_id: str, text: str, source: str) -> None:
+        """Cache a document's extracted text and who extracted it."""
+
+    async def add_messages_with_files(
+        self,
+        messages: Sequence[Message],
+        attachments: Mapping[str, Sequence[str]],
+        *,
+        new: Conversation | None = None,
+    ) -> None:
+        """:meth:`add_messages`, and in the same transaction the files of each message id in
+        ``attachments``, bound to its conversation."""
+
+    async def message_files(
+        self, owner_id: str, conversation_id: str
+    ) -> dict[str, list[StoredFile]]:
+        """The files of each question of a conversation that has any, in order."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -16,7 +16,8 @@ from sqlalchemy.engine import Connection
 
 from streamchat.chat import Conversation, Message, utcnow
 from streamchat.errors import NotFound, StoreError
-from streamchat.store import MessagePatch, Progress, tables
+from streamchat.files import StoredFile
+from streamchat.store import MessagePatch, Progress, files_sql, tables
 from streamchat.store.engine import Database, open_database, translate_errors, url_secrets
 from streamchat.store.migrate import upgrade_on
 from streamchat.store.rows import (
@@ -201,6 +202,45 @@ class SqlStore:
     async def recover_streaming(self, before_ids: Sequence[str] = ()) -> int:
         return await self._write(_recover_streaming, list(before_ids))
 
+    # -- files (issue 13; the transactions are in files_sql) --------------------------------
+
+    async def add_file(self, file: StoredFile, data: bytes) -> None:
+        await self._write(files_sql.add_file, file, data)
+
+    async def get_file(self, owner_id: str, file_id: str) -> StoredFile:
+        return await self._read(files_sql.get_file, owner_id, file_id)
+
+    async def file_data(self, owner_id: str, file_id: str) -> tuple[StoredFile, bytes]:
+        return await self._read(files_sql.file_data, owner_id, file_id)
+
+    async def get_files(self, owner_id: str, file_ids: Sequence[str]) -> list[StoredFile]:
+        if not file_ids:
+            return []
+        return await self._read(files_sql.get_files, owner_id, list(file_ids))
+
+    async def delete_file(self, owner_id: str, file_id: str) -> None:
+        await self._write(files_sql.delete_file, owner_id, file_id)
+
+    async def file_usage(self, owner_id: str) -> tuple[int, int]:
+        return await self._read(files_sql.file_usage, owner_id)
+
+    async def set_file_text(self, file_id: str, text: str, source: str) -> None:
+        await self._write(files_sql.set_file_text, file_id, text, source)
+
+    async def add_messages_with_files(
+        self,
+        messages: Sequence[Message],
+        attachments: Mapping[str, Sequence[str]],
+        *,
+        new: Conversation | None = None,
+    ) -> None:
+        await self._write(_add_messages_with_files, list(messages), dict(attachments), new)
+
+    async def message_files(
+        self, owner_id: str, conversation_id: str
+    ) -> dict[str, list[StoredFile]]:
+        return await self._read(files_sql.message_files, owner_id, conversation_id)
+
     # -- plumbing -------------------------------------------------------------------------
 
     @property
@@ -380,6 +420,21 @@ def _add_messages(conn: Connection, messages: list[Message], new: Conversation |
             start = _next_position(conn, conversation_id)
         rows = [message_values(m, start + i) for i, m in enumerate(batch)]
         conn.execute(_INSERT_MESSAGE, rows)
+
+
+def _add_messages_with_files(
+    conn: Connection,
+    messages: list[Message],
+    attachments: dict[str, Sequence[str]],
+    new: Conversation | None,
+) -> None:
+    _add_messages(conn, messages, new)
+    by_id = {m.id: m for m in messages}
+    for message_id, file_ids in attachments.items():
+        message = by_id[message_id]
+        files_sql.bind_files(
+            conn, message.owner_id, message.conversation_id, {message_id: file_ids}
+        )
 
 
 def _update_message(conn: Connection, message_id: str, patch: MessagePatch) -> None:

@@ -12,7 +12,16 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-__all__ = ["UTCDateTime", "conversations", "messages", "metadata", "sessions", "users"]
+__all__ = [
+    "UTCDateTime",
+    "conversations",
+    "files",
+    "message_files",
+    "messages",
+    "metadata",
+    "sessions",
+    "users",
+]
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -125,4 +134,57 @@ sessions = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Index("ix_sessions_user", "user_id"),
+)
+
+# Files users attach (issue 13). The bytes live in the row (``data``): one place to back up,
+# the same on SQLite and PostgreSQL, deleted with their owner (cascade) and, once attached to
+# a question, with that question's conversation (cascade).
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column(
+        "owner_id",
+        sa.String(),
+        sa.ForeignKey("users.id", name="fk_files_owner", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # NULL until the file is attached to a question; then that question's conversation.
+    sa.Column(
+        "conversation_id",
+        sa.String(),
+        sa.ForeignKey("conversations.id", name="fk_files_conversation", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    sa.Column("name", sa.String(), nullable=False),
+    sa.Column("mime", sa.String(), nullable=False),
+    sa.Column("kind", sa.String(), nullable=False),
+    sa.Column("bytes", sa.Integer(), nullable=False),
+    sa.Column("data", sa.LargeBinary(), nullable=False),
+    # A document's text as a model reads it, and who extracted it (local, provider:<name>).
+    sa.Column("text", sa.Text(), nullable=True),
+    sa.Column("text_source", sa.String(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_files_owner", "owner_id"),
+    sa.Index("ix_files_conversation", "conversation_id"),
+)
+
+# The files of a question, in the order attached.
+message_files = sa.Table(
+    "message_files",
+    metadata,
+    sa.Column(
+        "message_id",
+        sa.String(),
+        sa.ForeignKey("messages.id", name="fk_message_files_message", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer(), primary_key=True),
+    sa.Column(
+        "file_id",
+        sa.String(),
+        sa.ForeignKey("files.id", name="fk_message_files_file", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Index("ix_message_files_file", "file_id"),
 )

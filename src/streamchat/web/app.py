@@ -39,7 +39,15 @@ from streamchat.settings import Settings
 from streamchat.store.sql import SqlStore
 from streamchat.upstream.catalog import Catalog, build_upstreams
 from streamchat.web import auth as auth_api
-from streamchat.web import chat_api, conversations_api, openai_api, ops, responses_api, tutorial
+from streamchat.web import (
+    chat_api,
+    conversations_api,
+    files_api,
+    openai_api,
+    ops,
+    responses_api,
+    tutorial,
+)
 from streamchat.web.auth import Authenticator
 from streamchat.web.body_writer import body_writer
 from streamchat.web.metrics import Metrics
@@ -82,6 +90,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     for router in (
         chat_api.router,
         conversations_api.router,
+        files_api.router,
         openai_api.router,
         responses_api.router,
         tutorial.router,
@@ -92,7 +101,9 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     install_handlers(app)
     _page(app)
     app.add_middleware(RawRoutes)  # innermost: every middleware below applies to it
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # An upload may be as large as a file (plus its multipart framing).
+    uploads = {"/api/files": settings.max_file_bytes + 64 * 1024}
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, paths=uploads)
     if settings.origins:
         app.add_middleware(
             CORSMiddleware,
@@ -308,13 +319,17 @@ class BodyLimit:
     """Refuse a body over ``limit`` bytes: by Content-Length before reading anything, and a
     chunked body as soon as it passes the limit (it is read here, then handed on whole)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, paths: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.paths = dict(paths or {})  # a path's own limit (uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] in self.paths:
+            await BodyLimit(self.app, self.paths[scope["path"]])(scope, receive, send)
             return
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
