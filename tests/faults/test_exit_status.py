@@ -37,7 +37,12 @@ async def test_a_single_serve_exits_0_after_a_clean_sigterm_drain(
         *("--config", str(config_file(tmp_path, mock_upstream)), "--shutdown-grace", "2"),
     )
     try:
-        await asyncio.to_thread(wait_for_port, port)
+        try:
+            await asyncio.to_thread(wait_for_port, port)
+        except RuntimeError:
+            proc.kill()
+            _, stderr = await proc.communicate()
+            raise AssertionError(f"serve did not start: {stderr.decode()[-3000:]}") from None
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             stream = await read_stream(
                 client, "POST", "/api/chat", json={"message": "hi", "model": "demo"}
