@@ -15,7 +15,10 @@ back. One answer streams per conversation at a time, whatever its branch.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,6 +35,7 @@ from streamchat.errors import Conflict, InvalidRequest, NotFound, StreamchatErro
 from streamchat.events import Event
 from streamchat.fanout import Broker, Subscription
 from streamchat.generations import Generations, GenerationSpec
+from streamchat.idempotency import Keys
 from streamchat.store import Store
 from streamchat.tree import Tree
 from streamchat.upstream import ModelInfo
@@ -40,6 +44,10 @@ from streamchat.upstream.catalog import Catalog
 __all__ = ["Admission", "Answers", "Following", "Started", "history_for", "replay", "title_for"]
 
 log = logging.getLogger("streamchat")
+
+# How long a repeated request waits for the answer its first try is starting (~2 s).
+ATTACH_POLLS = 100
+ATTACH_POLL_S = 0.02
 
 
 class Admission(Protocol):
@@ -94,6 +102,7 @@ class Answers:
         *,
         max_message_chars: int,
         completion_retries: int | None = 0,
+        idempotency_ttl: float = 900.0,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -102,6 +111,7 @@ class Answers:
         self.admission = admission
         self.max_message_chars = max_message_chars
         self.completion_retries = completion_retries
+        self.keys = Keys(broker, idempotency_ttl)
 
     # -- conversations: ask, regenerate, edit ---------------------------------------------
 
@@ -113,9 +123,27 @@ class Answers:
         conversation_id: str | None = None,
         parent_id: str | None = None,
         model: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Started:
         """A question in a new conversation, or in ``conversation_id`` as a child of
-        ``parent_id`` (an answer; default: the end of the current path)."""
+        ``parent_id`` (an answer; default: the end of the current path). A request that
+        repeats an ``idempotency_key`` gets the answer its first try started."""
+        request = ["ask", text, conversation_id, parent_id, model]
+
+        def start(answer_id: str) -> Awaitable[Started]:
+            return self._ask(owner, text, conversation_id, parent_id, model, answer_id)
+
+        return await self._once(owner, idempotency_key, request, "msg", model or "", start)
+
+    async def _ask(
+        self,
+        owner: str,
+        text: str,
+        conversation_id: str | None,
+        parent_id: str | None,
+        model: str | None,
+        answer_id: str,
+    ) -> Started:
         text = self._text(text)
         if conversation_id is None:
             if parent_id is not None:
@@ -125,14 +153,17 @@ class Answers:
                 new_id("conv"), owner, title=title_for(text), model=model and info.id
             )
             question = Message(new_id("msg"), conversation.id, owner, "user", content=text)
-            return await self._start(conversation, [question], [question], model, create=True)
+            return await self._start(
+                conversation, [question], [question], model, create=True, answer_id=answer_id
+            )
         conversation, tree = await self._open(owner, conversation_id)
         parent = await self._parent(owner, tree, conversation, parent_id)
         await self._check_idle(tree)
         question = Message(
             new_id("msg"), conversation.id, owner, "user", content=text, parent_id=parent
         )
-        return await self._start(conversation, [*tree.path(parent), question], [question], model)
+        path = [*tree.path(parent), question]
+        return await self._start(conversation, path, [question], model, answer_id=answer_id)
 
     async def regenerate(self, owner: str, answer_id: str, *, model: str | None = None) -> Started:
         """A new version of an answer: a sibling answer to the same question."""
@@ -193,25 +224,40 @@ class Answers:
         model: str,
         messages: list[dict[str, Any]],
         params: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        background: bool = False,
+        id_prefix: str = "chatcmpl",
     ) -> Started:
         """An answer to ``messages`` as given (no conversation, nothing stored). It stops as
-        soon as nobody follows it (an SDK cannot re-attach to a chat completion), and a
-        retryable failure before its first token goes back to the caller unless the server
-        is configured to retry."""
+        soon as nobody follows it (an SDK cannot re-attach to a chat completion; with an
+        ``idempotency_key`` it gets the server's grace, as the client will come back with it),
+        and a retryable failure before its first token goes back to the caller unless the
+        server is configured to retry. ``background``: it runs to its end with nobody
+        attached (the Responses API's background mode); ids start with ``id_prefix``."""
         provider, info = await self.catalog.resolve(model)
-        await self.admission.answer_started(owner)
-        spec = GenerationSpec(
-            id=new_id("chatcmpl"),
-            owner_id=owner,
-            model=info.id,
-            upstream=provider,
-            request=UpstreamRequest(model=info.id, messages=messages, params=params),
-            prompt_estimate=sum(estimate_tokens(str(m.get("content") or "")) for m in messages),
-            disconnect_grace=0.0,
-            retries=self.completion_retries,
-        )
-        await self.generations.start(spec)
-        return Started(spec.id, info.id, await self.broker.subscribe(spec.id, 0))
+        request = ["complete", info.id, messages, params]
+
+        # A client that sends a key says it will come back for the answer: give it the grace;
+        # a background answer runs to its end whoever listens.
+        grace = math.inf if background else None if idempotency_key is not None else 0.0
+
+        async def start(generation_id: str) -> Started:
+            await self.admission.answer_started(owner)
+            spec = GenerationSpec(
+                id=generation_id,
+                owner_id=owner,
+                model=info.id,
+                upstream=provider,
+                request=UpstreamRequest(model=info.id, messages=messages, params=params),
+                prompt_estimate=sum(estimate_tokens(str(m.get("content") or "")) for m in messages),
+                disconnect_grace=grace,
+                retries=self.completion_retries,
+            )
+            await self.generations.start(spec)
+            return Started(spec.id, info.id, await self.broker.subscribe(spec.id, 0))
+
+        return await self._once(owner, idempotency_key, request, id_prefix, info.id, start)
 
     # -- every surface: follow, stop --------------------------------------------------------
 
@@ -266,6 +312,46 @@ class Answers:
 
     # -- the steps ------------------------------------------------------------------------
 
+    async def _once(
+        self,
+        owner: str,
+        key: str | None,
+        request: Any,
+        prefix: str,
+        model: str,
+        start: Callable[[str], Awaitable[Started]],
+    ) -> Started:
+        """``start`` a generation, unless a request with the same ``key`` already did."""
+        generation_id = new_id(prefix)
+        if key is None:
+            return await start(generation_id)
+        claim = await self.keys.claim(owner, key, request, generation_id, model)
+        if claim.earlier is not None:
+            return await self._attach(owner, claim.earlier, claim.model)
+        try:
+            return await start(generation_id)
+        except BaseException:
+            await self.keys.release(claim)
+            raise
+
+    async def _attach(self, owner: str, generation_id: str, model: str) -> Started:
+        """The answer an earlier request with the same key started, from its first event."""
+        for _ in range(ATTACH_POLLS):  # the earlier request may be starting it right now
+            info = await self.broker.info(generation_id)
+            if info is not None:
+                break
+            await asyncio.sleep(ATTACH_POLL_S)
+        else:
+            raise Conflict(
+                "the request with this Idempotency-Key has not started its answer yet, or its "
+                "answer is no longer kept; try again in a moment or use a new key",
+                code="idempotency_key_in_use",
+            )
+        if info.owner_id != owner:
+            raise NotFound(f"generation {generation_id} not found")
+        subscription = await self.broker.subscribe(generation_id, 0)
+        return Started(generation_id, model, subscription)
+
     def _text(self, text: str) -> str:
         if not text.strip():
             raise InvalidRequest("message must not be empty")
@@ -319,6 +405,7 @@ class Answers:
         model: str | None,
         *,
         create: bool = False,
+        answer_id: str | None = None,
     ) -> Started:
         """Answer the last message of ``path`` (its question), after writing ``new_rows``."""
         provider, info = await self.catalog.resolve(model or conversation.model)
@@ -326,7 +413,7 @@ class Answers:
         await self.admission.answer_started(owner)
         question = path[-1]
         answer = Message(
-            new_id("msg"),
+            answer_id or new_id("msg"),
             conversation.id,
             owner,
             "assistant",

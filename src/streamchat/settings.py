@@ -142,6 +142,14 @@ class Settings(BaseModel):
     disconnect_grace: float = Field(
         30.0, ge=0, description="Seconds an answer keeps running with no client attached."
     )
+    idempotency_ttl: float = Field(
+        900.0,
+        ge=0,
+        description=(
+            "Seconds a request's Idempotency-Key attaches a retry to its answer (at most "
+            "replay_ttl)."
+        ),
+    )
     replay_ttl: float = Field(
         900.0, ge=0, description="Seconds a finished answer's events stay replayable."
     )

@@ -208,3 +208,25 @@ async def drain_until(broker: Broker, stream_id: str, last: int) -> list[Event]:
         return events
     finally:
         await subscription.close()
+
+
+async def test_remember_is_first_come_on_every_worker_and_forget_only_drops_its_own(
+    workers: tuple[RedisBroker, RedisBroker, list[str]],
+) -> None:
+    """Idempotency keys: the first request's value wins on both workers; a request that did
+    not start forgets only its own value; a kept key expires after its ttl."""
+    a, b, _ = workers
+    assert await a.remember("k", "first", 5) is None
+    assert await b.remember("k", "second", 5) == "first"
+    await b.forget("k", "second")  # not its value: kept
+    assert await b.remember("k", "third", 5) == "first"
+    await a.forget("k", "first")
+    assert await b.remember("k", "fourth", 0.2) is None
+    await asyncio.sleep(0.3)
+    assert await a.remember("k", "fifth", 5) is None
+    memory = MemoryBroker()
+    assert memory.remember_now("k", "one", 1, now=0) is None
+    assert memory.remember_now("k", "two", 1, now=0.5) == "one"
+    assert memory.remember_now("k", "three", 1, now=1.5) is None
+    await memory.forget("k", "one")
+    assert memory.remember_now("k", "four", 1, now=1.6) == "three"

@@ -81,6 +81,13 @@ class Broker(Protocol):
         """Take over an orphan (only one worker wins): its owner and every event it holds.
         The winner then publishes the stream's ending."""
 
+    async def remember(self, key: str, value: str, ttl: float) -> str | None:
+        """Keep ``value`` under ``key`` for ``ttl`` seconds unless ``key`` is kept already (on
+        every worker alike); None when it was not, else the value kept (idempotency keys)."""
+
+    async def forget(self, key: str, value: str) -> None:
+        """Drop ``key`` if it still holds ``value`` (a request that did not start)."""
+
     async def take(self, key: str, limit: int, window: float) -> float:
         """Count one use of ``key`` if fewer than ``limit`` were counted in the last ``window``
         seconds (a sliding window, on every worker alike) and return 0.0; otherwise count

@@ -1,10 +1,11 @@
-"""The in-process broker: one worker, every stream's log in a list."""
+"""The in-process broker: one worker, every stream's log kept compact in memory (_Log)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -17,12 +18,116 @@ __all__ = ["MemoryBroker"]
 log = logging.getLogger("streamchat.fanout")
 
 
+# One byte per event in _Log.kinds: a text event (delta or reasoning, data exactly {"text": str})
+# of fewer than _LONG UTF-8 bytes is its length (+ _REASONING for reasoning); _OTHER means the
+# event is in _Log.others (any other event, or a text event too long for a byte).
+_REASONING = 127
+_LONG = 127
+_OTHER = 255
+_MARK = 64  # a text offset is kept for every 64th event
+_RECENT = 64  # the last published batch is kept as its objects up to this many events
+
+
+class _Log:
+    """A stream's events for replay, compact: the texts of its deltas and reasoning events in
+    one bytearray (UTF-8), one byte per event giving its kind and length, a text offset every
+    64 events, and the few other events (meta, usage, done, tool calls ...) as they are. Events
+    are materialised on read; the last published batch is kept as its objects, so a reader in
+    step with the publisher gets the very objects published (their encodings shared).
+    Kept per token: its UTF-8 text + ~1.1 bytes (was ~530 bytes: an Event with its dict, its
+    JSON and its SSE frame)."""
+
+    __slots__ = ("first_id", "kinds", "marks", "others", "recent", "recent_start", "text")
+
+    def __init__(self) -> None:
+        self.first_id = 0
+        self.text = bytearray()
+        self.kinds = bytearray()
+        self.marks = array("Q")
+        self.others: dict[int, Event | tuple[str, int]] = {}
+        self.recent: list[Event] = []
+        self.recent_start = 0
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    @property
+    def last_id(self) -> int:
+        return self.first_id + len(self.kinds) - 1 if self.kinds else 0
+
+    def append(self, events: Sequence[Event]) -> None:
+        kinds, text, others = self.kinds, self.text, self.others
+        if not kinds:
+            self.first_id = events[0].id
+        self.recent_start = len(kinds)
+        for event in events:
+            index = len(kinds)
+            if event.id != self.first_id + index:
+                raise ValueError(f"event {event.id} out of order: expected {self.first_id + index}")
+            if index % _MARK == 0:
+                self.marks.append(len(text))
+            data = event.data
+            kind = event.type
+            piece = data.get("text") if len(data) == 1 else None
+            if type(piece) is not str or kind not in ("delta", "reasoning"):
+                others[index] = event
+                kinds.append(_OTHER)
+                continue
+            encoded = piece.encode()
+            text += encoded
+            if len(encoded) < _LONG:
+                kinds.append(len(encoded) + (_REASONING if kind == "reasoning" else 0))
+            else:
+                others[index] = (kind, len(encoded))
+                kinds.append(_OTHER)
+        if len(events) <= _RECENT:  # a whole mirrored log is not kept as objects
+            self.recent = events if type(events) is list else list(events)
+        else:
+            self.recent, self.recent_start = [], len(kinds)
+
+    def _length(self, index: int) -> int:
+        kind = self.kinds[index]
+        if kind == _OTHER:
+            other = self.others[index]
+            return other[1] if isinstance(other, tuple) else 0
+        return kind - _REASONING if kind >= _REASONING else kind
+
+    def events(self, start: int) -> list[Event]:
+        """Every event from position ``start`` on."""
+        if start >= self.recent_start:
+            return self.recent[start - self.recent_start :]
+        kinds, text, others = self.kinds, self.text, self.others
+        mark = start // _MARK
+        offset = self.marks[mark]
+        for index in range(mark * _MARK, start):
+            offset += self._length(index)
+        out: list[Event] = []
+        first_id = self.first_id
+        for index in range(start, self.recent_start):
+            kind = kinds[index]
+            if kind == _OTHER:
+                other = others[index]
+                if not isinstance(other, tuple):
+                    out.append(other)
+                    continue
+                type_, length = other
+            elif kind >= _REASONING:
+                type_, length = "reasoning", kind - _REASONING
+            else:
+                type_, length = "delta", kind
+            piece = text[offset : offset + length].decode()
+            offset += length
+            out.append(Event(first_id + index, type_, {"text": piece}))
+        out.extend(self.recent)
+        return out
+
+
 class _Stream:
-    __slots__ = ("events", "expires_at", "finished", "listeners", "owner_id", "pushed", "waiters")
+    __slots__ = ("expires_at", "finished", "listeners", "log", "owner_id", "pushed", "waiters")
 
     def __init__(self, owner_id: str) -> None:
         self.owner_id = owner_id
-        self.events: list[Event] = []
+        self.log = _Log()
         self.waiters: set[asyncio.Future[None]] = set()
         self.pushed: list[_Subscription] = []
         self.finished = False
@@ -65,7 +170,7 @@ class _Subscription:
     def __init__(self, stream: _Stream, after: int, loop: asyncio.AbstractEventLoop) -> None:
         self._stream = stream
         self._loop = loop
-        first_id = stream.events[0].id if stream.events else 1
+        first_id = stream.log.first_id if len(stream.log) else 1
         self._position = max(0, after - first_id + 1)
         self._closed = False
         self._waiter: asyncio.Future[None] | None = None
@@ -88,15 +193,15 @@ class _Subscription:
             self._stream.pushed.remove(self)
 
     def push(self) -> None:
-        events = self._stream.events
+        events = self._stream.log
         if self._deliver is not None and self._position < len(events):
-            batch = events[self._position :]
+            batch = events.events(self._position)
             self._position = len(events)
             self._deliver(batch)
 
     async def next(self, timeout: float) -> list[Event] | None:
         stream = self._stream
-        if self._position >= len(stream.events):
+        if self._position >= len(stream.log):
             if stream.finished:
                 return []
             loop = self._loop
@@ -110,9 +215,9 @@ class _Subscription:
             finally:
                 self._waiter = None
                 stream.waiters.discard(waiter)
-            if self._position >= len(stream.events):
+            if self._position >= len(stream.log):
                 return [] if stream.finished else None
-        batch = stream.events[self._position :]
+        batch = stream.log.events(self._position)
         self._position += len(batch)
         return batch
 
@@ -143,6 +248,7 @@ class MemoryBroker:
         self._on_stop: StopHandler | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._windows: dict[str, deque[float]] = {}
+        self._kept: dict[str, tuple[str, float]] = {}  # remember(): value, expiry
 
     async def start(self, on_stop: StopHandler) -> None:
         self._on_stop = on_stop
@@ -159,7 +265,7 @@ class MemoryBroker:
 
     def publish(self, stream_id: str, events: Sequence[Event]) -> None:
         stream = self._streams[stream_id]
-        stream.events.extend(events)
+        stream.log.append(events)
         if events[-1].terminal:
             stream.finished = True
             stream.expires_at = time.monotonic() + self.replay_ttl
@@ -175,8 +281,9 @@ class MemoryBroker:
         stream = self._streams.get(stream_id)
         if stream is None:
             return None
-        last = stream.events[-1].id if stream.events else 0
-        return StreamInfo(owner_id=stream.owner_id, last_id=last, finished=stream.finished)
+        return StreamInfo(
+            owner_id=stream.owner_id, last_id=stream.log.last_id, finished=stream.finished
+        )
 
     async def listeners(self, stream_id: str) -> int:
         stream = self._streams.get(stream_id)
@@ -194,6 +301,26 @@ class MemoryBroker:
 
     async def claim(self, stream_id: str) -> tuple[str, list[Event]] | None:
         return None
+
+    async def remember(self, key: str, value: str, ttl: float) -> str | None:
+        return self.remember_now(key, value, ttl)
+
+    def remember_now(
+        self, key: str, value: str, ttl: float, now: float | None = None
+    ) -> str | None:
+        """:meth:`remember`, synchronously."""
+        now = time.monotonic() if now is None else now
+        kept = self._kept.get(key)
+        if kept is not None and kept[1] > now:
+            return kept[0]
+        if len(self._kept) >= 10_000:
+            self._kept = {k: v for k, v in self._kept.items() if v[1] > now}
+        self._kept[key] = (value, now + ttl)
+        return None
+
+    async def forget(self, key: str, value: str) -> None:
+        if self._kept.get(key, ("", 0.0))[0] == value:
+            del self._kept[key]
 
     async def take(self, key: str, limit: int, window: float) -> float:
         return self.take_now(key, limit, window)

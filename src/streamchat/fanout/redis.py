@@ -60,6 +60,11 @@ LOOP_STALL_S = 30.0
 # One sliding window's check and count, atomic, on Redis's clock (every worker's alike): drop
 # the uses older than the window; count one more if there is room (0), else the microseconds
 # until the oldest use that keeps the window full leaves it.
+# forget(): delete the idempotency key only while it still holds this request's value.
+_FORGET = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -127,6 +132,7 @@ class RedisBroker:
         self._lease_thread: threading.Thread | None = None
         self._heard: dict[str, float] = {}  # stops heard on this database's channel: when
         self._take = self._redis.register_script(_TAKE)
+        self._forget = self._redis.register_script(_FORGET)
         self.available = True
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -263,6 +269,25 @@ class RedisBroker:
             # than the top item": it is there, which is all that matters.
             if isinstance(result, Exception) and "equal or smaller" not in str(result):
                 raise result
+
+    async def remember(self, key: str, value: str, ttl: float) -> str | None:
+        """``SET NX`` in Redis, so every worker sees the same key; in this process while Redis
+        is away (a retry sent to another worker meanwhile may then start again)."""
+        try:
+            kept = await self._redis.set(
+                f"sc:idem:{key}", value, nx=True, px=int(ttl * 1000), get=True
+            )
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+            return await self._local.remember(key, value, ttl)
+        return None if kept is None else str(kept.decode() if isinstance(kept, bytes) else kept)
+
+    async def forget(self, key: str, value: str) -> None:
+        try:
+            await self._forget(keys=[f"sc:idem:{key}"], args=[value])
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+        await self._local.forget(key, value)
 
     async def take(self, key: str, limit: int, window: float) -> float:
         """The sliding window in Redis (one script); counted in this process while Redis is

@@ -15,7 +15,7 @@ from streamchat.web.bodies import Text
 from streamchat.web.services import Services, current_user, services
 from streamchat.web.streaming import EventStream, encode_sse
 
-__all__ = ["answer_stream", "event_position", "router"]
+__all__ = ["IdempotencyKey", "answer_stream", "event_position", "router"]
 
 router = APIRouter(prefix="/api", tags=["chat"])
 
@@ -61,16 +61,23 @@ def answer_stream(svc: Services, started: Started) -> EventStream:
     )
 
 
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
 @router.post("/chat", responses=SSE_RESPONSE, response_class=Response, response_model=None)
-async def chat(body: ChatBody, svc: Svc, user: User) -> EventStream:
+async def chat(
+    body: ChatBody, svc: Svc, user: User, idempotency_key: IdempotencyKey = None
+) -> EventStream:
     """Ask a question in a new or existing conversation and stream the answer. The question
-    follows ``parent_id`` (an answer of the conversation), by default the current path's end."""
+    follows ``parent_id`` (an answer of the conversation), by default the current path's end.
+    A retry with the same ``Idempotency-Key`` gets the same answer, from its first event."""
     started = await svc.answers.ask(
         user,
         body.message,
         conversation_id=body.conversation_id,
         parent_id=body.parent_id,
         model=body.model,
+        idempotency_key=idempotency_key,
     )
     return answer_stream(svc, started)
 

@@ -127,7 +127,13 @@ async def chat_completions(
     params = {k: v for k, v in body.model_dump(include=set(_FORWARDED)).items() if v is not None}
     _check_sendable(messages, params)
     try:
-        started = await svc.answers.complete(user, body.model, messages, params)
+        started = await svc.answers.complete(
+            user,
+            body.model,
+            messages,
+            params,
+            idempotency_key=request.headers.get("idempotency-key"),
+        )
     except UnknownModel as exc:
         raise UnknownModel(exc.message, code="model_not_found", status=404) from exc
     subscription = started.subscription

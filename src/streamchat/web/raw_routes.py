@@ -44,7 +44,8 @@ async def _completions(data: Any, request: Request, svc: Services, user: str) ->
 
 
 async def _chat(data: Any, request: Request, svc: Services, user: str) -> Response:
-    return await chat(_validated(ChatBody, data), svc, user)
+    key = request.headers.get("idempotency-key")
+    return await chat(_validated(ChatBody, data), svc, user, idempotency_key=key)
 
 
 _POST: dict[str, _Endpoint] = {"/v1/chat/completions": _completions, "/api/chat": _chat}
