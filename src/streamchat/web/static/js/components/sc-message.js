@@ -173,7 +173,7 @@ export class ScMessage extends HTMLElement {
 
   // -- answers --------------------------------------------------------------------------------
 
-  /** Follow a live Run; the bubble catches up with what it already holds on the next frame. */
+  /** Follow a live Run: draw what it already holds at once, then once per frame as it changes. */
   bindRun(run) {
     this.unbind();
     this.run = run;
@@ -181,7 +181,7 @@ export class ScMessage extends HTMLElement {
     this.messageId = run.id;
     this.resetDrawn();
     run.addEventListener("change", this.onChange);
-    this.schedule();
+    this.draw(); // the bubble says "streaming" as soon as it is in the thread
   }
 
   unbind() {
