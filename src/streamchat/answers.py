@@ -251,6 +251,7 @@ class Answers:
                 upstream=provider,
                 request=UpstreamRequest(model=info.id, messages=messages, params=params),
                 prompt_estimate=sum(estimate_tokens(str(m.get("content") or "")) for m in messages),
+                context_window=info.context_window,
                 disconnect_grace=grace,
                 retries=self.completion_retries,
             )
@@ -432,6 +433,7 @@ class Answers:
             conversation_id=conversation.id,
             question_id=question.id,
             prompt_estimate=sum(estimate_tokens(str(m["content"])) for m in request.messages),
+            context_window=info.context_window,
         )
         try:
             await self.generations.start(spec)

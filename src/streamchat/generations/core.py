@@ -71,6 +71,8 @@ class GenerationSpec:
     # The question the answer is to (its parent in the conversation's tree).
     question_id: str | None = None
     prompt_estimate: int = 0
+    # The model's context window: an answer asked for more than it leaves is bounded to it.
+    context_window: int | None = None
     # How long the answer runs with nobody attached, and how often a retryable failure
     # before the first token is retried; None: the server's defaults.
     disconnect_grace: float | None = None
@@ -158,7 +160,7 @@ class Generations:
         if not self.accepting:
             raise ServiceError("the server is restarting; try again in a moment")
         self._check_capacity(spec.owner_id)
-        self._clamp(spec.request.params)
+        self._clamp(spec)
         loop = asyncio.get_running_loop()
         gen = Generation(spec, clock=loop.time, started=loop.time())
         # Counted before the broker may pause (Redis), so concurrent starts see each other.
@@ -203,16 +205,24 @@ class Generations:
                 retry_after=5,
             )
 
-    def _clamp(self, params: dict[str, Any]) -> None:
-        """Bound the answer's length: ``max_tokens`` at most the configured limit."""
-        limit = self.max_completion_tokens
-        if limit is None:
+    def _clamp(self, spec: GenerationSpec) -> None:
+        """Bound the answer's length: ``max_tokens`` at most the configured limit and at most
+        what the model's context window leaves after the prompt (estimated). Nothing asked:
+        the configured limit if there is one, else the provider's own default."""
+        params = spec.request.params
+        limits = [self.max_completion_tokens]
+        if spec.context_window is not None:
+            limits.append(max(1, spec.context_window - spec.prompt_estimate))
+        bound = min((n for n in limits if n is not None), default=None)
+        if bound is None:
             return
         for name in ("max_tokens", "max_completion_tokens"):
-            if isinstance(params.get(name), int) and params[name] > limit:
-                params[name] = limit
-        if "max_tokens" not in params and "max_completion_tokens" not in params:
-            params["max_tokens"] = limit
+            if isinstance(params.get(name), int) and params[name] > bound:
+                params[name] = bound
+        if self.max_completion_tokens is not None and not (
+            "max_tokens" in params or "max_completion_tokens" in params
+        ):
+            params["max_tokens"] = bound
 
     async def stop(self, generation_id: str, reason: str = "stopped", wait: float = 5.0) -> bool:
         """Stop a generation this process runs; False when it runs elsewhere or has ended."""
