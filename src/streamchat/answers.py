@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,16 +34,30 @@ from streamchat.chat import (
 from streamchat.errors import Conflict, InvalidRequest, NotFound, StreamchatError
 from streamchat.events import Event
 from streamchat.fanout import Broker, Subscription
+from streamchat.files import StoredFile, data_url, document_message
 from streamchat.generations import Generations, GenerationSpec
 from streamchat.idempotency import Keys
 from streamchat.store import Store
 from streamchat.tree import Tree
 from streamchat.upstream import ModelInfo
-from streamchat.upstream.catalog import Catalog
+from streamchat.upstream.catalog import Catalog, Provider
 
-__all__ = ["Admission", "Answers", "Following", "Started", "history_for", "replay", "title_for"]
+__all__ = [
+    "Admission",
+    "Answers",
+    "Following",
+    "Started",
+    "history_for",
+    "prompt_estimate",
+    "replay",
+    "title_for",
+]
 
 log = logging.getLogger("streamchat")
+
+# What one image costs in the estimates, in tokens (providers count images their own way).
+IMAGE_TOKENS = 1000
+Attached = dict[str, list[StoredFile]]  # the files of each question, by its id
 
 # How long a repeated request waits for the answer its first try is starting (~2 s).
 ATTACH_POLLS = 100
@@ -102,6 +116,7 @@ class Answers:
         *,
         max_message_chars: int,
         completion_retries: int | None = 0,
+        max_attachments: int = 10,
         idempotency_ttl: float = 900.0,
     ) -> None:
         self.store = store
@@ -111,6 +126,7 @@ class Answers:
         self.admission = admission
         self.max_message_chars = max_message_chars
         self.completion_retries = completion_retries
+        self.max_attachments = max_attachments
         self.keys = Keys(broker, idempotency_ttl)
 
     # -- conversations: ask, regenerate, edit ---------------------------------------------
@@ -123,15 +139,17 @@ class Answers:
         conversation_id: str | None = None,
         parent_id: str | None = None,
         model: str | None = None,
+        attachments: Sequence[str] = (),
         idempotency_key: str | None = None,
     ) -> Started:
         """A question in a new conversation, or in ``conversation_id`` as a child of
-        ``parent_id`` (an answer; default: the end of the current path). A request that
-        repeats an ``idempotency_key`` gets the answer its first try started."""
-        request = ["ask", text, conversation_id, parent_id, model]
+        ``parent_id`` (an answer; default: the end of the current path), with the files
+        ``attachments`` (ids of the owner's uploads). A request that repeats an
+        ``idempotency_key`` gets the answer its first try started."""
+        request = ["ask", text, conversation_id, parent_id, model, list(attachments)]
 
         def start(answer_id: str) -> Awaitable[Started]:
-            return self._ask(owner, text, conversation_id, parent_id, model, answer_id)
+            return self._ask(owner, text, conversation_id, parent_id, model, attachments, answer_id)
 
         return await self._once(owner, idempotency_key, request, "msg", model or "", start)
 
@@ -142,6 +160,7 @@ class Answers:
         conversation_id: str | None,
         parent_id: str | None,
         model: str | None,
+        attachments: Sequence[str],
         answer_id: str,
     ) -> Started:
         text = self._text(text)
@@ -149,21 +168,35 @@ class Answers:
             if parent_id is not None:
                 raise InvalidRequest("parent_id needs a conversation_id")
             _, info = await self.catalog.resolve(model)
+            files = await self._attachments(owner, attachments, None)
             conversation = Conversation(
                 new_id("conv"), owner, title=title_for(text), model=model and info.id
             )
             question = Message(new_id("msg"), conversation.id, owner, "user", content=text)
             return await self._start(
-                conversation, [question], [question], model, create=True, answer_id=answer_id
+                conversation,
+                [question],
+                [question],
+                model,
+                create=True,
+                attach={question.id: files},
+                answer_id=answer_id,
             )
         conversation, tree = await self._open(owner, conversation_id)
         parent = await self._parent(owner, tree, conversation, parent_id)
         await self._check_idle(tree)
+        files = await self._attachments(owner, attachments, conversation.id)
         question = Message(
             new_id("msg"), conversation.id, owner, "user", content=text, parent_id=parent
         )
-        path = [*tree.path(parent), question]
-        return await self._start(conversation, path, [question], model, answer_id=answer_id)
+        return await self._start(
+            conversation,
+            [*tree.path(parent), question],
+            [question],
+            model,
+            attach={question.id: files},
+            answer_id=answer_id,
+        )
 
     async def regenerate(self, owner: str, answer_id: str, *, model: str | None = None) -> Started:
         """A new version of an answer: a sibling answer to the same question."""
@@ -178,20 +211,35 @@ class Answers:
         return await self._start(conversation, tree.path(question.id), [], model)
 
     async def edit(
-        self, owner: str, question_id: str, text: str, *, model: str | None = None
+        self,
+        owner: str,
+        question_id: str,
+        text: str,
+        *,
+        model: str | None = None,
+        attachments: Sequence[str] | None = None,
     ) -> Started:
-        """A new version of a question (a sibling with ``text``) and its answer."""
+        """A new version of a question (a sibling with ``text``) and its answer; it keeps the
+        old question's files unless ``attachments`` lists others."""
         text = self._text(text)
         old = await self.store.get_message(owner, question_id)
         if old.role != "user":
             raise InvalidRequest(f"message {question_id} is an answer; edit takes a question")
         conversation, tree = await self._open(owner, old.conversation_id)
         await self._check_idle(tree)
+        if attachments is None:
+            kept = await self.store.message_files(owner, conversation.id)
+            attachments = [f.id for f in kept.get(old.id, [])]
+        files = await self._attachments(owner, attachments, conversation.id)
         question = Message(
             new_id("msg"), conversation.id, owner, "user", content=text, parent_id=old.parent_id
         )
         return await self._start(
-            conversation, [*tree.path(old.parent_id), question], [question], model
+            conversation,
+            [*tree.path(old.parent_id), question],
+            [question],
+            model,
+            attach={question.id: files},
         )
 
     async def regenerate_last(
@@ -206,7 +254,13 @@ class Answers:
         return await self.regenerate(owner, answer.id, model=model)
 
     async def edit_last(
-        self, owner: str, conversation_id: str, text: str, *, model: str | None = None
+        self,
+        owner: str,
+        conversation_id: str,
+        text: str,
+        *,
+        model: str | None = None,
+        attachments: Sequence[str] | None = None,
     ) -> Started:
         """Edit the last question of the current path."""
         conversation, tree = await self._open(owner, conversation_id)
@@ -214,7 +268,7 @@ class Answers:
         question = next((m for m in reversed(path) if m.role == "user"), None)
         if question is None:
             raise Conflict("the conversation has no question to edit")
-        return await self.edit(owner, question.id, text, model=model)
+        return await self.edit(owner, question.id, text, model=model, attachments=attachments)
 
     # -- /v1: an answer that is not stored -------------------------------------------------
 
@@ -398,6 +452,96 @@ class Answers:
                     "stop it or wait for it to end"
                 )
 
+    async def _attachments(
+        self, owner: str, ids: Sequence[str], conversation_id: str | None
+    ) -> list[StoredFile]:
+        """The owner's files ``ids`` (NotFound for others'), none of another conversation."""
+        wanted = list(dict.fromkeys(ids))
+        if len(wanted) > self.max_attachments:
+            raise InvalidRequest(
+                f"{len(wanted)} files attached; the limit is {self.max_attachments} per question"
+            )
+        files = await self.store.get_files(owner, wanted)
+        for file in files:
+            if file.conversation_id not in (None, conversation_id):
+                raise InvalidRequest(
+                    f"file {file.id} is attached in another conversation; upload it again"
+                )
+        return files
+
+    @staticmethod
+    def _check_vision(info: ModelInfo, files: list[StoredFile]) -> None:
+        images = [f.name for f in files if f.kind == "image"]
+        if images and not info.vision:
+            raise InvalidRequest(
+                f"model {info.id} cannot see images ({', '.join(images)}); choose a model "
+                "that can, or remove the images",
+                code="model_cannot_see",
+            )
+
+    async def _read_documents(
+        self, provider: Provider, owner: str, files: list[StoredFile]
+    ) -> None:
+        """With a provider that extracts files itself (Kimi), each document's text is its
+        extraction, asked once per file and kept in the store."""
+        if not provider.file_extract:
+            return
+        source = f"provider:{provider.name}"
+        for file in files:
+            if file.kind == "document" and file.text_source != source:
+                _, data = await self.store.file_data(owner, file.id)
+                file.text = await provider.extract_file(file.name, data)
+                file.text_source = source
+                await self.store.set_file_text(file.id, file.text, source)
+
+    async def _request(
+        self, conversation: Conversation, path: list[Message], files: Attached, info: ModelInfo
+    ) -> UpstreamRequest:
+        """The call for ``path``: each question's documents as system messages before it
+        (always kept, and refused when they cannot fit), its images as image_url parts."""
+        if not any(files.get(m.id) for m in path):
+            return _upstream_request(history_for(conversation, path), conversation, info)
+        history: list[dict[str, Any]] = []
+        if conversation.system_prompt:
+            history.append({"role": "system", "content": conversation.system_prompt})
+        images: dict[int, list[StoredFile]] = {}
+        for message in path:
+            if message.role not in ("user", "assistant") or not message.content:
+                continue
+            attached = files.get(message.id, [])
+            history.extend(
+                {"role": "system", "content": document_message(f)}
+                for f in attached
+                if f.kind == "document"
+            )
+            turn: dict[str, Any] = {"role": message.role, "content": message.content}
+            history.append(turn)
+            if pictures := [f for f in attached if f.kind == "image"]:
+                images[id(turn)] = pictures
+        params = dict(conversation.params)
+        reserve = int(params.get("max_tokens") or min(4096, info.context_window // 4))
+        budget = max(256, info.context_window - reserve)
+        fixed = prompt_estimate([m for m in history if m["role"] == "system"])
+        fixed += estimate_tokens(path[-1].content) + IMAGE_TOKENS * len(
+            images.get(id(history[-1]), [])
+        )
+        if fixed > budget:
+            raise InvalidRequest(
+                f"the attached documents and the question come to about {fixed} tokens; model "
+                f"{info.id} takes {info.context_window} with {reserve} kept for the answer. "
+                "Attach less, or choose a model with a larger context window",
+                code="context_too_small",
+            )
+        messages = trim_history(history, budget)
+        for turn in messages:
+            parts: list[dict[str, Any]] = [{"type": "text", "text": turn["content"]}]
+            for file in images.get(id(turn), []):
+                _, data = await self.store.file_data(conversation.owner_id, file.id)
+                parts.append({"type": "image_url", "image_url": {"url": data_url(file.mime, data)}})
+            if len(parts) > 1:
+                turn["content"] = parts
+        return UpstreamRequest(model=info.id, messages=messages, params=params)
+
     async def _start(
         self,
         conversation: Conversation,
@@ -406,11 +550,20 @@ class Answers:
         model: str | None,
         *,
         create: bool = False,
+        attach: Attached | None = None,
         answer_id: str | None = None,
     ) -> Started:
-        """Answer the last message of ``path`` (its question), after writing ``new_rows``."""
+        """Answer the last message of ``path`` (its question), after writing ``new_rows``
+        and the files of each new question in ``attach``."""
         provider, info = await self.catalog.resolve(model or conversation.model)
         owner = conversation.owner_id
+        attach = {m: f for m, f in (attach or {}).items() if f}
+        files = {**({} if create else await self.store.message_files(owner, conversation.id))}
+        files.update(attach)
+        on_path = [f for m in path for f in files.get(m.id, [])]
+        self._check_vision(info, on_path)
+        await self._read_documents(provider, owner, on_path)
+        request = await self._request(conversation, path, files, info)
         await self.admission.answer_started(owner)
         question = path[-1]
         answer = Message(
@@ -422,8 +575,12 @@ class Answers:
             status="streaming",
             parent_id=question.id,
         )
-        await self.store.add_messages([*new_rows, answer], new=conversation if create else None)
-        request = _upstream_request(history_for(conversation, path), conversation, info)
+        new = conversation if create else None
+        if attach:
+            ids = {m: [f.id for f in found] for m, found in attach.items()}
+            await self.store.add_messages_with_files([*new_rows, answer], ids, new=new)
+        else:
+            await self.store.add_messages([*new_rows, answer], new=new)
         spec = GenerationSpec(
             id=answer.id,
             owner_id=owner,
@@ -432,7 +589,7 @@ class Answers:
             request=request,
             conversation_id=conversation.id,
             question_id=question.id,
-            prompt_estimate=sum(estimate_tokens(str(m["content"])) for m in request.messages),
+            prompt_estimate=prompt_estimate(request.messages),
             context_window=info.context_window,
         )
         try:
@@ -455,6 +612,8 @@ class Answers:
         (the client gets the reason the answer did not start)."""
         try:
             if created:
+                # The files attached stay the owner's uploads, not the conversation's.
+                await self.store.release_files(conversation.owner_id, conversation.id)
                 await self.store.delete_conversation(conversation.owner_id, conversation.id)
             else:
                 await self.store.delete_messages(conversation.owner_id, [m.id for m in rows])
@@ -464,6 +623,22 @@ class Answers:
                     )
         except StreamchatError:
             log.warning("could not remove the rows of answer %s, which did not start", rows[-1].id)
+
+
+def prompt_estimate(messages: list[dict[str, Any]]) -> int:
+    """The estimated prompt tokens of ``messages``; an image part counts IMAGE_TOKENS."""
+    total = 0
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "text":
+                    total += estimate_tokens(str(part.get("text") or ""))
+                else:
+                    total += IMAGE_TOKENS
+        else:
+            total += estimate_tokens(str(content or ""))
+    return total
 
 
 def replay(message: Message) -> list[Event]:

@@ -52,20 +52,28 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "answer_pieces",
+    "can_see",
     "error_body",
     "failure_body",
+    "has_image",
     "message_text",
     "parse_scenario",
     "prompt_tokens",
     "reasoning_pieces",
     "refusal_pieces",
+    "vision_refusal",
 ]
 
 DIALECTS = ("openai", "moonshot", "deepseek", "ollama", "vllm")
 
 DEFAULT_MODELS: Mapping[str, tuple[str, ...]] = {
     "openai": ("gpt-4o-mini", "gpt-4o"),
-    "moonshot": ("moonshot-v1-8k", "kimi-k2-thinking"),
+    "moonshot": (
+        "moonshot-v1-8k",
+        "kimi-k2-thinking",
+        "moonshot-v1-8k-vision-preview",
+        "kimi-k2.5",
+    ),
     "deepseek": ("deepseek-chat", "deepseek-reasoner"),
     "ollama": ("llama3.2",),
     "vllm": ("Qwen/Qwen3-8B",),
@@ -475,6 +483,31 @@ def error_body(
         }
     text = message or text.format(model=model or "gpt-4o-mini")
     return status, {"error": {"message": text, "type": kind_type, "param": None, "code": code}}
+
+
+# Models the mock lets see images (the vision models of Kimi's guide; OpenAI's gpt-4o family).
+_VISION = re.compile(r"vision|kimi-k2\.[5-9]|gpt-4o|gpt-4\.1|gpt-5|-vl\b|llava", re.IGNORECASE)
+
+
+def has_image(messages: list[Any]) -> bool:
+    """Whether any message has an ``image_url`` content part."""
+    return any(
+        isinstance(m, dict)
+        and isinstance(m.get("content"), list)
+        and any(isinstance(p, dict) and p.get("type") == "image_url" for p in m["content"])
+        for m in messages
+    )
+
+
+def can_see(model: str) -> bool:
+    return _VISION.search(model) is not None
+
+
+def vision_refusal(dialect: str, model: str) -> tuple[int, Any]:
+    """Image parts sent to a model that cannot read them: a 400 in the dialect's error shape
+    (Kimi: ``{"error": {"type", "message"}}``, wire-formats.md §4; the text is the mock's)."""
+    message = f"Image input is not supported by model {model}"
+    return error_body(dialect, "bad_request", model=model, message=message)
 
 
 def _kind_of_status(status: int) -> str:

@@ -5,7 +5,11 @@
     GET  /v1/models              the model list (OpenAI shape)
     POST /v1/chat/completions    stream and non-stream answers in one of five dialects
     GET  /_mock/log              one record per chat request (JSON list)
+    GET  /_mock/files            {"uploads", "kept"}: how many /v1/files uploads, and kept now
     POST /_mock/reset            clear the log and the fail_times counters
+    POST /v1/files               Kimi's file upload (multipart: file, purpose=file-extract)
+    GET  /v1/files/{id}/content  the extracted text, as Kimi's file-extract gives it
+    DELETE /v1/files/{id}        (and GET /v1/files, /v1/files/{id})
 
 (``/models`` and ``/chat/completions`` answer too, for base URLs without ``/v1``.)
 
@@ -39,18 +43,22 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from streamchat import mock_files
 from streamchat.mock_scenarios import (
     DEFAULT_MODELS,
     DIALECTS,
     Scenario,
     ScenarioError,
     answer_pieces,
+    can_see,
     error_body,
     failure_body,
+    has_image,
     parse_scenario,
     prompt_tokens,
     reasoning_pieces,
     refusal_pieces,
+    vision_refusal,
 )
 
 __all__ = ["MockServer", "create_mock_app", "run_mock", "serve_mock"]
@@ -129,11 +137,18 @@ def create_mock_app(
         raise ValueError(f"unknown mock dialect {dialect!r} (known: {', '.join(DIALECTS)})")
     app = web.Application()
     app[_STATE] = _State(dialect, api_key, list(models or DEFAULT_MODELS[dialect]))
+    app[mock_files.FILES] = mock_files.Files(api_key)
     for prefix in ("/v1", ""):
         app.router.add_get(f"{prefix}/models", _models)
         app.router.add_post(f"{prefix}/chat/completions", _chat)
+        app.router.add_post(f"{prefix}/files", mock_files.upload)
+        app.router.add_get(f"{prefix}/files", mock_files.listing)
+        app.router.add_get(f"{prefix}/files/{{file_id}}", mock_files.retrieve)
+        app.router.add_get(f"{prefix}/files/{{file_id}}/content", mock_files.content)
+        app.router.add_delete(f"{prefix}/files/{{file_id}}", mock_files.delete)
     app.router.add_get("/_mock/log", _log)
     app.router.add_post("/_mock/reset", _reset)
+    app.router.add_get("/_mock/files", mock_files.stats)
     return app
 
 
@@ -305,6 +320,9 @@ async def _answer(
     except ScenarioError as exc:
         return _error(state.dialect, "bad_request", str(exc))
     dialect = scenario.dialect or state.dialect
+    if has_image(body["messages"]) and not can_see(body["model"]):
+        status, refusal = vision_refusal(dialect, body["model"])
+        return _json(refusal, status)
     if scenario.hang == "before_headers":
         await _pause(request, math.inf)
     if scenario.http_failure:

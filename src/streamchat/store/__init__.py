@@ -162,6 +162,9 @@ class Store(Protocol):
         """:meth:`add_messages`, and in the same transaction the files of each message id in
         ``attachments``, bound to its conversation."""
 
+    async def release_files(self, owner_id: str, conversation_id: str) -> None:
+        """Unbind the files of a conversation about to be deleted (they stay uploads)."""
+
     async def message_files(
         self, owner_id: str, conversation_id: str
     ) -> dict[str, list[StoredFile]]:

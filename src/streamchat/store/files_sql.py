@@ -22,6 +22,7 @@ __all__ = [
     "get_file",
     "get_files",
     "message_files",
+    "release_files",
     "set_file_text",
 ]
 
@@ -149,6 +150,15 @@ def bind_files(
         ]
         if rows:
             conn.execute(tables.message_files.insert(), rows)
+
+
+def release_files(conn: Connection, owner_id: str, conversation_id: str) -> None:
+    f = tables.files.c
+    conn.execute(
+        tables.files.update()
+        .where(f.conversation_id == conversation_id, f.owner_id == owner_id)
+        .values(conversation_id=None)
+    )
 
 
 def message_files(

@@ -236,6 +236,9 @@ class SqlStore:
     ) -> None:
         await self._write(_add_messages_with_files, list(messages), dict(attachments), new)
 
+    async def release_files(self, owner_id: str, conversation_id: str) -> None:
+        await self._write(files_sql.release_files, owner_id, conversation_id)
+
     async def message_files(
         self, owner_id: str, conversation_id: str
     ) -> dict[str, list[StoredFile]]:

@@ -29,6 +29,11 @@ class ModelInfo:
     provider: str
     context_window: int
     reasoning: bool = False
+    # It reads image_url parts (presets.py guesses from the name; the config may say).
+    vision: bool = False
+    # How thinking is switched: "kimi" (thinking: {type: enabled|disabled}),
+    # "reasoning_effort" (OpenAI style), None: no switch.
+    thinking: str | None = None
 
 
 class Upstream(Protocol):

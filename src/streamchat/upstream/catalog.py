@@ -8,6 +8,7 @@ list the same id, as ``provider/id``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ from streamchat.upstream.connections import Pool
 from streamchat.upstream.demo import DemoUpstream
 from streamchat.upstream.openai import Deadlines, OpenAICompatible
 
-__all__ = ["Catalog", "ProviderState", "build_upstreams"]
+__all__ = ["Catalog", "Provider", "ProviderState", "build_upstreams"]
 
 log = logging.getLogger("streamchat.upstream")
 
@@ -110,11 +111,7 @@ class Catalog:
             for model in self._models.get(provider.name, []):
                 key = model.id if model.id not in seen else f"{provider.name}/{model.id}"
                 seen.add(model.id)
-                result.append(
-                    model
-                    if key == model.id
-                    else ModelInfo(key, model.provider, model.context_window, model.reasoning)
-                )
+                result.append(model if key == model.id else dataclasses.replace(model, id=key))
         return result
 
     async def resolve(self, model: str | None) -> tuple[Provider, ModelInfo]:

@@ -85,6 +85,11 @@ class DemoUpstream:
     name = "demo"
     secrets: tuple[str, ...] = ()
     models = ("demo", "demo-thinking")
+    # What the demo cannot do (issue 13): documents are read locally, no web search, no Continue.
+    file_extract = False
+    web_search = False
+    continuation: str | None = None
+    replay_reasoning = False
 
     def __init__(self, token_rate: float = 40.0) -> None:
         self.token_rate = token_rate
@@ -94,6 +99,9 @@ class DemoUpstream:
 
     def model_info(self, model_id: str) -> ModelInfo:
         return ModelInfo(model_id, self.name, 32_768, reasoning=model_id.endswith("thinking"))
+
+    async def extract_file(self, name: str, data: bytes) -> str:
+        raise NotImplementedError("the demo provider reads documents locally")
 
     async def run(self, request: UpstreamRequest, sink: DeltaSink) -> None:
         delay = 1.0 / self.token_rate if self.token_rate > 0 else 0.0

@@ -120,6 +120,10 @@ class OpenAICompatible:
             base += "/v1"
         self.base_url = base
         self.config = config
+        self.file_extract = self.preset.file_extract
+        self.web_search = self.preset.web_search if config.web_search is None else config.web_search
+        self.continuation = self.preset.continuation
+        self.replay_reasoning = self.preset.replay_reasoning
         self._key = config.key(environ)
         if self.preset.needs_key and not self._key and config.preset != "openai-compatible":
             raise ValueError(f"provider {config.name!r} has no API key")
@@ -144,6 +148,8 @@ class OpenAICompatible:
                 self.name,
                 m.context_window or self.preset.context_window(m.id),
                 m.reasoning or self.preset.is_reasoning(m.id),
+                vision=self.preset.can_see(m.id) if m.vision is None else m.vision,
+                thinking=m.thinking or self.preset.thinking(m.id),
             )
             for m in self.config.models
         ]
@@ -154,7 +160,47 @@ class OpenAICompatible:
             self.name,
             self.preset.context_window(model_id),
             self.preset.is_reasoning(model_id),
+            vision=self.preset.can_see(model_id),
+            thinking=self.preset.thinking(model_id),
         )
+
+    async def extract_file(self, name: str, data: bytes) -> str:
+        """A document's text by the provider's file-extract (Kimi: ``POST /files`` with
+        ``purpose=file-extract``, then ``GET /files/{id}/content``; the upload is deleted
+        afterwards, as Kimi keeps at most 1000 files per account)."""
+        headers = {"Authorization": self._headers["Authorization"]} if self._key else {}
+        timeout = aiohttp.ClientTimeout(total=self._deadlines.first_token * 4)
+        form = aiohttp.FormData()
+        form.add_field("file", data, filename=name)
+        form.add_field("purpose", "file-extract")
+        try:
+            async with self._session.post(
+                f"{self.base_url}/files", data=form, headers=headers, timeout=timeout
+            ) as resp:
+                body = await resp.content.read(_MAX_ERROR_BODY)
+                if resp.status != 200:
+                    raise http_error(resp.status, body, resp.headers, self.secrets)
+            file_id = str(orjson.loads(body)["id"])
+            url = f"{self.base_url}/files/{file_id}"
+            async with self._session.get(
+                f"{url}/content", headers=headers, timeout=timeout
+            ) as resp:
+                content = await resp.content.read(64 << 20)
+                if resp.status != 200:
+                    raise http_error(
+                        resp.status, content[:_MAX_ERROR_BODY], resp.headers, self.secrets
+                    )
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with self._session.delete(url, headers=headers, timeout=timeout):
+                    pass
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise self._connect_error(exc) from exc
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise UpstreamError(
+                f"provider {self.name} answered the file upload with no file id",
+                code="upstream_bad_response",
+            ) from exc
+        return content.decode("utf-8", "replace")
 
     async def list_models(self) -> list[ModelInfo]:
         configured = self.configured_models()

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from streamchat.answers import Started
 from streamchat.errors import InvalidRequest
@@ -36,6 +36,8 @@ class ChatBody(BaseModel):
     conversation_id: Text | None = None
     parent_id: Text | None = None
     model: Text | None = None
+    # Ids of the user's uploads (POST /api/files) to attach to the question.
+    attachments: list[Text] = Field(default_factory=list, max_length=100)
 
 
 class RegenerateBody(BaseModel):
@@ -49,6 +51,8 @@ class EditBody(BaseModel):
 
     message: Text
     model: Text | None = None
+    # None: the old question's files; a list (maybe empty): these instead.
+    attachments: list[Text] | None = Field(None, max_length=100)
 
 
 def answer_stream(svc: Services, started: Started) -> EventStream:
@@ -77,6 +81,7 @@ async def chat(
         conversation_id=body.conversation_id,
         parent_id=body.parent_id,
         model=body.model,
+        attachments=body.attachments,
         idempotency_key=idempotency_key,
     )
     return answer_stream(svc, started)
@@ -104,7 +109,9 @@ async def regenerate_message(
 )
 async def edit_message(message_id: Text, body: EditBody, svc: Svc, user: User) -> EventStream:
     """A new version of a question (a sibling with the new text) and its answer."""
-    started = await svc.answers.edit(user, message_id, body.message, model=body.model)
+    started = await svc.answers.edit(
+        user, message_id, body.message, model=body.model, attachments=body.attachments
+    )
     return answer_stream(svc, started)
 
 
@@ -130,7 +137,9 @@ async def regenerate(
 )
 async def edit(conversation_id: Text, body: EditBody, svc: Svc, user: User) -> EventStream:
     """Edit the last question of the current path (a new version of it) and answer it."""
-    started = await svc.answers.edit_last(user, conversation_id, body.message, model=body.model)
+    started = await svc.answers.edit_last(
+        user, conversation_id, body.message, model=body.model, attachments=body.attachments
+    )
     return answer_stream(svc, started)
 
 

@@ -48,6 +48,7 @@ class Services:
             self.limits,
             max_message_chars=self.settings.max_message_chars,
             completion_retries=self.settings.v1_upstream_retries,
+            max_attachments=self.settings.max_attachments,
             idempotency_ttl=min(self.settings.idempotency_ttl, self.settings.replay_ttl),
         )
 
