@@ -153,6 +153,14 @@ class Settings(BaseModel):
     replay_ttl: float = Field(
         900.0, ge=0, description="Seconds a finished answer's events stay replayable."
     )
+    responses_ttl: float = Field(
+        30 * 24 * 3600.0,
+        gt=0,
+        description=(
+            "Seconds a finished stored response of /v1/responses stays retrievable (and usable "
+            "as previous_response_id); its events replay for replay_ttl."
+        ),
+    )
     flush_interval: float = Field(
         1.0, gt=0, description="Seconds between writes of a streaming answer to the store."
     )

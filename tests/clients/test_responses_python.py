@@ -167,8 +167,8 @@ def test_errors_are_the_sdk_types(sync: openai.OpenAI) -> None:
         sync.responses.create(model=MODEL, input="x", extra_body={"stream": "yes"})
     with pytest.raises(openai.BadRequestError, match=r"input\.0\.type"):
         sync.responses.create(model=MODEL, input=[], extra_body={"input": [{"type": "x"}]})
-    with pytest.raises(openai.BadRequestError, match="background"):
-        sync.responses.create(model=MODEL, input="x", background=True)
+    with pytest.raises(openai.BadRequestError, match="must be stored"):
+        sync.responses.create(model=MODEL, input="x", background=True, store=False)
 
 
 def test_a_failure_mid_stream_is_response_failed(sync: openai.OpenAI) -> None:

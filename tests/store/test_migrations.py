@@ -25,6 +25,7 @@ TABLES = {
     "sessions",
     "files",
     "message_files",
+    "responses",
 }
 
 
@@ -59,8 +60,15 @@ def _head() -> str | None:
 
 def test_the_revisions_form_one_line() -> None:
     script = ScriptDirectory.from_config(alembic_config())
-    assert script.get_heads() == ["0005"]
-    assert [r.revision for r in script.walk_revisions()] == ["0005", "0004", "0003", "0002", "0001"]
+    assert script.get_heads() == ["0006"]
+    assert [r.revision for r in script.walk_revisions()] == [
+        "0006",
+        "0005",
+        "0004",
+        "0003",
+        "0002",
+        "0001",
+    ]
 
 
 async def test_upgrade_head_from_blank_gives_exactly_the_schema(blank_url: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from streamchat.errors import InvalidRequest
-from streamchat.web.responses_api import ResponsesRequest, chat_messages, chat_params, response_id
+from streamchat.web.responses_api import ResponsesRequest, chat_messages, chat_params
 
 
 def request(**fields: Any) -> ResponsesRequest:
@@ -112,7 +112,3 @@ def test_params() -> None:
         "reasoning_effort": "high",
     }
     assert chat_params(request(input="x")) == {}
-
-
-def test_response_id() -> None:
-    assert response_id("chatcmpl_0123abcd") == "resp_0123abcd"

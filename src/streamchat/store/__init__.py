@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypedDict
 from streamchat.chat import Conversation, Message, MessageStatus, Usage
 from streamchat.files import StoredFile
 
-__all__ = ["MessagePatch", "Progress", "Store"]
+__all__ = ["MessagePatch", "Progress", "ResponsePatch", "Store", "StoredResponse"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -42,6 +42,39 @@ class MessagePatch(TypedDict, total=False):
     total_ms: float | None
     last_event_id: int | None
     model: str | None
+
+
+@dataclass(slots=True)
+class StoredResponse:
+    """A response of the Responses API as stored (issue 12): ``request`` holds its input items,
+    instructions and the fields its object repeats (``echo``); ``output`` its output items."""
+
+    id: str
+    owner_id: str
+    model: str
+    status: str  # queued | in_progress | completed | incomplete | failed | cancelled
+    background: bool
+    previous_response_id: str | None
+    request: dict[str, Any]
+    output: list[dict[str, Any]]
+    created_at: datetime
+    usage: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    incomplete_details: dict[str, Any] | None = None
+    completed_at: datetime | None = None
+    expires_at: datetime | None = None  # set when it ends: responses_ttl later
+
+
+class ResponsePatch(TypedDict, total=False):
+    """What the end of a response overwrites."""
+
+    status: str
+    output: list[dict[str, Any]]
+    usage: dict[str, Any] | None
+    error: dict[str, Any] | None
+    incomplete_details: dict[str, Any] | None
+    completed_at: datetime | None
+    expires_at: datetime | None
 
 
 class Store(Protocol):
@@ -169,3 +202,16 @@ class Store(Protocol):
         self, owner_id: str, conversation_id: str
     ) -> dict[str, list[StoredFile]]:
         """The files of each question of a conversation that has any, in order."""
+
+    # -- stored responses (issue 12) -------------------------------------------------------
+
+    async def add_response(self, record: StoredResponse) -> None:
+        """Store a new response (and delete the expired ones)."""
+
+    async def get_response(self, owner_id: str, response_id: str) -> StoredResponse:
+        """NotFound for another user's response, an expired one, or one that does not exist."""
+
+    async def update_response(self, response_id: str, patch: ResponsePatch) -> None:
+        """Overwrite the given fields (a response's end)."""
+
+    async def delete_response(self, owner_id: str, response_id: str) -> None: ...

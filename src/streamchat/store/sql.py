@@ -17,7 +17,15 @@ from sqlalchemy.engine import Connection
 from streamchat.chat import Conversation, Message, utcnow
 from streamchat.errors import NotFound, StoreError
 from streamchat.files import StoredFile
-from streamchat.store import MessagePatch, Progress, files_sql, tables
+from streamchat.store import (
+    MessagePatch,
+    Progress,
+    ResponsePatch,
+    StoredResponse,
+    files_sql,
+    responses_sql,
+    tables,
+)
 from streamchat.store.engine import Database, open_database, translate_errors, url_secrets
 from streamchat.store.migrate import upgrade_on
 from streamchat.store.rows import (
@@ -243,6 +251,20 @@ class SqlStore:
         self, owner_id: str, conversation_id: str
     ) -> dict[str, list[StoredFile]]:
         return await self._read(files_sql.message_files, owner_id, conversation_id)
+
+    # -- stored responses (issue 12; the transactions are in responses_sql) ---------------
+
+    async def add_response(self, record: StoredResponse) -> None:
+        await self._write(responses_sql.add_response, record)
+
+    async def get_response(self, owner_id: str, response_id: str) -> StoredResponse:
+        return await self._read(responses_sql.get_response, owner_id, response_id)
+
+    async def update_response(self, response_id: str, patch: ResponsePatch) -> None:
+        await self._write(responses_sql.update_response, response_id, patch)
+
+    async def delete_response(self, owner_id: str, response_id: str) -> None:
+        await self._write(responses_sql.delete_response, owner_id, response_id)
 
     # -- plumbing -------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ __all__ = [
     "message_files",
     "messages",
     "metadata",
+    "responses",
     "sessions",
     "users",
 ]
@@ -187,4 +188,35 @@ message_files = sa.Table(
         nullable=False,
     ),
     sa.Index("ix_message_files_file", "file_id"),
+)
+
+# Stored responses of the Responses API (issue 12): the request as given (input items,
+# instructions, the fields the response object repeats), the output items as they ended.
+# ``expires_at`` is set when the response ends (``responses_ttl`` later); rows past it are
+# gone for every read and deleted by the next write.
+responses = sa.Table(
+    "responses",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column(
+        "owner_id",
+        sa.String(),
+        sa.ForeignKey("users.id", name="fk_responses_owner", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("model", sa.String(), nullable=False),
+    sa.Column("status", sa.String(), nullable=False),
+    sa.Column("background", sa.Boolean(), nullable=False),
+    # No foreign key: a previous response may expire before the ones that follow it.
+    sa.Column("previous_response_id", sa.String(), nullable=True),
+    sa.Column("request", sa.JSON(), nullable=False),
+    sa.Column("output", sa.JSON(), nullable=False),
+    sa.Column("usage", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("error", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("incomplete_details", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("completed_at", UTCDateTime(), nullable=True),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    sa.Index("ix_responses_owner", "owner_id"),
+    sa.Index("ix_responses_expires", "expires_at"),
 )

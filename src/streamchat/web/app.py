@@ -46,6 +46,7 @@ from streamchat.web import (
     openai_api,
     ops,
     responses_api,
+    responses_kept,
     tutorial,
 )
 from streamchat.web.auth import Authenticator
@@ -93,6 +94,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         files_api.router,
         openai_api.router,
         responses_api.router,
+        responses_kept.router,
         tutorial.router,
         ops.router,
         auth_api.router,

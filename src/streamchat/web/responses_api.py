@@ -6,31 +6,40 @@ messages, function tools, ``text.format`` into ``response_format``, ``max_output
 :meth:`streamchat.answers.Answers.complete`, like ``/v1/chat/completions``; the generation's
 events become Responses stream events (:mod:`.responses_events`). As there, a failure before
 the first token is an HTTP status with OpenAI's error body, so the SDKs raise their own
-exception types. ``background`` and ``previous_response_id`` are not served yet (a 400 says
-so, rather than ignoring them).
+exception types. The response id is the generation's (``resp_...``).
+
+``store`` (default true) keeps the response in the store once it ended; ``background`` stores
+it at once, answers at once and lets it run detached (:mod:`.responses_kept` serves the polls,
+resumes, cancels and deletes); ``previous_response_id`` puts the stored chain's input and
+output items before ``input``.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import Coroutine, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamchat.errors import InvalidRequest, UnknownModel
+from streamchat.chat import utcnow
+from streamchat.errors import InvalidRequest, NotFound, StreamchatError, UnknownModel
 from streamchat.events import Event
 from streamchat.fanout import Subscription
+from streamchat.store import StoredResponse
 from streamchat.web.bodies import check_sendable
 from streamchat.web.openai_chunks import error_from_event
-from streamchat.web.responses_events import ResponseEncoder, ResponseShape, frame
+from streamchat.web.responses_events import ResponseEncoder, frame
+from streamchat.web.responses_kept import end_patch, keep_until_end, shape_of, stored_object
 from streamchat.web.services import Services, current_user, services
 from streamchat.web.streaming import EventStream, unless_gone
 
-__all__ = ["ResponsesRequest", "chat_messages", "chat_params", "response_id", "router"]
+__all__ = ["ResponsesRequest", "chat_messages", "chat_params", "router"]
 
+log = logging.getLogger("streamchat")
 router = APIRouter(prefix="/v1", tags=["openai"])
 Svc = Annotated[Services, Depends(services)]
 User = Annotated[str, Depends(current_user)]
@@ -99,11 +108,6 @@ class ResponsesRequest(BaseModel):
     background: bool = False
     previous_response_id: str | None = None
     metadata: dict[str, str] | None = None
-
-
-def response_id(generation_id: str) -> str:
-    """The response's id: its generation's, ``resp_`` in front (``chatcmpl_x`` -> ``resp_x``)."""
-    return "resp_" + generation_id.partition("_")[2]
 
 
 # -- the request as a chat completion ----------------------------------------------------------
@@ -299,19 +303,24 @@ def _echo(body: ResponsesRequest) -> dict[str, Any]:
 async def create_response(
     body: ResponsesRequest, request: Request, svc: Svc, user: User
 ) -> Response | EventStream:
-    if body.background:
-        raise InvalidRequest("background: background responses are not served yet")
-    if body.previous_response_id is not None:
-        raise InvalidRequest("previous_response_id: stored responses are not served yet")
-    messages, params = chat_messages(body), chat_params(body)
+    if body.background and not body.store:
+        raise InvalidRequest("background: a background response must be stored (store=true)")
+    items = await _history(svc, user, body)
+    messages = chat_messages(body.model_copy(update={"input": items}) if items else body)
+    params = chat_params(body)
     if len(messages) > svc.settings.max_messages:
         raise InvalidRequest(f"{len(messages)} messages; the limit is {svc.settings.max_messages}")
     check_sendable(messages, "input")
     check_sendable(params, "body")
     try:
-        started = await svc.answers.complete(user, body.model, messages, params)
+        started = await svc.answers.complete(
+            user, body.model, messages, params, background=body.background, id_prefix="resp"
+        )
     except UnknownModel as exc:
         raise UnknownModel(exc.message, code="model_not_found", status=404) from exc
+    record = _record(started.id, user, started.model, body)
+    if body.background:
+        return await _background(svc, user, body, record, started.subscription)
     subscription = started.subscription
     try:
         first = await unless_gone(
@@ -327,17 +336,21 @@ async def create_response(
     if error is not None and not any(e.type in _CONTENT for e in first):
         await subscription.close()
         raise error_from_event(error)
-    shape = ResponseShape(response_id(started.id), started.model, int(time.time()), _echo(body))
-    encoder = ResponseEncoder(shape)
+    encoder = ResponseEncoder(shape_of(record))
     opening = encoder.start()
     header = {"x-streamchat-generation-id": started.id}
     if not body.stream:
         await subscription.close()
         encoder.feed(first)
+        if body.store:
+            await _store_ended(svc, record, encoder)
         return JSONResponse(encoder.response(), headers=header)
 
     def encode(events: Sequence[Event]) -> bytes:
-        return b"".join([frame(e) for e in encoder.feed(events)])
+        out = encoder.feed(events)
+        if body.store and encoder.ended and out:
+            _spawn(_store_ended(svc, record, encoder))
+        return b"".join([frame(e) for e in out])
 
     return svc.stream(
         subscription,
@@ -345,6 +358,110 @@ async def create_response(
         extra_headers=[(k.encode(), v.encode()) for k, v in header.items()],
         preamble=b"".join(frame(e) for e in opening),
         first=first,
+    )
+
+
+# -- stored responses --------------------------------------------------------------------------
+
+
+async def _history(svc: Services, user: str, body: ResponsesRequest) -> list[dict[str, Any]]:
+    """With ``previous_response_id``: the chain's input and output items, then ``input``
+    (a previous response's instructions are not carried over, as at OpenAI)."""
+    if body.previous_response_id is None:
+        return []
+    chain: list[StoredResponse] = []
+    previous: str | None = body.previous_response_id
+    while previous is not None and len(chain) < svc.settings.max_messages:
+        try:
+            record = await svc.store.get_response(user, previous)
+        except NotFound as exc:
+            raise NotFound(
+                f"Previous response with id '{previous}' not found.",
+                code="previous_response_not_found",
+            ) from exc
+        chain.append(record)
+        previous = record.previous_response_id
+    items: list[dict[str, Any]] = []
+    for record in reversed(chain):
+        items += [*record.request.get("input", []), *record.output]
+    return [*items, *_input_items(body)]
+
+
+def _input_items(body: ResponsesRequest) -> list[dict[str, Any]]:
+    if isinstance(body.input, str):
+        return [{"role": "user", "content": body.input}]
+    return list(body.input)
+
+
+def _record(response_id: str, user: str, model: str, body: ResponsesRequest) -> StoredResponse:
+    return StoredResponse(
+        id=response_id,
+        owner_id=user,
+        model=model,
+        status="queued" if body.background else "in_progress",
+        background=body.background,
+        previous_response_id=body.previous_response_id,
+        request={
+            "input": _input_items(body),
+            "instructions": body.instructions,
+            "echo": _echo(body),
+        },
+        output=[],
+        created_at=utcnow(),
+    )
+
+
+async def _store_ended(svc: Services, record: StoredResponse, encoder: ResponseEncoder) -> None:
+    """A response that is not background is stored once it ended."""
+    for key, value in end_patch(encoder, svc.settings.responses_ttl).items():
+        setattr(record, key, value)
+    try:
+        await svc.store.add_response(record)
+    except StreamchatError as exc:
+        log.warning("could not store response %s: %s", record.id, exc.message)
+
+
+_tasks: set[asyncio.Task[None]] = set()
+
+
+def _spawn(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(work)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+async def _background(
+    svc: Services,
+    user: str,
+    body: ResponsesRequest,
+    record: StoredResponse,
+    subscription: Subscription,
+) -> Response | EventStream:
+    """Stored at once, answered at once (the object, or its stream from response.created);
+    this worker stores its end."""
+    try:
+        await svc.store.add_response(record)
+    except BaseException:
+        await svc.answers.stop(user, record.id)
+        await subscription.close()
+        raise
+    keep_until_end(svc, record, subscription)
+    header = {"x-streamchat-generation-id": record.id}
+    if not body.stream:
+        return JSONResponse(stored_object(record), headers=header)
+    following = await svc.answers.follow(user, record.id, 0, from_start=True)
+    assert following.subscription is not None
+    encoder = ResponseEncoder(shape_of(record))
+    opening = encoder.start()
+
+    def encode(events: Sequence[Event]) -> bytes:
+        return b"".join([frame(e) for e in encoder.feed(events)])
+
+    return svc.stream(
+        following.subscription,
+        encode,
+        extra_headers=[(k.encode(), v.encode()) for k, v in header.items()],
+        preamble=b"".join(frame(e) for e in opening),
     )
 
 

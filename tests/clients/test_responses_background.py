@@ -1,0 +1,189 @@
+"""Background responses, resume, cancel, delete and ``previous_response_id`` through
+openai-python's own calls (``responses.create(background=True)``, ``responses.retrieve``,
+``responses.retrieve(stream=True, starting_after=k)``, ``responses.stream(response_id=...)``,
+``responses.cancel``, ``responses.delete``), against the mock upstream."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+from openai.types.responses import Response
+
+from tests.harness import MockUpstream
+from tests.web.test_chat_stream import words
+
+MODEL = "gpt-4o-mini"
+
+
+@pytest.fixture
+def sync(base_url: str) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=base_url, api_key="unused-locally", max_retries=0) as client:
+        yield client
+
+
+def until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting")
+
+
+def record_of(mock: MockUpstream, tag: str) -> dict[str, Any] | None:
+    found = [r for r in mock.log() if tag in str(r.get("body"))]
+    return found[0] if found else None
+
+
+def finished(sync: openai.OpenAI, response_id: str) -> Response:
+    response: Response = until(
+        lambda: (
+            (r := sync.responses.retrieve(response_id)).status not in ("queued", "in_progress")
+            and r
+        )
+    )
+    return response
+
+
+def test_background_returns_at_once_and_polls_to_the_end(sync: openai.OpenAI) -> None:
+    started = sync.responses.create(
+        model=MODEL, input="[[mock tokens=300 rate=100]]", background=True
+    )
+    assert started.status == "queued" and started.background is True
+    assert started.id.startswith("resp_") and started.output == []
+    during = until(lambda: (r := sync.responses.retrieve(started.id)).output and r)
+    assert during.status == "in_progress" and words(300).startswith(during.output_text)
+    final = finished(sync, started.id)
+    assert final.status == "completed" and final.output_text == words(300)
+    assert final.usage is not None and final.usage.output_tokens == 300
+    assert final.id == started.id and final.created_at == started.created_at
+
+
+def test_a_background_stream_resumes_after_a_sequence_number(sync: openai.OpenAI) -> None:
+    with sync.responses.create(
+        model=MODEL, input="[[mock tokens=40 rate=80]]", background=True, stream=True
+    ) as stream:
+        first = []
+        for event in stream:
+            first.append(event)
+            if len(first) == 6:
+                break
+    assert first[0].type == "response.created"
+    response_id = first[0].response.id
+    last = first[-1].sequence_number
+    rest = list(sync.responses.retrieve(response_id, stream=True, starting_after=last))
+    numbers = [e.sequence_number for e in [*first, *rest]]
+    assert numbers == list(range(len(numbers)))
+    assert rest[-1].type == "response.completed"
+    text = "".join(e.delta for e in [*first, *rest] if e.type == "response.output_text.delta")
+    assert text == words(40)
+    # A full replay gives every event again with the same numbers.
+    replay = list(sync.responses.retrieve(response_id, stream=True))
+    assert [e.to_dict() for e in replay] == [e.to_dict() for e in [*first, *rest]]
+
+
+def test_the_stream_helper_re_attaches_by_response_id(sync: openai.OpenAI) -> None:
+    started = sync.responses.create(
+        model=MODEL, input="[[mock tokens=12 rate=40]]", background=True
+    )
+    with sync.responses.stream(response_id=started.id) as stream:
+        kinds = [e.type for e in stream]
+        final = stream.get_final_response()
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    assert final.output_text == words(12) and final.id == started.id
+    with sync.responses.stream(response_id=started.id, starting_after=3) as stream:
+        numbers = [e.sequence_number for e in stream]
+        assert stream.get_final_response().output_text == words(12)
+    assert numbers[0] == 4
+
+
+def test_cancel_closes_the_provider_call_and_is_idempotent(
+    sync: openai.OpenAI, mock_upstream: MockUpstream
+) -> None:
+    tag = secrets.token_hex(4)
+    started = sync.responses.create(
+        model=MODEL, input=f"{tag} [[mock tokens=3000 rate=100]]", background=True
+    )
+    until(lambda: (r := record_of(mock_upstream, tag)) and r["tokens_sent"] >= 5)
+    asked = time.time()
+    cancelled = sync.responses.cancel(started.id)
+    assert cancelled.status == "cancelled" and cancelled.id == started.id
+    record = until(lambda: (r := record_of(mock_upstream, tag)) and r["client_closed"] and r)
+    print(f"cancel: provider connection closed {record['finished'] - asked:.3f} s after the call")
+    assert record["finished"] - asked < 2 and record["tokens_sent"] < 1000
+    assert sync.responses.cancel(started.id).status == "cancelled"
+    kept = sync.responses.retrieve(started.id)
+    assert kept.status == "cancelled" and kept.output_text == cancelled.output_text
+    assert kept.output_text.startswith(words(3))
+
+
+def test_cancel_of_a_response_not_in_the_background_is_refused(sync: openai.OpenAI) -> None:
+    done = sync.responses.create(model=MODEL, input="[[mock tokens=2]]")
+    assert sync.responses.cancel(done.id).status == "completed"  # ended: returned as it is
+    with pytest.raises(openai.NotFoundError):
+        sync.responses.cancel("resp_unknown")
+
+
+def test_delete(sync: openai.OpenAI, mock_upstream: MockUpstream) -> None:
+    tag = secrets.token_hex(4)
+    running = sync.responses.create(
+        model=MODEL, input=f"{tag} [[mock tokens=3000 rate=100]]", background=True
+    )
+    until(lambda: record_of(mock_upstream, tag))
+    sync.responses.delete(running.id)
+    with pytest.raises(openai.NotFoundError):
+        sync.responses.retrieve(running.id)
+    assert until(lambda: (r := record_of(mock_upstream, tag)) and r["client_closed"])
+    with pytest.raises(openai.NotFoundError):
+        sync.responses.delete(running.id)
+
+
+def test_stored_responses_chain_with_previous_response_id(
+    sync: openai.OpenAI, mock_upstream: MockUpstream
+) -> None:
+    first = sync.responses.create(model=MODEL, input="[[mock tokens=2]]", instructions="Brief.")
+    assert sync.responses.retrieve(first.id).output_text == words(2)
+    second = sync.responses.create(
+        model=MODEL, input="[[mock tokens=3]]", previous_response_id=first.id
+    )
+    assert second.previous_response_id == first.id
+    third = sync.responses.create(
+        model=MODEL,
+        input=[{"role": "user", "content": "[[mock tokens=1]]"}],
+        previous_response_id=second.id,
+        instructions="Now.",
+    )
+    assert third.output_text == words(1)
+    assert mock_upstream.log()[-1]["body"]["messages"] == [
+        {"role": "system", "content": "Now."},  # a previous response's instructions stay behind
+        {"role": "user", "content": "[[mock tokens=2]]"},
+        {"role": "assistant", "content": words(2)},
+        {"role": "user", "content": "[[mock tokens=3]]"},
+        {"role": "assistant", "content": words(3)},
+        {"role": "user", "content": "[[mock tokens=1]]"},
+    ]
+    with pytest.raises(openai.NotFoundError, match="resp_nope"):
+        sync.responses.create(model=MODEL, input="x", previous_response_id="resp_nope")
+
+
+def test_a_streamed_response_is_stored_at_its_end(sync: openai.OpenAI) -> None:
+    with sync.responses.stream(model=MODEL, input="[[mock tokens=4]]") as stream:
+        final = stream.get_final_response()
+    kept = until(lambda: _retrieved(sync, final.id))
+    assert kept.output_text == words(4) and kept.status == "completed"
+    unstored = sync.responses.create(model=MODEL, input="[[mock tokens=1]]", store=False)
+    with pytest.raises(openai.NotFoundError):
+        sync.responses.retrieve(unstored.id)
+
+
+def _retrieved(sync: openai.OpenAI, response_id: str) -> Response | None:
+    try:
+        return sync.responses.retrieve(response_id)
+    except openai.NotFoundError:
+        return None
