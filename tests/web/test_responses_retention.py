@@ -1,0 +1,63 @@
+"""How long a stored response stays: ``responses_ttl`` after it ended, beyond the broker's
+``replay_ttl`` (its events expire, the response object and previous_response_id still work);
+past ``responses_ttl`` it is a 404."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from tests.conftest import ServerFactory
+from tests.web.test_chat_stream import words
+
+MODEL = "gpt-4o-mini"
+
+
+async def test_a_stored_response_outlives_its_events(make_server: ServerFactory) -> None:
+    server = make_server(replay_ttl=0.2, responses_ttl=3600)
+    async with httpx.AsyncClient(base_url=server.url + "/v1", timeout=30) as http:
+        started = await http.post(
+            "/responses", json={"model": MODEL, "input": "[[mock tokens=3]]", "background": True}
+        )
+        response_id = started.json()["id"]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until the events are gone from the broker
+            replay = await http.get(f"/responses/{response_id}?stream=true")
+            if replay.status_code == 410:
+                break
+            await asyncio.sleep(0.1)
+        assert replay.status_code == 410 and replay.json()["error"]["code"] == "replay_expired"
+        kept = (await http.get(f"/responses/{response_id}")).json()
+        assert kept["status"] == "completed"
+        assert kept["output"][0]["content"][0]["text"] == words(3)
+        follow = await http.post(
+            "/responses",
+            json={
+                "model": MODEL,
+                "input": "[[mock tokens=1]]",
+                "previous_response_id": response_id,
+            },
+        )
+        assert follow.status_code == 200, follow.text
+        assert server.mock.log()[-1]["body"]["messages"][1] == {
+            "role": "assistant",
+            "content": words(3),
+        }
+
+
+async def test_a_stored_response_expires_after_responses_ttl(make_server: ServerFactory) -> None:
+    server = make_server(responses_ttl=0.5)
+    async with httpx.AsyncClient(base_url=server.url + "/v1", timeout=30) as http:
+        created = await http.post("/responses", json={"model": MODEL, "input": "[[mock tokens=2]]"})
+        response_id = created.json()["id"]
+        assert (await http.get(f"/responses/{response_id}")).status_code == 200
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            gone = await http.get(f"/responses/{response_id}")
+            if gone.status_code == 404:
+                break
+            await asyncio.sleep(0.1)
+        assert gone.status_code == 404
+        assert response_id in gone.json()["error"]["message"]
