@@ -50,6 +50,7 @@ async def test_started_on_a_resumed_on_b(cluster: Cluster) -> None:
             if len(first) == 6:
                 break
         await stream.close()
+        assert first[0].type == "response.created"
         response_id = first[0].response.id
         rest = [
             e
