@@ -12,7 +12,8 @@ arrivals were spread as scheduled, not bunched by a busy load side.
 
 It speaks only what the benchmark sends: ``POST /v1/chat/completions`` with ``stream: true``
 and ``[[mock tokens=N rate=R ttft_ms=T]]`` in the last message; keep-alive; chunked responses.
-The tokens are " w1", " w2", ... " wN", as the shipped mock sends them (bench.load.Verifier).
+The tokens are " w1", " w2", ... " wN", as the shipped mock sends them (bench.load.Verifier);
+``bytes=B`` pads each with "x" to about B bytes (long answers for bench/saves.py).
 
     .venv/bin/python -m bench.paced_upstream --port 9000 --api-key sk-bench-0000000000
 """
@@ -88,6 +89,7 @@ class PacedUpstream(asyncio.Protocol):
         self.sent = 0
         self.start = 0.0
         self.interval = 0.0
+        self.pad = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -138,7 +140,7 @@ class PacedUpstream(asyncio.Protocol):
 
     def _stream(self, body: bytes) -> None:
         request = orjson.loads(body)
-        keys = {"tokens": 10.0, "rate": 0.0, "ttft_ms": 0.0}
+        keys = {"tokens": 10.0, "rate": 0.0, "ttft_ms": 0.0, "bytes": 0.0}
         found = _DIRECTIVE.search(orjson.dumps(request["messages"][-1]))
         for item in found.group(1).decode().split() if found else []:
             name, _, value = item.partition("=")
@@ -147,6 +149,7 @@ class PacedUpstream(asyncio.Protocol):
         self.head = b'data: {"id":"chatcmpl-paced","object":"chat.completion.chunk","created":1,'
         self.head += b'"model":%b,"choices":[{"index":0,"delta":' % orjson.dumps(request["model"])
         self.count, self.sent = int(keys["tokens"]), 0
+        self.pad = b"x" * max(0, int(keys["bytes"]) - 8)
         self.interval = 1 / keys["rate"] if keys["rate"] else 0.0
         self.start = self.loop.time() + keys["ttft_ms"] / 1000
         self.busy = True
@@ -171,7 +174,7 @@ class PacedUpstream(asyncio.Protocol):
                 stats.late.append(max(0.0, now - due))
         self.sent += 1
         stats.tokens += 1
-        piece = b'{"content":" w%d"}' % self.sent
+        piece = b'{"content":" w%d%b"}' % (self.sent, self.pad)
         if self.sent < self.count:
             transport.write(_frame(self._chunk(piece)))
             if self.interval:

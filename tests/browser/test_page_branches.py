@@ -5,7 +5,6 @@ again as it was, two tabs cannot damage each other, and a new chat owns its own 
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import Route, expect
@@ -27,14 +26,6 @@ def ask(chat: ChatPage, text: str) -> None:
     assert chat.wait_status() == "complete"
 
 
-def start_of_a_quiet_minute() -> None:
-    """The per-minute limit counts in fixed minutes: begin early enough in one that the test's
-    questions all fall into it (they take a few seconds; 20 are left)."""
-    second = time.time() % 60
-    if second > 40:
-        time.sleep(60.5 - second)
-
-
 # -- the four reproductions of issue 11 ---------------------------------------------------------
 
 
@@ -47,7 +38,6 @@ def test_issue_11_retry_after_a_rate_limit_resends_the_refused_question(
     answer replaced. Now q4 offers Resend (waiting for Retry-After) and Edit & resend, and
     Resend asks q4 again after q3's answer, which stays as it was."""
     server = make_server(requests_per_minute=3, demo_token_rate=200)
-    start_of_a_quiet_minute()
     chat = new_page(base=server.url).open()
     for text in ("q1", "q2", "q3"):
         ask(chat, text)
