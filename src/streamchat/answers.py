@@ -46,6 +46,7 @@ __all__ = [
     "Admission",
     "Answers",
     "Following",
+    "Options",
     "Started",
     "history_for",
     "prompt_estimate",
@@ -68,6 +69,20 @@ class Admission(Protocol):
     """The per-minute limit: raises RateLimited when ``user`` may not start another answer."""
 
     async def answer_started(self, user: str) -> None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class Options:
+    """The per-conversation switches a start may set (None: keep the conversation's):
+    Kimi's builtin web search, and thinking for models that take a switch (the catalog's
+    ``ModelInfo.thinking``). They are kept in the conversation's ``params``."""
+
+    web_search: bool | None = None
+    thinking: bool | None = None
+
+
+SWITCHES = ("web_search", "thinking")
+WEB_SEARCH_TOOL = {"type": "builtin_function", "function": {"name": "$web_search"}}
 
 
 @dataclass(slots=True, frozen=True)
@@ -117,6 +132,7 @@ class Answers:
         max_message_chars: int,
         completion_retries: int | None = 0,
         max_attachments: int = 10,
+        web_search_rounds: int = 4,
         idempotency_ttl: float = 900.0,
     ) -> None:
         self.store = store
@@ -127,6 +143,7 @@ class Answers:
         self.max_message_chars = max_message_chars
         self.completion_retries = completion_retries
         self.max_attachments = max_attachments
+        self.web_search_rounds = web_search_rounds
         self.keys = Keys(broker, idempotency_ttl)
 
     # -- conversations: ask, regenerate, edit ---------------------------------------------
@@ -141,15 +158,18 @@ class Answers:
         model: str | None = None,
         attachments: Sequence[str] = (),
         idempotency_key: str | None = None,
+        options: Options | None = None,
     ) -> Started:
         """A question in a new conversation, or in ``conversation_id`` as a child of
         ``parent_id`` (an answer; default: the end of the current path), with the files
         ``attachments`` (ids of the owner's uploads). A request that repeats an
         ``idempotency_key`` gets the answer its first try started."""
-        request = ["ask", text, conversation_id, parent_id, model, list(attachments)]
+        request = ["ask", text, conversation_id, parent_id, model, list(attachments), repr(options)]
 
         def start(answer_id: str) -> Awaitable[Started]:
-            return self._ask(owner, text, conversation_id, parent_id, model, attachments, answer_id)
+            return self._ask(
+                owner, text, conversation_id, parent_id, model, attachments, answer_id, options
+            )
 
         return await self._once(owner, idempotency_key, request, "msg", model or "", start)
 
@@ -162,6 +182,7 @@ class Answers:
         model: str | None,
         attachments: Sequence[str],
         answer_id: str,
+        options: Options | None = None,
     ) -> Started:
         text = self._text(text)
         if conversation_id is None:
@@ -181,6 +202,7 @@ class Answers:
                 create=True,
                 attach={question.id: files},
                 answer_id=answer_id,
+                options=options,
             )
         conversation, tree = await self._open(owner, conversation_id)
         parent = await self._parent(owner, tree, conversation, parent_id)
@@ -196,9 +218,17 @@ class Answers:
             model,
             attach={question.id: files},
             answer_id=answer_id,
+            options=options,
         )
 
-    async def regenerate(self, owner: str, answer_id: str, *, model: str | None = None) -> Started:
+    async def regenerate(
+        self,
+        owner: str,
+        answer_id: str,
+        *,
+        model: str | None = None,
+        options: Options | None = None,
+    ) -> Started:
         """A new version of an answer: a sibling answer to the same question."""
         answer = await self.store.get_message(owner, answer_id)
         if answer.role != "assistant":
@@ -208,7 +238,7 @@ class Answers:
         question = tree.get(answer.parent_id)
         if question is None:
             raise Conflict(f"answer {answer_id} has no question to answer again")
-        return await self._start(conversation, tree.path(question.id), [], model)
+        return await self._start(conversation, tree.path(question.id), [], model, options=options)
 
     async def edit(
         self,
@@ -218,6 +248,7 @@ class Answers:
         *,
         model: str | None = None,
         attachments: Sequence[str] | None = None,
+        options: Options | None = None,
     ) -> Started:
         """A new version of a question (a sibling with ``text``) and its answer; it keeps the
         old question's files unless ``attachments`` lists others."""
@@ -240,10 +271,16 @@ class Answers:
             [question],
             model,
             attach={question.id: files},
+            options=options,
         )
 
     async def regenerate_last(
-        self, owner: str, conversation_id: str, *, model: str | None = None
+        self,
+        owner: str,
+        conversation_id: str,
+        *,
+        model: str | None = None,
+        options: Options | None = None,
     ) -> Started:
         """Regenerate the last answer of the current path."""
         conversation, tree = await self._open(owner, conversation_id)
@@ -251,7 +288,7 @@ class Answers:
         answer = next((m for m in reversed(path) if m.role == "assistant"), None)
         if answer is None:
             raise Conflict("the conversation has no answer to regenerate")
-        return await self.regenerate(owner, answer.id, model=model)
+        return await self.regenerate(owner, answer.id, model=model, options=options)
 
     async def edit_last(
         self,
@@ -261,6 +298,7 @@ class Answers:
         *,
         model: str | None = None,
         attachments: Sequence[str] | None = None,
+        options: Options | None = None,
     ) -> Started:
         """Edit the last question of the current path."""
         conversation, tree = await self._open(owner, conversation_id)
@@ -268,7 +306,76 @@ class Answers:
         question = next((m for m in reversed(path) if m.role == "user"), None)
         if question is None:
             raise Conflict("the conversation has no question to edit")
-        return await self.edit(owner, question.id, text, model=model, attachments=attachments)
+        return await self.edit(
+            owner, question.id, text, model=model, attachments=attachments, options=options
+        )
+
+    async def continue_answer(self, owner: str, answer_id: str) -> Started:
+        """Continue an answer cut at its length (finish_reason ``length``) in place: the
+        provider's partial mode (Kimi: a trailing assistant message with ``partial: true``;
+        DeepSeek: ``prefix: true``) writes the rest, appended to the same stored answer, its
+        usage added. A new generation id streams it (``meta.generation_id``)."""
+        answer = await self.store.get_message(owner, answer_id)
+        if answer.role != "assistant":
+            raise InvalidRequest(f"message {answer_id} is a question; continue takes an answer")
+        if answer.status != "complete" or answer.finish_reason != "length":
+            raise Conflict(
+                f"answer {answer_id} did not stop at its length limit (status {answer.status}, "
+                f"finish_reason {answer.finish_reason}); only such an answer can be continued",
+                code="not_continuable",
+            )
+        conversation, tree = await self._open(owner, answer.conversation_id)
+        await self._check_idle(tree)
+        question = tree.get(answer.parent_id)
+        if question is None:
+            raise Conflict(f"answer {answer_id} has no question")
+        provider, info = await self.catalog.resolve(answer.model or conversation.model)
+        if provider.continuation is None:
+            raise InvalidRequest(
+                f"model {info.id} (provider {provider.name}) cannot continue an answer: the "
+                "provider has no partial mode",
+                code="continue_unavailable",
+            )
+        path = tree.path(question.id)
+        files = await self.store.message_files(owner, conversation.id)
+        on_path = [f for m in path for f in files.get(m.id, [])]
+        self._check_vision(info, on_path)
+        await self._read_documents(provider, owner, on_path)
+        request = await self._request(conversation, path, files, info)
+        self._switches(request.params, provider, info, None)
+        request.params.pop("tools", None)  # partial mode writes text, it does not search
+        flag = "partial" if provider.continuation == "partial" else "prefix"
+        request.messages.append({"role": "assistant", "content": answer.content, flag: True})
+        await self.admission.answer_started(owner)
+        await self.store.update_message(answer.id, {"status": "streaming", "finish_reason": None})
+        spec = GenerationSpec(
+            id=new_id("gen"),
+            owner_id=owner,
+            model=info.id,
+            upstream=provider,
+            request=request,
+            conversation_id=conversation.id,
+            question_id=question.id,
+            prompt_estimate=prompt_estimate(request.messages),
+            context_window=info.context_window,
+            message_id=answer.id,
+            kept=(answer.content, answer.reasoning),
+            kept_usage=answer.usage,
+        )
+        try:
+            await self.generations.start(spec)
+        except StreamchatError:
+            await self.store.update_message(
+                answer.id, {"status": "complete", "finish_reason": "length"}
+            )
+            raise
+        return Started(
+            spec.id,
+            info.id,
+            await self.broker.subscribe(spec.id, 0),
+            conversation_id=conversation.id,
+            question_id=question.id,
+        )
 
     # -- /v1: an answer that is not stored -------------------------------------------------
 
@@ -542,6 +649,42 @@ class Answers:
                 turn["content"] = parts
         return UpstreamRequest(model=info.id, messages=messages, params=params)
 
+    def _switches(
+        self,
+        params: dict[str, Any],
+        provider: Provider,
+        info: ModelInfo,
+        options: Options | None,
+    ) -> int:
+        """Turn the conversation's switches in ``params`` into the provider's parameters;
+        return how many builtin tool rounds the answer may take. A switch asked for now that
+        the model cannot take is a 400; one kept from before is left out."""
+        wanted = {name: params.pop(name, None) for name in SWITCHES}
+        asked = options or Options()
+        rounds = 0
+        if wanted["web_search"]:
+            if provider.web_search:
+                params["tools"] = [*params.get("tools", []), WEB_SEARCH_TOOL]
+                rounds = self.web_search_rounds
+            elif asked.web_search:
+                raise InvalidRequest(
+                    f"web search is not offered for model {info.id} (provider {provider.name})",
+                    code="web_search_unavailable",
+                )
+        thinking = wanted["thinking"]
+        if rounds and info.thinking == "kimi":
+            thinking = False  # Kimi's $web_search runs with thinking disabled
+        if thinking is not None:
+            if info.thinking == "kimi":
+                params["thinking"] = {"type": "enabled" if thinking else "disabled"}
+            elif info.thinking == "reasoning_effort":
+                params["reasoning_effort"] = "high" if thinking else "low"
+            elif asked.thinking is not None:
+                raise InvalidRequest(
+                    f"model {info.id} has no thinking switch", code="thinking_unavailable"
+                )
+        return rounds
+
     async def _start(
         self,
         conversation: Conversation,
@@ -552,6 +695,7 @@ class Answers:
         create: bool = False,
         attach: Attached | None = None,
         answer_id: str | None = None,
+        options: Options | None = None,
     ) -> Started:
         """Answer the last message of ``path`` (its question), after writing ``new_rows``
         and the files of each new question in ``attach``."""
@@ -563,7 +707,11 @@ class Answers:
         on_path = [f for m in path for f in files.get(m.id, [])]
         self._check_vision(info, on_path)
         await self._read_documents(provider, owner, on_path)
+        switched = _switched(conversation, options)
+        if switched is not None:
+            conversation.params = switched
         request = await self._request(conversation, path, files, info)
+        tool_rounds = self._switches(request.params, provider, info, options)
         await self.admission.answer_started(owner)
         question = path[-1]
         answer = Message(
@@ -576,6 +724,8 @@ class Answers:
             parent_id=question.id,
         )
         new = conversation if create else None
+        if switched is not None and not create:
+            await self.store.update_conversation(owner, conversation.id, {"params": switched})
         if attach:
             ids = {m: [f.id for f in found] for m, found in attach.items()}
             await self.store.add_messages_with_files([*new_rows, answer], ids, new=new)
@@ -591,6 +741,8 @@ class Answers:
             question_id=question.id,
             prompt_estimate=prompt_estimate(request.messages),
             context_window=info.context_window,
+            tool_rounds=tool_rounds,
+            replay_reasoning=provider.replay_reasoning,
         )
         try:
             await self.generations.start(spec)
@@ -623,6 +775,18 @@ class Answers:
                     )
         except StreamchatError:
             log.warning("could not remove the rows of answer %s, which did not start", rows[-1].id)
+
+
+def _switched(conversation: Conversation, options: Options | None) -> dict[str, Any] | None:
+    """The conversation's params with the switches ``options`` sets, if that changes them."""
+    if options is None:
+        return None
+    params = dict(conversation.params)
+    for name in SWITCHES:
+        value = getattr(options, name)
+        if value is not None:
+            params[name] = value
+    return params if params != conversation.params else None
 
 
 def prompt_estimate(messages: list[dict[str, Any]]) -> int:

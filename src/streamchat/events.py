@@ -7,9 +7,12 @@ type     data                                                  when
 ======== ===================================================== ====================
 meta     conversation_id, message_id, model                    first, always
          [, question_id, parent_id] (an answer in a conversation)
+         [, generation_id] (a continuation of message_id)
 reasoning text                                                 thinking tokens
 delta    text                                                  answer tokens
 tool_call index, id?, type?, function {name?, arguments?}      ``/v1`` tool calls
+tool     id, name, status (running | done | error)             a builtin tool the server
+                                                               runs (Kimi's ``$web_search``)
 usage    prompt_tokens, completion_tokens, total_tokens,       once, before the end
          estimated
 done     finish_reason, ttft_ms, total_ms                      terminal, success or stop
@@ -32,7 +35,7 @@ from streamchat.errors import StreamchatError
 __all__ = ["EVENT_TYPES", "TERMINAL", "Event", "done", "error", "meta", "usage"]
 
 EVENT_TYPES: Final = frozenset(
-    {"meta", "reasoning", "delta", "tool_call", "usage", "done", "error"}
+    {"meta", "reasoning", "delta", "tool_call", "tool", "usage", "done", "error"}
 )
 TERMINAL: Final = frozenset({"done", "error"})
 
@@ -98,13 +101,17 @@ def meta(
     message_id: str,
     model: str,
     question_id: str | None = None,
+    generation_id: str | None = None,
 ) -> Event:
-    """The first event. An answer in a conversation also names its question (its parent)."""
+    """The first event. An answer in a conversation also names its question (its parent); a
+    continuation (Continue) names its own ``generation_id``, apart from the answer's id."""
     data: dict[str, Any] = {
         "conversation_id": conversation_id,
         "message_id": message_id,
         "model": model,
     }
+    if generation_id is not None:
+        data["generation_id"] = generation_id
     if question_id is not None:
         data["question_id"] = question_id
         data["parent_id"] = question_id

@@ -33,6 +33,18 @@ messages, not headers)::
     dialect=NAME        answer in another dialect than the server's
     tool_calls=1        stream a get_weather tool call instead of text
     refusal=1           refuse instead of answering (OpenAI's delta.refusal / message.refusal)
+    search=N            with Kimi's builtin $web_search in tools: call it N times (one call per
+                        request, until N tool messages came back), then answer
+    slow_round=N        ttft_ms (and hang) apply only to the request that follows N $web_search
+                        tool messages (a round in the middle of an answer)
+
+Kimi's wire (issue 13, reference-responses-kimi-clients.md §2), followed by the moonshot dialect:
+``$web_search`` calls answered by a ``tool`` message carrying the call's arguments unchanged
+(else a 400), only with ``thinking: {"type": "disabled"}`` on models that take the switch;
+thinking on kimi-k2.5 by default (reasoning first), off with ``thinking.type: disabled``; a
+thinking model's assistant turn with tool calls must carry its ``reasoning_content``; partial
+mode (a trailing assistant message with ``partial: true``; DeepSeek: ``prefix: true``) answers
+the rest of the text after that prefix, without repeating it.
 
 A token is one reasoning, text or tool-call delta; failure points past the end act at the end.
 """
@@ -53,15 +65,21 @@ __all__ = [
     "ScenarioError",
     "answer_pieces",
     "can_see",
+    "continued_prefix",
     "error_body",
     "failure_body",
     "has_image",
+    "has_thinking_switch",
+    "kimi_checks",
     "message_text",
     "parse_scenario",
     "prompt_tokens",
     "reasoning_pieces",
     "refusal_pieces",
+    "searches_answered",
+    "thinks_by",
     "vision_refusal",
+    "web_search_args",
 ]
 
 DIALECTS = ("openai", "moonshot", "deepseek", "ollama", "vllm")
@@ -117,6 +135,8 @@ class Scenario:
     dialect: str | None = None
     tool_calls: bool = False
     refusal: bool = False
+    search: int = 0
+    slow_round: int | None = None
     prompt: str = ""  # the last user message without its directives, for text=echo
 
     @property
@@ -217,6 +237,8 @@ _KEYS: dict[str, Callable[[str, str], Any]] = {
     "dialect": _choice(*DIALECTS),
     "tool_calls": _flag,
     "refusal": _flag,
+    "search": _count,
+    "slow_round": _count,
 }
 
 
@@ -508,6 +530,80 @@ def vision_refusal(dialect: str, model: str) -> tuple[int, Any]:
     (Kimi: ``{"error": {"type", "message"}}``, wire-formats.md §4; the text is the mock's)."""
     message = f"Image input is not supported by model {model}"
     return error_body(dialect, "bad_request", model=model, message=message)
+
+
+_THINKING_SWITCH = re.compile(r"kimi-k2\.[5-9]")
+_ALWAYS_THINKS = re.compile(r"thinking")
+
+
+def web_search_args(round_: int) -> str:
+    """The arguments of the mock's ``round_``-th $web_search call (the fields go-moonshot
+    reads: search_result.search_id and usage.total_tokens)."""
+    result = f'{{"search_id":"mock-search-{round_}"}}'
+    return f'{{"search_result":{result},"usage":{{"total_tokens":{1000 + round_}}}}}'
+
+
+def kimi_checks(body: dict[str, Any]) -> str | None:
+    """What Kimi would refuse in ``body`` (thinking, $web_search, reasoning replay), or None."""
+    model = str(body.get("model") or "")
+    thinking = body.get("thinking")
+    if thinking is not None and (
+        not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled")
+    ):
+        return 'thinking must be {"type": "enabled"} or {"type": "disabled"}'
+    thinks = thinks_by(model, thinking)
+    tools = body.get("tools") or []
+    searching = any(
+        isinstance(t, dict) and (t.get("function") or {}).get("name") == "$web_search"
+        for t in tools
+    )
+    if searching and _THINKING_SWITCH.search(model) and thinks:
+        return "$web_search must run with thinking disabled"
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    searches = 0
+    for i, message in enumerate(messages):
+        calls = message.get("role") == "assistant" and message.get("tool_calls")
+        if calls and thinks and not message.get("reasoning_content"):
+            return "reasoning_content is missing in an assistant message with tool_calls"
+        if message.get("role") == "tool" and message.get("name") == "$web_search":
+            earlier = [c for m in messages[:i] for c in m.get("tool_calls") or []]
+            if message.get("content") != web_search_args(searches) or not any(
+                c.get("id") == message.get("tool_call_id") for c in earlier
+            ):
+                return "the tool message must carry the $web_search call's arguments unchanged"
+            searches += 1
+    return None
+
+
+def thinks_by(model: str, thinking: Any) -> bool:
+    """Whether a Kimi model thinks: kimi-k2-thinking always; kimi-k2.5 unless disabled."""
+    if _ALWAYS_THINKS.search(model):
+        return True
+    disabled = isinstance(thinking, dict) and thinking.get("type") == "disabled"
+    return _THINKING_SWITCH.search(model) is not None and not disabled
+
+
+def has_thinking_switch(model: str) -> bool:
+    return _THINKING_SWITCH.search(model) is not None
+
+
+def searches_answered(messages: list[Any]) -> int:
+    return sum(
+        1
+        for m in messages
+        if isinstance(m, dict) and m.get("role") == "tool" and m.get("name") == "$web_search"
+    )
+
+
+def continued_prefix(dialect: str, messages: list[Any]) -> str | None:
+    """The text to continue (Kimi's partial mode, DeepSeek's prefix completion), or None."""
+    last = messages[-1] if messages else None
+    if not isinstance(last, dict) or last.get("role") != "assistant":
+        return None
+    flag = "prefix" if dialect == "deepseek" else "partial"
+    if dialect not in ("moonshot", "deepseek") or last.get(flag) is not True:
+        return None
+    return str(last.get("content") or "")
 
 
 def _kind_of_status(status: int) -> str:

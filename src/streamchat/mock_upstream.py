@@ -31,6 +31,7 @@ then gets ``client_closed: true``. Waits also poll the transport, for runners wi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import math
 import secrets
@@ -51,14 +52,20 @@ from streamchat.mock_scenarios import (
     ScenarioError,
     answer_pieces,
     can_see,
+    continued_prefix,
     error_body,
     failure_body,
     has_image,
+    has_thinking_switch,
+    kimi_checks,
     parse_scenario,
     prompt_tokens,
     reasoning_pieces,
     refusal_pieces,
+    searches_answered,
+    thinks_by,
     vision_refusal,
+    web_search_args,
 )
 
 __all__ = ["MockServer", "create_mock_app", "run_mock", "serve_mock"]
@@ -75,6 +82,7 @@ _OWNERS = {
     "vllm": "vllm",
 }
 _REASONING_FIELD = {"moonshot": "reasoning_content", "deepseek": "reasoning_content"}
+_EFFORTS = ("minimal", "low", "medium", "high")
 _POLL = 0.05  # seconds between transport checks while waiting
 _UNTERMINATED_LIMIT = 8 * 1024 * 1024
 _KEEPALIVE = b": keep-alive\n\n"
@@ -320,9 +328,18 @@ async def _answer(
     except ScenarioError as exc:
         return _error(state.dialect, "bad_request", str(exc))
     dialect = scenario.dialect or state.dialect
+    if scenario.slow_round is not None and scenario.slow_round != searches_answered(
+        body["messages"]
+    ):
+        scenario = dataclasses.replace(scenario, ttft_ms=0, hang=None)
     if has_image(body["messages"]) and not can_see(body["model"]):
         status, refusal = vision_refusal(dialect, body["model"])
         return _json(refusal, status)
+    refused = kimi_checks(body) if dialect == "moonshot" else None
+    if refused is None and body.get("reasoning_effort") not in (None, *_EFFORTS):
+        refused = f"reasoning_effort must be one of {', '.join(_EFFORTS)}"
+    if refused is not None:
+        return _error(dialect, "bad_request", refused)
     if scenario.hang == "before_headers":
         await _pause(request, math.inf)
     if scenario.http_failure:
@@ -356,6 +373,16 @@ async def _pause(request: web.Request, seconds: float) -> None:
             raise ConnectionResetError("the client closed the connection")
 
 
+def _after(pieces: list[str], prefix: str) -> list[str]:
+    """The pieces of an answer after the text a client already has (partial mode)."""
+    text = ""
+    for i, piece in enumerate(pieces):
+        if text == prefix:
+            return pieces[i:]
+        text += piece
+    return [] if text == prefix else pieces
+
+
 class _Answer:
     """One completion: its tokens, pre-encoded chunks, and the ways it can go wrong."""
 
@@ -374,15 +401,29 @@ class _Answer:
         self.model: str = body["model"]
         self.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         self.reasoning = reasoning_pieces(scenario.reasoning)
+        if dialect == "moonshot" and has_thinking_switch(self.model):
+            on = thinks_by(self.model, body.get("thinking"))  # kimi-k2.5: on unless disabled
+            self.reasoning = reasoning_pieces(scenario.reasoning or 3) if on else []
         self.refusal = refusal_pieces() if scenario.refusal else []
-        self.pieces = [] if scenario.tool_calls or scenario.refusal else answer_pieces(scenario)
-        self.finish = scenario.finish or ("tool_calls" if scenario.tool_calls else "stop")
+        searched = searches_answered(body["messages"])
+        tools = body.get("tools") or []
+        self.search = (
+            searched
+            if scenario.search > searched and any("$web_search" in str(t) for t in tools)
+            else None
+        )
+        calling = scenario.tool_calls or self.search is not None
+        self.pieces = [] if calling or scenario.refusal else answer_pieces(scenario)
+        prefix = continued_prefix(dialect, body["messages"])
+        if prefix is not None:
+            self.pieces = _after(self.pieces, prefix)
+        self.finish = scenario.finish or ("tool_calls" if calling else "stop")
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         if isinstance(limit, int) and 0 < limit < len(self.pieces):
             self.pieces = self.pieces[:limit]
             self.finish = scenario.finish or "length"
         completion = len(self.reasoning) + len(self.pieces) + len(self.refusal)
-        completion += 7 if scenario.tool_calls else 0
+        completion += 7 if calling else 0
         prompt = prompt_tokens(body["messages"])
         self.usage = {
             "prompt_tokens": prompt,
@@ -422,11 +463,18 @@ class _Answer:
             else:
                 deltas.append({"content": piece})
         deltas.extend({"refusal": piece} for piece in self.refusal)
-        if self.scenario.tool_calls:
+        if self.scenario.tool_calls or self.search is not None:
             deltas.extend({"tool_calls": [call]} for call in self._tool_call_pieces())
         return deltas
 
     def _tool_call_pieces(self) -> list[dict[str, Any]]:
+        if self.search is not None:  # Kimi's builtin: one call, its arguments in two pieces
+            text = web_search_args(self.search)
+            name = {"name": "$web_search", "arguments": text[:20]}
+            return [
+                {"id": f"web_search:{self.search}", "type": "function", "function": name},
+                {"function": {"arguments": text[20:]}},
+            ]
         moonshot = self.dialect == "moonshot"
         call_id = "get_weather:0" if moonshot else "call_" + secrets.token_hex(8)
         first: dict[str, Any] = {"id": call_id, "type": "function"}

@@ -77,6 +77,16 @@ class GenerationSpec:
     # before the first token is retried; None: the server's defaults.
     disconnect_grace: float | None = None
     retries: int | None = None
+    # Builtin tools the server answers itself (Kimi's $web_search): at most this many round
+    # trips within the answer; 0: tool calls are the answer's (``/v1``), published as is.
+    tool_rounds: int = 0
+    # Send each round's reasoning back with its assistant turn (Kimi requires it).
+    replay_reasoning: bool = False
+    # A continuation (Continue after finish_reason "length"): the stored answer it appends
+    # to, with that answer's text, reasoning and usage so far (saved as prefix + new text).
+    message_id: str | None = None
+    kept: tuple[str, str] = ("", "")
+    kept_usage: Usage | None = None
 
 
 @dataclass(slots=True)
@@ -102,6 +112,12 @@ class Generation:
     dirty: bool = False
     task: asyncio.Task[None] | None = None
     flushing: asyncio.Task[None] | None = None
+    # The builtin tool round trip: this round's calls by index, the usage of earlier rounds,
+    # how many rounds were sent back, where this round's text starts.
+    calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    earlier_usage: Usage | None = None
+    rounds: int = 0
+    round_start: tuple[int, int] = (0, 0)
 
     @property
     def id(self) -> str:
@@ -118,9 +134,16 @@ class Generation:
     def event(self, type: str, data: dict[str, Any]) -> Event:
         return Event(self.take_id(), type, data)
 
+    @property
+    def message_id(self) -> str:
+        """The stored answer: the generation's own id, or the one a continuation appends to."""
+        return self.spec.message_id or self.spec.id
+
     def progress(self) -> Progress:
         """The text so far, taken at once with the id of the last event it includes."""
-        return Progress(self.id, "".join(self.content), "".join(self.reasoning), self.next_id - 1)
+        return Progress(
+            self.message_id, "".join(self.content), "".join(self.reasoning), self.next_id - 1
+        )
 
 
 class Generations:
@@ -163,6 +186,10 @@ class Generations:
         self._clamp(spec)
         loop = asyncio.get_running_loop()
         gen = Generation(spec, clock=loop.time, started=loop.time())
+        if spec.message_id is not None:  # a continuation: the answer so far comes first
+            gen.content, gen.reasoning = [spec.kept[0]], [spec.kept[1]]
+            gen.round_start = (1, 1)
+            gen.earlier_usage = spec.kept_usage
         # Counted before the broker may pause (Redis), so concurrent starts see each other.
         self.running[spec.id] = gen
         self._per_owner[spec.owner_id] += 1
@@ -179,9 +206,10 @@ class Generations:
         meta = events.meta(
             gen.take_id(),
             conversation_id=spec.conversation_id,
-            message_id=spec.id,
+            message_id=gen.message_id,
             model=spec.model,
             question_id=spec.question_id,
+            generation_id=spec.id if spec.message_id else None,
         )
         self.broker.publish(spec.id, [meta])
         gen.task = asyncio.create_task(self._run(gen), name=f"generation {spec.id}")
@@ -305,6 +333,81 @@ class Generations:
         return "incomplete" if gen.content or gen.reasoning else "error"
 
     async def _stream(self, gen: Generation) -> None:
+        """Every round of the answer: a round that ends in builtin tool calls is answered
+        (the assistant turn and each call's arguments sent back unchanged, Kimi's
+        ``$web_search``) and followed by the next call, at most ``tool_rounds`` times."""
+        while True:
+            await self._round(gen)
+            if not (gen.calls and gen.finish_reason == "tool_calls"):
+                return
+            self._answer_tools(gen)
+
+    def _answer_tools(self, gen: Generation) -> None:
+        calls = [gen.calls[i] for i in sorted(gen.calls)]
+        builtin = all(str(c["function"]["name"]).startswith("$") for c in calls)
+        if not builtin or gen.rounds >= gen.spec.tool_rounds:
+            for call in calls:
+                self._tool_event(gen, call, "error")
+            raise UpstreamError(
+                f"the model asked for tools {gen.rounds + 1} times in one answer; the limit is "
+                f"{gen.spec.tool_rounds}"
+                if builtin
+                else "the model called a tool that "
+                "streamchat does not run: " + ", ".join(str(c["function"]["name"]) for c in calls),
+                code="tool_rounds_exceeded",
+            )
+        content_at, reasoning_at = gen.round_start
+        turn: dict[str, Any] = {
+            "role": "assistant",
+            "content": "".join(gen.content[content_at:]) or None,
+            "tool_calls": calls,
+        }
+        reasoning = "".join(gen.reasoning[reasoning_at:])
+        if gen.spec.replay_reasoning and reasoning:
+            turn["reasoning_content"] = reasoning
+        messages = gen.spec.request.messages
+        messages.append(turn)
+        for call in calls:
+            messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": call["id"],
+                    "name": call["function"]["name"],
+                    "content": call["function"]["arguments"],
+                }
+            )
+            self._tool_event(gen, call, "done")
+        gen.rounds += 1
+        gen.earlier_usage = _add(gen.earlier_usage, gen.usage)
+        gen.usage = None
+        gen.finish_reason = None
+        gen.calls = {}
+        gen.round_start = (len(gen.content), len(gen.reasoning))
+
+    def _tool_event(self, gen: Generation, call: dict[str, Any], status: str) -> None:
+        data = {"id": call["id"], "name": call["function"]["name"], "status": status}
+        self.broker.publish(gen.id, [gen.event("tool", data)])
+
+    def _gather_calls(self, gen: Generation, pieces: list[dict[str, Any]]) -> list[Event]:
+        """Builtin tool-call deltas, joined per index; a ``tool`` event (running) for each
+        call when its name arrives."""
+        started = []
+        for piece in pieces:
+            index = int(piece.get("index") or 0)
+            function = piece.get("function") or {}
+            call = gen.calls.get(index)
+            if call is None:
+                call = {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+                gen.calls[index] = call
+            call["id"] = piece.get("id") or call["id"]
+            if function.get("name"):
+                call["function"]["name"] += function["name"]
+                data = {"id": call["id"], "name": call["function"]["name"], "status": "running"}
+                started.append(gen.event("tool", data))
+            call["function"]["arguments"] += function.get("arguments") or ""
+        return started
+
+    async def _round(self, gen: Generation) -> None:
         attempt = 0
         retries = self.retries if gen.spec.retries is None else gen.spec.retries
         sink = functools.partial(self._apply, gen)
@@ -336,7 +439,9 @@ class Generations:
         if delta.refusal:  # the provider's delta.refusal: the answer's text, marked as such
             gen.content.append(delta.refusal)
             events.append(gen.event("delta", {"text": delta.refusal, "refusal": True}))
-        if delta.tool_calls:
+        if delta.tool_calls and gen.spec.tool_rounds:
+            events.extend(self._gather_calls(gen, delta.tool_calls))
+        elif delta.tool_calls:
             events.extend(gen.event("tool_call", call) for call in delta.tool_calls)
         if delta.usage is not None:
             gen.usage = delta.usage
@@ -375,11 +480,15 @@ class Generations:
     # -- the end -----------------------------------------------------------------------------
 
     def _final_usage(self, gen: Generation) -> Usage:
+        """The provider's usage summed over the rounds; estimated for a round without it."""
         if gen.usage is not None:
-            return gen.usage
-        completion = estimate_tokens("".join(gen.content)) + estimate_tokens("".join(gen.reasoning))
+            return _add(gen.earlier_usage, gen.usage) or gen.usage
+        content_at, reasoning_at = gen.round_start
+        completion = estimate_tokens("".join(gen.content[content_at:]))
+        completion += estimate_tokens("".join(gen.reasoning[reasoning_at:]))
         prompt = gen.spec.prompt_estimate
-        return Usage(prompt, completion, prompt + completion, estimated=True)
+        estimate = Usage(prompt, completion, prompt + completion, estimated=True)
+        return _add(gen.earlier_usage, estimate) or estimate
 
     async def _finish(self, gen: Generation, ending: _Ending) -> None:
         loop = asyncio.get_running_loop()
@@ -400,7 +509,7 @@ class Generations:
             "last_event_id": gen.next_id,  # the terminal event's id
         }
         error = ending.error
-        saved = not gen.stored or await self.saver.final(gen.id, patch)
+        saved = not gen.stored or await self.saver.final(gen.message_id, patch)
         if not saved and error is None:
             error = StoreError(
                 "the answer was delivered but could not be saved yet; streamchat keeps "
@@ -419,3 +528,15 @@ class Generations:
             usage.completion_tokens,
             ending.error,
         )
+
+
+def _add(a: Usage | None, b: Usage | None) -> Usage | None:
+    """Two rounds' usage together (estimated if either is)."""
+    if a is None or b is None:
+        return a or b
+    return Usage(
+        a.prompt_tokens + b.prompt_tokens,
+        a.completion_tokens + b.completion_tokens,
+        a.total_tokens + b.total_tokens,
+        estimated=a.estimated or b.estimated,
+    )

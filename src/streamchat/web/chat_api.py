@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamchat.answers import Started
+from streamchat.answers import Options, Started
 from streamchat.errors import InvalidRequest
 from streamchat.sse import retry
 from streamchat.web.bodies import Text
@@ -29,7 +29,21 @@ Svc = Annotated[Services, Depends(services)]
 User = Annotated[str, Depends(current_user)]
 
 
-class ChatBody(BaseModel):
+class Switches(BaseModel):
+    """The conversation's switches (issue 13): None keeps what the conversation has."""
+
+    # Kimi's builtin $web_search, run by the server within the answer.
+    web_search: bool | None = None
+    # Thinking on or off, for models that take a switch (GET /api/capabilities).
+    thinking: bool | None = None
+
+    def options(self) -> Options | None:
+        if self.web_search is None and self.thinking is None:
+            return None
+        return Options(web_search=self.web_search, thinking=self.thinking)
+
+
+class ChatBody(Switches):
     model_config = ConfigDict(extra="forbid")
 
     message: Text
@@ -40,13 +54,13 @@ class ChatBody(BaseModel):
     attachments: list[Text] = Field(default_factory=list, max_length=100)
 
 
-class RegenerateBody(BaseModel):
+class RegenerateBody(Switches):
     model_config = ConfigDict(extra="forbid")
 
     model: Text | None = None
 
 
-class EditBody(BaseModel):
+class EditBody(Switches):
     model_config = ConfigDict(extra="forbid")
 
     message: Text
@@ -83,6 +97,7 @@ async def chat(
         model=body.model,
         attachments=body.attachments,
         idempotency_key=idempotency_key,
+        options=body.options(),
     )
     return answer_stream(svc, started)
 
@@ -97,8 +112,9 @@ async def regenerate_message(
     message_id: Text, svc: Svc, user: User, body: RegenerateBody | None = None
 ) -> EventStream:
     """A new version of an answer: a sibling answer to the same question."""
-    model = body.model if body else None
-    return answer_stream(svc, await svc.answers.regenerate(user, message_id, model=model))
+    model, options = (body.model, body.options()) if body else (None, None)
+    started = await svc.answers.regenerate(user, message_id, model=model, options=options)
+    return answer_stream(svc, started)
 
 
 @router.post(
@@ -110,9 +126,27 @@ async def regenerate_message(
 async def edit_message(message_id: Text, body: EditBody, svc: Svc, user: User) -> EventStream:
     """A new version of a question (a sibling with the new text) and its answer."""
     started = await svc.answers.edit(
-        user, message_id, body.message, model=body.model, attachments=body.attachments
+        user,
+        message_id,
+        body.message,
+        model=body.model,
+        attachments=body.attachments,
+        options=body.options(),
     )
     return answer_stream(svc, started)
+
+
+@router.post(
+    "/messages/{message_id}/continue",
+    responses=SSE_RESPONSE,
+    response_class=Response,
+    response_model=None,
+)
+async def continue_message(message_id: Text, svc: Svc, user: User) -> EventStream:
+    """Continue an answer that stopped at its length limit (finish_reason "length"), in the
+    same answer: the provider's partial mode (Kimi; DeepSeek's prefix completion). A 400 for
+    providers without one. Its ``meta`` names the new ``generation_id`` to re-attach to."""
+    return answer_stream(svc, await svc.answers.continue_answer(user, message_id))
 
 
 @router.post(
@@ -125,8 +159,9 @@ async def regenerate(
     conversation_id: Text, svc: Svc, user: User, body: RegenerateBody | None = None
 ) -> EventStream:
     """Regenerate the last answer of the current path (a new version of it)."""
-    model = body.model if body else None
-    return answer_stream(svc, await svc.answers.regenerate_last(user, conversation_id, model=model))
+    model, options = (body.model, body.options()) if body else (None, None)
+    started = await svc.answers.regenerate_last(user, conversation_id, model=model, options=options)
+    return answer_stream(svc, started)
 
 
 @router.post(
@@ -138,7 +173,12 @@ async def regenerate(
 async def edit(conversation_id: Text, body: EditBody, svc: Svc, user: User) -> EventStream:
     """Edit the last question of the current path (a new version of it) and answer it."""
     started = await svc.answers.edit_last(
-        user, conversation_id, body.message, model=body.model, attachments=body.attachments
+        user,
+        conversation_id,
+        body.message,
+        model=body.model,
+        attachments=body.attachments,
+        options=body.options(),
     )
     return answer_stream(svc, started)
 

@@ -49,6 +49,7 @@ class Services:
             max_message_chars=self.settings.max_message_chars,
             completion_retries=self.settings.v1_upstream_retries,
             max_attachments=self.settings.max_attachments,
+            web_search_rounds=self.settings.web_search_rounds,
             idempotency_ttl=min(self.settings.idempotency_ttl, self.settings.replay_ttl),
         )
 
