@@ -141,6 +141,10 @@ class Catalog:
                     return provider, info
         return None
 
+    def provider(self, name: str) -> Provider | None:
+        """The provider named ``name`` (a ModelInfo's ``provider``)."""
+        return self._by_name.get(name)
+
     def record(self, provider: str, error: UpstreamError | None) -> None:
         """Remember the outcome of the last call to ``provider`` for /healthz."""
         state = self.state.get(provider)

@@ -40,6 +40,7 @@ from streamchat.store.sql import SqlStore
 from streamchat.upstream.catalog import Catalog, build_upstreams
 from streamchat.web import auth as auth_api
 from streamchat.web import (
+    capabilities_api,
     chat_api,
     conversations_api,
     files_api,
@@ -92,6 +93,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         chat_api.router,
         conversations_api.router,
         files_api.router,
+        capabilities_api.router,
         openai_api.router,
         responses_api.router,
         responses_kept.router,
