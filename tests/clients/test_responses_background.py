@@ -187,3 +187,21 @@ def _retrieved(sync: openai.OpenAI, response_id: str) -> Response | None:
         return sync.responses.retrieve(response_id)
     except openai.NotFoundError:
         return None
+
+
+def test_a_background_failure_is_a_failed_response(sync: openai.OpenAI) -> None:
+    """A provider failure before the first token has no HTTP status to become (the POST has
+    answered): the response ends ``failed`` with the error, and stays so."""
+    started = sync.responses.create(
+        model=MODEL, input="[[mock status=401 kind=auth]]", background=True
+    )
+    assert started.status == "queued"
+    final = finished(sync, started.id)
+    assert final.status == "failed" and final.error is not None and final.output == []
+    assert final.error.code == "server_error" and final.error.message.endswith("(upstream_auth)")
+    events = list(sync.responses.retrieve(started.id, stream=True))
+    assert [e.type for e in events] == [
+        "response.created",
+        "response.in_progress",
+        "response.failed",
+    ]

@@ -142,7 +142,11 @@ def test_an_error_fails_the_response() -> None:
     assert [e["type"] for e in out][-2:] == ["response.output_item.done", "response.failed"]
     failed = out[-1]["response"]
     assert failed["status"] == "failed" and failed["output"][0]["status"] == "incomplete"
-    assert failed["error"] == {"code": "upstream_dropped", "message": "the provider closed"}
+    assert failed["error"] == {
+        "code": "server_error",
+        "message": "the provider closed (upstream_dropped)",
+    }
+    Response.model_validate(failed)  # the SDK's closed set of error codes
     assert encoded(stream + events(("delta", {"text": "late"}))) == out  # nothing after the end
 
 

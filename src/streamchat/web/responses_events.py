@@ -185,7 +185,7 @@ class ResponseEncoder:
             self._close(out, status="incomplete")
             self.ended = True
             self.status = "failed"
-            self.error = {"code": str(data.get("code")), "message": str(data.get("message"))}
+            self.error = _error(data)
             out.append(self._event("response.failed", response=self.response()))
 
     def _finish(self, finish: str, data: dict[str, Any], out: list[dict[str, Any]]) -> None:
@@ -297,6 +297,17 @@ def _part(kind: str, text: str) -> dict[str, Any]:
     if kind == "reasoning_text":
         return {"type": "reasoning_text", "text": text}
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def _error(data: dict[str, Any]) -> dict[str, Any]:
+    """A failure in the ``ResponseError`` shape: its ``code`` is one of OpenAI's (the SDKs
+    type it as a closed set), streamchat's own code ends the message."""
+    code = str(data.get("code"))
+    kind = "rate_limit_exceeded" if code in _RATE_LIMITED else "server_error"
+    return {"code": kind, "message": f"{data.get('message')} ({code})"}
+
+
+_RATE_LIMITED = frozenset({"rate_limited", "upstream_rate_limited"})
 
 
 def _usage(data: dict[str, Any]) -> dict[str, Any]:

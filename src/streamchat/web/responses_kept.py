@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -73,13 +73,14 @@ def stored_object(record: StoredResponse) -> dict[str, Any]:
 def end_patch(encoder: ResponseEncoder, ttl: float) -> ResponsePatch:
     """What a row keeps of a response that ended (the encoder saw its terminal event)."""
     now = utcnow()
+    ended = encoder.completed_at
     return {
         "status": encoder.status,
         "output": encoder.output,
         "usage": encoder.usage,
         "error": encoder.error,
         "incomplete_details": encoder.incomplete,
-        "completed_at": now,
+        "completed_at": now if ended is None else datetime.fromtimestamp(ended, UTC),
         "expires_at": now + timedelta(seconds=ttl),
     }
 
@@ -149,7 +150,18 @@ async def _settled(
     events = await _kept_events(svc, user, record.id, wait=wait)
     if events is None:  # its worker died and the events expired: it will not end now
         encoder = ResponseEncoder(shape_of(record))
-        encoder.feed([Event(1, "error", {"code": "lost", "message": "the response was lost"})])
+        encoder.feed(
+            [
+                Event(
+                    1,
+                    "error",
+                    {
+                        "code": "response_lost",
+                        "message": "its worker stopped and its events expired",
+                    },
+                )
+            ]
+        )
         await write_end(svc, record.id, encoder)
         return encoder.response()
     encoder = ResponseEncoder(shape_of(record))
@@ -181,9 +193,14 @@ async def _resume(svc: Services, user: str, record: StoredResponse, after: int) 
     except NotFound:
         following = None
     if following is None or following.subscription is None:
+        if record.status in TERMINAL and after < 0:  # a full replay, of what the row keeps
+            encoder = ResponseEncoder(shape_of(record))
+            frames = [*encoder.start(), *encoder.feed(replay_events(record))]
+            body = b"".join(frame(e) for e in frames)
+            return Response(body, media_type="text/event-stream")
         raise Conflict(
             f"the events of response {record.id} are no longer kept; retrieve it without "
-            "stream=true",
+            "starting_after (a replay of what is stored) or without stream=true",
             code="replay_expired",
         )
     encoder = ResponseEncoder(shape_of(record))
@@ -198,6 +215,48 @@ async def _resume(svc: Services, user: str, record: StoredResponse, after: int) 
         extra_headers=[(b"x-streamchat-generation-id", record.id.encode())],
         preamble=b"".join(frame(e) for e in opening),
     )
+
+
+def replay_events(record: StoredResponse) -> list[Event]:
+    """A stored response whose events expired as generation events: one per output part, then
+    its usage and its end (the stream they give is shorter than the first one, not renumbered
+    like it: a resume after a sequence number needs the kept events)."""
+    kept: list[Event] = []
+
+    def add(kind: str, data: dict[str, Any]) -> None:
+        kept.append(Event(len(kept) + 1, kind, data))
+
+    for index, item in enumerate(record.output):
+        if item.get("type") == "function_call":
+            function = {"name": item.get("name"), "arguments": item.get("arguments") or ""}
+            add("tool_call", {"index": index, "id": item.get("call_id"), "function": function})
+        for part in item.get("content") or []:
+            if part.get("type") == "refusal":
+                add("delta", {"text": part.get("refusal") or "", "refusal": True})
+            else:
+                add("reasoning" if item["type"] == "reasoning" else "delta", {"text": part["text"]})
+    usage = record.usage or {}
+    if usage:
+        add(
+            "usage",
+            {
+                "prompt_tokens": usage.get("input_tokens"),
+                "completion_tokens": usage.get("output_tokens"),
+                "total_tokens": usage.get("total_tokens"),
+            },
+        )
+    if record.status == "failed":
+        add("error", dict(record.error or {}))
+        return kept
+    reason = (record.incomplete_details or {}).get("reason")
+    finish = {"cancelled": "stopped", "incomplete": _FINISH.get(str(reason), "length")}
+    ended = record.completed_at or record.created_at
+    total_ms = (int(ended.timestamp()) - int(record.created_at.timestamp())) * 1000
+    add("done", {"finish_reason": finish.get(record.status, "stop"), "total_ms": total_ms})
+    return kept
+
+
+_FINISH = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
 @router.post("/responses/{response_id}/cancel", response_model=None)
