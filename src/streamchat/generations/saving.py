@@ -22,6 +22,10 @@ log = logging.getLogger("streamchat.generations")
 
 # Seconds between the retries of a final save that failed (about ten minutes in all).
 RETRY_DELAYS = (1, 2, 5, 10, 30, 60, 120, 300)
+# Text (characters) one periodic-save transaction carries at most: many short answers share a
+# transaction, long ones get their own, so that another answer's first transaction (on the
+# store's one writer) waits for one of them, not for the whole save (issue 15 item 5).
+BATCH_CHARS = 64 * 1024
 
 
 class Saved(Protocol):
@@ -30,6 +34,8 @@ class Saved(Protocol):
     dirty: bool
     finishing: bool
     flushing: asyncio.Task[None] | None
+    content: list[str]  # the text's pieces so far (only appended to)
+    reasoning: list[str]
 
     @property
     def id(self) -> str: ...
@@ -90,13 +96,15 @@ class Saver:
             await asyncio.wait({batch})
 
     async def _flush(self, answers: list[Saved]) -> None:
-        progress = [a.progress() for a in answers]
-        try:
-            await self.store.save_progress(progress)
-        except StoreError as exc:
-            for answer in answers:
-                answer.dirty = True
-            log.warning("saving %d answers' progress failed: %s", len(answers), exc.message)
+        for batch in _batches(answers):
+            # Each batch's text is taken when its turn comes: later ones include more.
+            progress = [a.progress() for a in batch]
+            try:
+                await self.store.save_progress(progress)
+            except StoreError as exc:
+                for answer in batch:
+                    answer.dirty = True
+                log.warning("saving %d answers' progress failed: %s", len(batch), exc.message)
 
     async def _final_later(self, message_id: str, patch: MessagePatch) -> None:
         for delay in RETRY_DELAYS:
@@ -110,3 +118,25 @@ class Saver:
             log.info("answer %s saved after the store came back", message_id)
             return
         log.error("answer %s could not be saved; gave up after 10 minutes", message_id)
+
+
+def _batches(answers: list[Saved]) -> list[list[Saved]]:
+    """``answers`` in groups of at most ``BATCH_CHARS`` characters of text (at least one each)."""
+    batches: list[list[Saved]] = []
+    current: list[Saved] = []
+    size = 0
+    for answer in answers:
+        length = _length(answer)
+        if current and size + length > BATCH_CHARS:
+            batches.append(current)
+            current, size = [], 0
+        current.append(answer)
+        size += length
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _length(answer: Saved) -> int:
+    """The answer's text length so far, without joining it."""
+    return sum(map(len, answer.content)) + sum(map(len, answer.reasoning))
