@@ -349,3 +349,21 @@ async def test_kimi_reads_documents_through_file_extract_once(
         assert orjson.loads(system["content"])["content"] == "The secret word is pineapple."
         assert question == {"role": "user", "content": "word?"}
     assert bodies[2]["messages"][-1]["content"][1]["type"] == "image_url"
+
+
+async def test_too_many_attachments(
+    make_server: ServerFactory, mock_upstream: MockUpstream
+) -> None:
+    mock_upstream.reset()
+    server = make_server(max_attachments=2)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        ids = [await upload(client, f"{i}.txt", b"x") for i in range(3)]
+        response = await client.post("/api/chat", json={"message": "read", "attachments": ids})
+        unknown = await client.post(
+            "/api/chat", json={"message": "read", "attachments": ["file_nope"]}
+        )
+        assert await conversations(client) == []
+    assert response.status_code == 400
+    assert "the limit is 2" in response.json()["error"]["message"]
+    assert unknown.status_code == 404
+    assert chat_bodies(mock_upstream) == []

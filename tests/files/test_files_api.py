@@ -183,3 +183,16 @@ async def test_upload_without_a_file_part(server: Server) -> None:
         response = await client.post("/api/files", data={"name": "x"})
     assert response.status_code == 400
     assert "multipart field 'file'" in response.json()["error"]["message"]
+
+
+async def test_uploads_have_their_own_body_limit(make_server: ServerFactory) -> None:
+    """A 3 MB file is over the API's 1 MiB body limit, not over the uploads' (max_file_bytes
+    plus the multipart framing); a body past that is a 413 before it is read."""
+    server = make_server(max_file_bytes=4_000_000)
+    big = b"line of text\n" * (3_000_000 // 13)
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        ok = await client.post("/api/files", files={"file": ("big.txt", big)})
+        assert ok.status_code == 201, ok.text
+        assert ok.json()["bytes"] == len(big)
+        over = await client.post("/api/files", files={"file": ("huge.txt", big * 2)})
+    assert over.status_code == 413
