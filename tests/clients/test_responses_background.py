@@ -205,3 +205,27 @@ def test_a_background_failure_is_a_failed_response(sync: openai.OpenAI) -> None:
         "response.in_progress",
         "response.failed",
     ]
+
+
+def test_a_retry_with_its_idempotency_key_is_one_provider_call(
+    sync: openai.OpenAI, mock_upstream: MockUpstream
+) -> None:
+    """The same Idempotency-Key attaches a retried create to the response its first try
+    started, in the background too (the retry neither stores a second row nor stops it)."""
+    for background in (False, True):
+        tag = secrets.token_hex(4)
+        headers = {"Idempotency-Key": f"key-{tag}"}
+        tries = [
+            sync.responses.create(
+                model=MODEL,
+                input=f"{tag} [[mock tokens=20 rate=100]]",
+                background=background,
+                extra_headers=headers,
+            )
+            for _ in range(2)
+        ]
+        assert tries[0].id == tries[1].id
+        final = finished(sync, tries[0].id)
+        assert final.status == "completed" and final.output_text == words(20)
+        calls = [r for r in mock_upstream.log() if tag in str(r.get("body"))]
+        assert len(calls) == 1, background

@@ -206,7 +206,8 @@ class Store(Protocol):
     # -- stored responses (issue 12) -------------------------------------------------------
 
     async def add_response(self, record: StoredResponse) -> None:
-        """Store a new response (and delete the expired ones)."""
+        """Store a new response (and delete the expired ones); one whose id is stored
+        already is left as it is (a retry of the request that started it)."""
 
     async def get_response(self, owner_id: str, response_id: str) -> StoredResponse:
         """NotFound for another user's response, an expired one, or one that does not exist."""

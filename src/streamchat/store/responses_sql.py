@@ -47,8 +47,12 @@ def _kept(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def add_response(conn: Connection, record: StoredResponse) -> None:
+    """Insert, unless a row with the id exists (a retried request attached to the same
+    response, with its Idempotency-Key)."""
     now = utcnow()
     conn.execute(tables.responses.delete().where(_R.expires_at <= now))
+    if conn.execute(sa.select(_R.id).where(_R.id == record.id)).first() is not None:
+        return
     values: dict[str, Any] = {
         "id": record.id,
         "owner_id": record.owner_id,

@@ -314,7 +314,13 @@ async def create_response(
     check_sendable(params, "body")
     try:
         started = await svc.answers.complete(
-            user, body.model, messages, params, background=body.background, id_prefix="resp"
+            user,
+            body.model,
+            messages,
+            params,
+            idempotency_key=request.headers.get("idempotency-key"),
+            background=body.background,
+            id_prefix="resp",
         )
     except UnknownModel as exc:
         raise UnknownModel(exc.message, code="model_not_found", status=404) from exc
