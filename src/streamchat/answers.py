@@ -33,7 +33,7 @@ from streamchat.chat import (
 )
 from streamchat.errors import Conflict, InvalidRequest, NotFound, StreamchatError
 from streamchat.events import Event
-from streamchat.fanout import Broker, Subscription
+from streamchat.fanout import Broker, StreamInfo, Subscription
 from streamchat.files import StoredFile, data_url, document_message
 from streamchat.generations import Generations, GenerationSpec
 from streamchat.idempotency import Keys
@@ -56,6 +56,8 @@ __all__ = [
 
 log = logging.getLogger("streamchat")
 
+# Continuations of one answer the broker is asked about (each kept for replay_ttl).
+MAX_CONTINUATIONS = 100
 # What one image costs in the estimates, in tokens (providers count images their own way).
 IMAGE_TOKENS = 1000
 Attached = dict[str, list[StoredFile]]  # the files of each question, by its id
@@ -314,7 +316,8 @@ class Answers:
         """Continue an answer cut at its length (finish_reason ``length``) in place: the
         provider's partial mode (Kimi: a trailing assistant message with ``partial: true``;
         DeepSeek: ``prefix: true``) writes the rest, appended to the same stored answer, its
-        usage added. A new generation id streams it (``meta.generation_id``)."""
+        usage added. Its own stream (``meta.generation_id``, ``<answer id>.c<n>``) carries it;
+        the answer's id re-attaches to it as well (:meth:`follow`)."""
         answer = await self.store.get_message(owner, answer_id)
         if answer.role != "assistant":
             raise InvalidRequest(f"message {answer_id} is a question; continue takes an answer")
@@ -348,8 +351,9 @@ class Answers:
         request.messages.append({"role": "assistant", "content": answer.content, flag: True})
         await self.admission.answer_started(owner)
         await self.store.update_message(answer.id, {"status": "streaming", "finish_reason": None})
+        continued = await self._continuations(answer.id)
         spec = GenerationSpec(
-            id=new_id("gen"),
+            id=f"{answer.id}.c{len(continued) + 1}",
             owner_id=owner,
             model=info.id,
             upstream=provider,
@@ -430,8 +434,9 @@ class Answers:
         ``replay_ttl``), else a finished stored answer's compact replay (from the start only:
         ``replay_expired`` otherwise). ``from_start``: the subscription reads every kept event
         (a surface that needs the earlier ones, e.g. the model name), and only the broker is
-        asked (``/v1`` answers are not stored)."""
-        info = await self.broker.info(generation_id)
+        asked (``/v1`` answers are not stored). An answer being continued is followed in its
+        continuation (whose numbering ``after`` then counts in)."""
+        generation_id, info = await self._current(generation_id)
         if info is not None:
             if info.owner_id != owner:
                 raise NotFound(f"generation {generation_id} not found")
@@ -457,7 +462,7 @@ class Answers:
     async def stop(self, owner: str, generation_id: str) -> dict[str, object]:
         """Cancel the upstream call now; the answer keeps what arrived, marked stopped.
         ``stopped`` says whether it was still running. Idempotent; NotFound for others."""
-        info = await self.broker.info(generation_id)
+        generation_id, info = await self._current(generation_id)
         if info is not None and info.owner_id == owner:
             running = not info.finished
             if running and not await self.generations.stop(generation_id):
@@ -552,12 +557,33 @@ class Answers:
     async def _check_idle(self, tree: Tree) -> None:
         """One answer at a time per conversation: refuse while one of its answers streams."""
         for message in tree.streaming():
-            info = await self.broker.info(message.id)
+            _, info = await self._current(message.id)
             if info is not None and not info.finished:
                 raise Conflict(
                     f"an answer is still streaming in this conversation ({message.id}); "
                     "stop it or wait for it to end"
                 )
+
+    async def _current(self, generation_id: str) -> tuple[str, StreamInfo | None]:
+        """The stream an id stands for now: the answer's own, or, once that has ended, the
+        newest continuation of it (``<id>.c1``, ``<id>.c2``, ... while the broker keeps them)."""
+        info = await self.broker.info(generation_id)
+        if info is not None and not info.finished:
+            return generation_id, info
+        newest = await self._continuations(generation_id)
+        if newest:
+            return newest[-1]
+        return generation_id, info
+
+    async def _continuations(self, answer_id: str) -> list[tuple[str, StreamInfo]]:
+        found: list[tuple[str, StreamInfo]] = []
+        for k in range(1, MAX_CONTINUATIONS + 1):
+            stream_id = f"{answer_id}.c{k}"
+            info = await self.broker.info(stream_id)
+            if info is None:
+                break
+            found.append((stream_id, info))
+        return found
 
     async def _attachments(
         self, owner: str, ids: Sequence[str], conversation_id: str | None

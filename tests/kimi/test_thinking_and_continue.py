@@ -166,3 +166,35 @@ async def test_continue_is_refused_without_partial_mode(
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "continue_unavailable"
     assert "gpt-4o-mini" in refused.json()["error"]["message"]
+
+
+async def test_a_reload_during_continue_reattaches_by_the_answers_id(
+    kimi_server: Server, kimi_mock: MockUpstream
+) -> None:
+    """The page knows the answer's id after a reload; it re-attaches to the continuation."""
+    async with httpx.AsyncClient(base_url=kimi_server.url, timeout=30) as client:
+        created = await client.post("/api/conversations", json={"params": {"max_tokens": 4}})
+        first = await _ask(
+            client,
+            message="[[mock tokens=10 rate=20]]",
+            model="moonshot-v1-8k",
+            conversation_id=created.json()["id"],
+        )
+        answer_id = first.first("meta")["message_id"]
+        head = await read_stream(
+            client, "POST", f"/api/messages/{answer_id}/continue", stop_after=2
+        )
+        assert [e.event for e in head.events] == ["meta", "delta"]
+        generation = head.first("meta")["generation_id"]
+        assert generation == f"{answer_id}.c1"
+        rest = await read_stream(
+            client,
+            "GET",
+            f"/api/generations/{answer_id}/events",
+            headers={"Last-Event-ID": "2"},
+        )
+        stopped = await client.post(f"/api/generations/{answer_id}/stop")
+    assert rest.ids()[0] == 3
+    assert head.text() + rest.text() == " w5 w6 w7 w8"
+    assert rest.types()[-2:] == ["usage", "done"]
+    assert stopped.json() == {"id": generation, "stopped": False}
