@@ -52,7 +52,13 @@ api_key_env = "MOONSHOT_API_KEY" # or api_key = "sk-..." inline
 models = ["moonshot-v1-8k", {{ id = "kimi-k2-thinking", context_window = 262144 }}]
 list_models = true               # merge the provider's GET /models (cached)
 defaults = {{ }}                   # sampling parameters sent with every request, if you want any
+# web_search = true              # offer Kimi's builtin $web_search (default: the preset's; kimi)
 ```
+
+A model entry may also say `vision = true|false` (whether it reads `image_url` parts; default:
+the preset's guess from its name) and `thinking = "kimi"|"reasoning_effort"` (the thinking
+switch it takes; default: the preset's), e.g.
+`{{ id = "my-vl-model", vision = true }}`. `GET /api/capabilities` shows the result per model.
 """
 
 
