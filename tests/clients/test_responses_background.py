@@ -229,3 +229,28 @@ def test_a_retry_with_its_idempotency_key_is_one_provider_call(
         assert final.status == "completed" and final.output_text == words(20)
         calls = [r for r in mock_upstream.log() if tag in str(r.get("body"))]
         assert len(calls) == 1, background
+
+
+def test_previous_response_id_of_a_background_response(
+    sync: openai.OpenAI, mock_upstream: MockUpstream
+) -> None:
+    """While it runs it cannot be continued (400); as soon as it ended (even before its
+    worker stored the end) its output is the history."""
+    tag = secrets.token_hex(4)
+    running = sync.responses.create(
+        model=MODEL, input=f"{tag} [[mock tokens=3000 rate=100]]", background=True
+    )
+    with pytest.raises(openai.BadRequestError, match="is still"):
+        sync.responses.create(model=MODEL, input="x", previous_response_id=running.id)
+    sync.responses.cancel(running.id)
+    short = sync.responses.create(model=MODEL, input="[[mock tokens=2]]", background=True)
+    finished(sync, short.id)
+    follow = sync.responses.create(
+        model=MODEL, input="[[mock tokens=1]]", previous_response_id=short.id
+    )
+    assert follow.output_text == words(1)
+    assert mock_upstream.log()[-1]["body"]["messages"] == [
+        {"role": "user", "content": "[[mock tokens=2]]"},
+        {"role": "assistant", "content": words(2)},
+        {"role": "user", "content": "[[mock tokens=1]]"},
+    ]

@@ -33,7 +33,14 @@ from streamchat.store import StoredResponse
 from streamchat.web.bodies import check_sendable
 from streamchat.web.openai_chunks import error_from_event
 from streamchat.web.responses_events import ResponseEncoder, frame
-from streamchat.web.responses_kept import end_patch, keep_until_end, shape_of, stored_object
+from streamchat.web.responses_kept import (
+    TERMINAL,
+    end_patch,
+    keep_until_end,
+    settle,
+    shape_of,
+    stored_object,
+)
 from streamchat.web.services import Services, current_user, services
 from streamchat.web.streaming import EventStream, unless_gone
 
@@ -385,6 +392,13 @@ async def _history(svc: Services, user: str, body: ResponsesRequest) -> list[dic
                 f"Previous response with id '{previous}' not found.",
                 code="previous_response_not_found",
             ) from exc
+        record = await settle(svc, user, record)
+        if record.status not in TERMINAL:
+            raise InvalidRequest(
+                f"Previous response with id '{previous}' is still {record.status}; wait for "
+                "it to end (or cancel it)",
+                code="previous_response_not_ended",
+            )
         chain.append(record)
         previous = record.previous_response_id
     items: list[dict[str, Any]] = []

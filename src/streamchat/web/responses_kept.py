@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -22,7 +23,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
 from streamchat.chat import utcnow
-from streamchat.errors import Conflict, InvalidRequest, NotFound, StreamchatError
+from streamchat.errors import Conflict, NotFound, StreamchatError
 from streamchat.events import Event
 from streamchat.fanout import Subscription
 from streamchat.store import ResponsePatch, StoredResponse
@@ -34,6 +35,7 @@ __all__ = [
     "end_patch",
     "keep_until_end",
     "router",
+    "settle",
     "shape_of",
     "stored_object",
     "write_end",
@@ -141,35 +143,29 @@ async def _kept_events(
         await subscription.close()
 
 
-async def _settled(
+async def settle(
     svc: Services, user: str, record: StoredResponse, *, wait: float = 0.0
-) -> dict[str, Any]:
-    """The response as far as it got; a run found ended is stored as ended."""
+) -> StoredResponse:
+    """The response as far as it got (``wait``: up to that long for its end); one found ended
+    is stored as ended."""
     if record.status in TERMINAL:
-        return stored_object(record)
+        return record
+    encoder = ResponseEncoder(shape_of(record))
     events = await _kept_events(svc, user, record.id, wait=wait)
     if events is None:  # its worker died and the events expired: it will not end now
-        encoder = ResponseEncoder(shape_of(record))
-        encoder.feed(
-            [
-                Event(
-                    1,
-                    "error",
-                    {
-                        "code": "response_lost",
-                        "message": "its worker stopped and its events expired",
-                    },
-                )
-            ]
-        )
-        await write_end(svc, record.id, encoder)
-        return encoder.response()
-    encoder = ResponseEncoder(shape_of(record))
-    encoder.start()
-    encoder.feed(events)
-    if encoder.ended:
-        await write_end(svc, record.id, encoder)
-    return encoder.response()
+        lost = {"code": "response_lost", "message": "its worker stopped and its events expired"}
+        encoder.feed([Event(1, "error", lost)])
+    else:
+        encoder.start()
+        encoder.feed(events)
+    if not encoder.ended:
+        return replace(record, status=encoder.status, output=encoder.output, usage=encoder.usage)
+    patch = end_patch(encoder, svc.settings.responses_ttl)
+    try:
+        await svc.store.update_response(record.id, patch)
+    except StreamchatError as exc:  # settled again by the next read
+        log.warning("could not store the end of response %s: %s", record.id, exc.message)
+    return replace(record, **patch)
 
 
 @router.get("/responses/{response_id}", response_model=None)
@@ -182,7 +178,7 @@ async def retrieve_response(
 ) -> Response:
     record = await svc.store.get_response(user, response_id)
     if not stream:
-        return JSONResponse(await _settled(svc, user, record))
+        return JSONResponse(stored_object(await settle(svc, user, record)))
     return await _resume(svc, user, record, -1 if starting_after is None else starting_after)
 
 
@@ -265,11 +261,10 @@ async def cancel_response(response_id: str, svc: Svc, user: User) -> Response:
     record = await svc.store.get_response(user, response_id)
     if record.status in TERMINAL:
         return JSONResponse(stored_object(record))
-    if not record.background:
-        raise InvalidRequest("Only responses created with background=true can be cancelled.")
-    with contextlib.suppress(NotFound):  # its events expired: _settled marks it lost
+    # Running, so a background one: the others are stored once they ended.
+    with contextlib.suppress(NotFound):  # its events expired: settle marks it lost
         await svc.answers.stop(user, response_id)
-    return JSONResponse(await _settled(svc, user, record, wait=CANCEL_WAIT_S))
+    return JSONResponse(stored_object(await settle(svc, user, record, wait=CANCEL_WAIT_S)))
 
 
 @router.delete("/responses/{response_id}", response_model=None)
