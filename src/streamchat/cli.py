@@ -26,6 +26,7 @@ from uvicorn.supervisors import Multiprocess
 
 from streamchat.client import Client, ClientError, ReplyPrinter, background_server
 from streamchat.errors import StreamchatError
+from streamchat.fanout.redis import RedisBroker
 from streamchat.logs import configure_logging
 from streamchat.mock_upstream import run_mock
 from streamchat.settings import ENV_PREFIX, Settings
@@ -272,10 +273,37 @@ def users() -> None:
     """Accounts: required when serving on anything but loopback."""
 
 
+def redis_option(func: F) -> F:
+    return click.option(
+        "--redis-url",
+        envvar="STREAMCHAT_REDIS_URL",
+        default=None,
+        help="The workers' Redis: they are told of the change at once (else within "
+        "--credential-cache-ttl).",
+    )(func)
+
+
+def _announce_revoked(redis_url: str | None, subject: str) -> None:
+    if not redis_url:
+        return
+
+    async def announce() -> None:
+        broker = RedisBroker(redis_url)
+        try:
+            await broker.announce_revoked(subject)
+        finally:
+            await broker.close()
+
+    asyncio.run(announce())
+
+
 @users.command("add")
 @click.argument("name")
 @database_options
-def users_add(name: str, database_url: str | None, data_dir: str | None) -> None:
+@redis_option
+def users_add(
+    name: str, database_url: str | None, data_dir: str | None, redis_url: str | None
+) -> None:
     """Create NAME (or give it a new token, which ends its sessions) and print its API token,
     once."""
     if not name.replace("-", "_").isidentifier():
@@ -287,6 +315,7 @@ def users_add(name: str, database_url: str | None, data_dir: str | None) -> None
         await store.end_sessions(name)  # a new token: the sessions signed in before end too
 
     asyncio.run(_with_store(_database(database_url, data_dir), give_token))
+    _announce_revoked(redis_url, f"user:{name}")  # its old token, if it had one
     click.echo(token)
     click.echo(f"(the API token of {name}: shown once, stored only as a hash)", err=True)
 
@@ -305,7 +334,10 @@ def users_list(database_url: str | None, data_dir: str | None) -> None:
 @users.command("remove")
 @click.argument("name")
 @database_options
-def users_remove(name: str, database_url: str | None, data_dir: str | None) -> None:
+@redis_option
+def users_remove(
+    name: str, database_url: str | None, data_dir: str | None, redis_url: str | None
+) -> None:
     """Delete NAME, every conversation it owns and its sessions."""
     try:
         asyncio.run(
@@ -313,6 +345,7 @@ def users_remove(name: str, database_url: str | None, data_dir: str | None) -> N
         )
     except StreamchatError as exc:
         raise click.ClickException(exc.message) from exc
+    _announce_revoked(redis_url, f"user:{name}")
     click.echo(f"removed {name}")
 
 

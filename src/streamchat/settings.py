@@ -208,6 +208,12 @@ class Settings(BaseModel):
         gt=0,
         description="Seconds a page's sign-in session lasts (signing out or a new token ends it).",
     )
+    credential_cache_ttl: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds a token's or session's lookup is trusted: the bound on a "
+        "revocation reaching every worker (with Redis it is also announced at once).",
+    )
     metrics_token: SecretStr | None = Field(
         None,
         description="When set, GET /metrics needs Authorization: Bearer <this>; else it is "

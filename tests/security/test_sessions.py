@@ -100,11 +100,15 @@ async def test_a_session_expires(make_auth_server: AuthServerFactory) -> None:
 # -- revocation on every worker --------------------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(params=[None], ids=["default_cache"])
 def workers(
-    tmp_path: Path, mock_upstream: MockUpstream
+    request: pytest.FixtureRequest, tmp_path: Path, mock_upstream: MockUpstream
 ) -> Iterator[tuple[str, str, str, dict[str, str]]]:
-    """Two `streamchat serve --auth on` processes sharing PostgreSQL (and Redis); alice, bob."""
+    """Two `streamchat serve --auth on` processes sharing PostgreSQL (and Redis); alice, bob.
+    A test can give them another ``--credential-cache-ttl`` (indirect parametrization)."""
+    extra = ["--auth", "on"]
+    if request.param is not None:
+        extra += ["--credential-cache-ttl", str(request.param)]
     with redis.Redis.from_url(REDIS_URL) as client:
         client.flushdb()
     config = tmp_path / "streamchat.toml"
@@ -116,8 +120,8 @@ def workers(
     with fresh_postgres() as database:
         tokens = create_users(database, "alice", "bob")
         with (
-            worker(config, database, "--auth", "on") as (a, _),
-            worker(config, database, "--auth", "on") as (b, _),
+            worker(config, database, *extra) as (a, _),
+            worker(config, database, *extra) as (b, _),
         ):
             yield a, b, database, tokens
 
@@ -180,3 +184,31 @@ async def test_revocation_takes_effect_on_every_worker_within_a_second(
         assert (await client.delete("/api/session")).status_code == 204
     assert await status(a, carol) == 401
     assert await refused_everywhere_after((b,), carol) < BOUND_S
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("workers", [600], ids=["cache_600s"], indirect=True)
+async def test_with_redis_a_revocation_is_announced_to_every_worker_at_once(
+    workers: tuple[str, str, str, dict[str, str]],
+) -> None:
+    """With lookups trusted for 10 minutes, only the announcement through Redis can make the
+    workers refuse at once: the CLI (``--redis-url``) and a sign-out both announce."""
+    a, b, database, tokens = workers
+    both = (a, b)
+    alice = {"Authorization": f"Bearer {tokens['alice']}"}
+    bob = {"Authorization": f"Bearer {tokens['bob']}"}
+    session = await signed_in(a, tokens["bob"])
+    for url in both:
+        for headers in (alice, bob, session):
+            assert await status(url, headers) == 200
+    TALLY.bad_input(3)
+    await cli("users", "add", "alice", "--database-url", database, "--redis-url", REDIS_URL)
+    waited = [await refused_everywhere_after(both, alice)]
+    async with httpx.AsyncClient(base_url=a, headers=session, timeout=30) as client:
+        assert (await client.delete("/api/session")).status_code == 204
+    waited.append(await refused_everywhere_after(both, session))
+    await cli("users", "remove", "bob", "--database-url", database, "--redis-url", REDIS_URL)
+    waited.append(await refused_everywhere_after(both, bob))
+    assert max(waited) < 1.0, waited  # not the cache's 600 s

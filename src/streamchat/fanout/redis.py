@@ -7,7 +7,8 @@ Layout, for generation ``G`` (prefix ``sc:``)::
     sc:running     set of generations not finished yet (the janitor's list)
     sc:worker:W    a worker's lease: exists while worker W is alive (refreshed by its heartbeat)
     sc:att:G       exists while a client on another worker is attached to G
-    sc:control:D   pub/sub channel of database D: ``stop <G>`` (also sent on ``sc:control``,
+    sc:control:D   pub/sub channel of database D: ``stop <G>``, ``revoke <subject>`` (a stop is
+                   also sent on ``sc:control``,
                    the channel of the version before, for rolling upgrades)
     sc:win:K       sorted set: the uses of sliding window K in its last period (score: µs)
 
@@ -28,7 +29,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -130,6 +131,7 @@ class RedisBroker:
         self._loop_tick = time.monotonic()  # the event loop's last turn, seen by the lease thread
         self._lease_stop = threading.Event()
         self._lease_thread: threading.Thread | None = None
+        self._revoked: list[Callable[[str], None]] = []
         self._heard: dict[str, float] = {}  # stops heard on this database's channel: when
         self._take = self._redis.register_script(_TAKE)
         self._forget = self._redis.register_script(_FORGET)
@@ -354,6 +356,10 @@ class RedisBroker:
                         continue
                     command, _, stream_id = message["data"].decode().partition(" ")
                     legacy = message["channel"] == _LEGACY_CONTROL.encode()
+                    if command == "revoke" and not legacy:
+                        for handler in self._revoked:
+                            handler(stream_id)  # here: a subject, not a stream
+                        continue
                     if command != "stop" or self._on_stop is None:
                         continue
                     if self._heard_before(stream_id, legacy):
@@ -362,6 +368,19 @@ class RedisBroker:
             except (RedisError, OSError) as exc:
                 self._mark_down(exc)
                 await asyncio.sleep(1)
+
+    def on_revoked(self, handler: Callable[[str], None]) -> None:
+        """Call ``handler(subject)`` for every revocation announced by any worker (or the CLI)."""
+        self._revoked.append(handler)
+
+    async def announce_revoked(self, subject: str) -> None:
+        """Tell every worker that the credentials of ``subject`` (``user:<id>``,
+        ``session:<hash>``) no longer hold, so that they drop what they cached. Without Redis
+        the workers' cache bound (``--credential-cache-ttl``) still applies."""
+        try:
+            await self._redis.publish(self._channel, f"revoke {subject}")
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
 
     def _heard_before(self, stream_id: str, legacy: bool) -> bool:
         """A new worker sends each stop on both channels, the new one first (one connection

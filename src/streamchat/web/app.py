@@ -145,6 +145,7 @@ async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIter
             required=settings.auth_required,
             origins=frozenset(settings.origins),
             session_ttl=settings.session_ttl,
+            cache_ttl=settings.credential_cache_ttl,
         )
         if auth.required and not any(has_token for _, has_token in await store.list_users()):
             raise StartupRefused(
@@ -176,6 +177,9 @@ async def _services(settings: Settings, environ: Mapping[str, str]) -> AsyncIter
             max_running_per_owner=settings.streams_per_user,
             max_completion_tokens=settings.max_completion_tokens,
         )
+        if isinstance(broker, RedisBroker):  # one process needs no announcement
+            broker.on_revoked(auth.forget)
+            auth.announce = broker.announce_revoked
         await broker.start(generations.handle_stop_request)
         stack.push_async_callback(broker.close)
         # Answers left streaming by a process that died, unless another worker runs them.

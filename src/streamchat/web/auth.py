@@ -5,8 +5,10 @@ stored), sent as ``Authorization: Bearer <token>``, or a session: ``POST /api/se
 token and sets the HttpOnly, SameSite=Strict cookie to a new random session id (only its
 SHA-256 is stored, with an expiry), never the token itself; signing in again replaces it,
 ``DELETE /api/session`` ends it, removing the user or giving them a new token ends all of theirs.
-Lookups are cached for ``CACHE_TTL_S`` (1 s): a revocation made anywhere (another worker, the
-CLI) takes effect on every worker within that; on the worker that signs out, at once.
+Lookups are cached for ``--credential-cache-ttl`` (1 s): a revocation made anywhere (another
+worker, the CLI) takes effect on every worker within that; on the worker that signs out, at
+once; with Redis it is also announced (``revoke`` on the control channel), and every worker
+drops what it cached at once.
 Without a credential the user is
 ``local`` when accounts are not required (bound to loopback, ``--auth auto``; an unknown
 token is then ignored, since SDKs always send one), else 401.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -63,6 +66,8 @@ class Authenticator:
         self.cache_ttl = cache_ttl
         self.session_ttl = session_ttl
         self._cache: dict[str, tuple[str | None, float]] = {}
+        # Tells every worker of a revocation (the Redis broker's), when there is one.
+        self.announce: Callable[[str], Awaitable[None]] | None = None
 
     async def user(self, request: Request) -> str:
         credential, via_cookie = _credential(request)
@@ -107,6 +112,16 @@ class Authenticator:
         digest = hash_token(session_id)
         self._cache.pop("s:" + digest, None)
         await self.store.end_session(digest)
+        if self.announce is not None:
+            await self.announce(f"session:{digest}")
+
+    def forget(self, subject: str) -> None:
+        """Drop what is cached for a revoked ``user:<id>`` or ``session:<hash>``."""
+        kind, _, value = subject.partition(":")
+        if kind == "user":
+            self._cache = {k: v for k, v in self._cache.items() if v[0] != value}
+        elif kind == "session":
+            self._cache.pop("s:" + value, None)
 
     async def _cached(self, key: str, find: Any, digest: str) -> str | None:
         cached = self._cache.get(key)
