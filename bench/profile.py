@@ -29,8 +29,9 @@ import uvloop
 
 from bench.gctimed import PREFIX
 from bench.load import Dialect, Load, Target, raise_fd_limit, raise_priority, run_load
-from bench.processes import STREAMCHAT, streamchat_process, uvloop_mock_upstream
+from bench.processes import STREAMCHAT, streamchat_process
 from bench.relays import ROOT, snapshot
+from bench.spread import paced_upstream
 
 _PATHS: dict[str, tuple[str, Dialect]] = {
     "v1": ("/v1/chat/completions", "v1"),
@@ -146,7 +147,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("-c", "--concurrency", type=int, default=1000)
     parser.add_argument("--tokens", type=int, default=100)
     parser.add_argument("--rate", type=float, default=20.0)
-    parser.add_argument("--ramp", type=float, default=1.0)
+    parser.add_argument("--ramp", type=float, default=2.0)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--sample-rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--commit", default=None, help="profile streamchat as of this commit")
@@ -211,7 +212,8 @@ def main() -> None:
     command = [sys.executable, "-m", "bench.gctimed"] if args.gc else STREAMCHAT
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(log_path.open("ab"))
-        upstream, _ = stack.enter_context(uvloop_mock_upstream(1, log))
+        # spread arrivals: every stream paced by its own timer (bench/paced_upstream.py)
+        upstream, _ = stack.enter_context(paced_upstream(1, log))
         base, pid = stack.enter_context(streamchat_process(upstream, 0, log=log, command=command))
         target = Target(base + path, dialect)
         uvloop.run(run_load(target, Load(20, 5)))

@@ -23,6 +23,11 @@ from streamchat.events import Event
 __all__ = ["ChunkEncoder", "completion", "error_from_event"]
 
 
+_DELTA = (
+    b'id: %d\ndata: %s,"choices":[{"index":0,"delta":{"content":%s},"finish_reason":null}]}\n\n'
+)
+
+
 def error_from_event(event: Event) -> StreamchatError:
     data = event.data
     return StreamchatError(
@@ -63,6 +68,8 @@ class ChunkEncoder:
         )
 
     def encode(self, events: Sequence[Event]) -> bytes:
+        if len(events) == 1:  # one token per batch is the common case
+            return self._one(events[0])
         return b"".join([self._one(event) for event in events])
 
     def _one(self, event: Event) -> bytes:
@@ -72,11 +79,13 @@ class ChunkEncoder:
             return b""
         head = b"" if self._role is None else self._role_frame(self._role, event)
         if kind == "delta":
-            if "refusal" in event.data:
-                refusal = orjson.dumps(event.data["text"])
+            data = event.data
+            if "refusal" in data:
+                refusal = orjson.dumps(data["text"])
                 return head + self._frame(event.id, b'{"refusal":' + refusal + b"}")
-            # event.json() is b'{"text":<string>}': reuse the encoded string.
-            return head + self._frame(event.id, b'{"content":' + event.json()[8:-1] + b"}")
+            # The frame in one formatting, the text encoded alone (no dict, no slices).
+            frame = _DELTA % (event.id, self._open, orjson.dumps(data["text"]))
+            return head + frame if head else frame
         if kind == "reasoning":
             delta = b'{"reasoning_content":' + event.json()[8:-1] + b"}"
             return head + self._frame(event.id, delta)
