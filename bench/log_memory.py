@@ -13,7 +13,13 @@ the tokens, beside the tokens' UTF-8 text. Two layouts side by side in the same 
 Then a replay from the middle of the longest answer is checked event by event against what was
 published.
 
+``--server A,B`` measures the same through real servers instead: ``streamchat serve`` as of
+each commit (relay on core 0, paced upstream and client on core 1), 30 answers of 10,000 tokens
+on ``/v1`` (every token verified), then the server's RSS once it is idle, minus its RSS after
+a warm-up, per token relayed (RSS also holds what the allocator did not give back).
+
     .venv/bin/python -m bench.log_memory                 # 30 x 10,000 tokens and 1 x 100,000
+    .venv/bin/python -m bench.log_memory --server b030ac7,HEAD
 """
 
 from __future__ import annotations
@@ -116,7 +122,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.parse_args()
+    parser.add_argument("--server", default=None, help="commits to measure as servers (RSS)")
+    args = parser.parse_args()
+    if args.server:
+        _servers(args.server.split(","))
+        return
     print(
         "| answers x tokens | token text | layout | bytes kept per token | UTF-8 text per token "
         "| ratio |"
@@ -132,6 +142,58 @@ def main() -> None:
                     flush=True,
                 )
     print("\nreplay from the middle of each broker log: exact (checked event by event)")
+
+
+def _servers(commits: list[str]) -> None:
+    import contextlib
+    import os
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import uvloop
+
+    from bench.load import Load, Target, raise_fd_limit, run_load
+    from bench.processes import streamchat_process
+    from bench.procstat import memory_kb
+    from bench.relays import ROOT, snapshot
+    from bench.scenarios import _until_idle
+    from bench.spread import paced_upstream
+
+    raise_fd_limit()
+    os.sched_setaffinity(0, {1})
+    os.environ["PYTHONPATH"] = str(ROOT)
+    logs = Path(tempfile.mkdtemp(prefix="streamchat-logmem-"))
+    print(
+        "| commit | answers x tokens | RSS before MB | RSS idle after MB | bytes per token |"
+    )
+    print("|---|---|---|---|---|")
+    for commit in commits:
+        tree, short = snapshot(commit, logs / commit)
+        command = ["env", f"PYTHONPATH={tree / 'src'}{os.pathsep}{ROOT}", sys.executable, "-m"]
+        with contextlib.ExitStack() as stack:
+            log = stack.enter_context((logs / f"{short}.log").open("ab"))
+            upstream, _ = stack.enter_context(paced_upstream(1, log))
+            url, pid = stack.enter_context(
+                streamchat_process(upstream, 0, log=log, command=[*command, "streamchat"])
+            )
+            target = Target(url + "/v1/chat/completions", "v1")
+            uvloop.run(run_load(target, Load(30, 200)))
+            uvloop.run(_until_idle(pid))
+            rows = []
+            for number in (1, 2):  # the second: what a heap already grown once adds
+                start = memory_kb(pid)
+                result = uvloop.run(run_load(target, Load(30, 10_000)))
+                uvloop.run(_until_idle(pid))
+                after = memory_kb(pid)
+                if result.failed:
+                    rows.append(f"| {short} | failed: {dict(result.failures)} | | | |")
+                    break
+                rows.append(
+                    f"| {short} | 30 x 10,000 (batch {number}) | {start / 1024:.1f} "
+                    f"| {after / 1024:.1f} | {(after - start) * 1024 / result.tokens:.0f} |"
+                )
+        print("\n".join(rows), flush=True)
 
 
 if __name__ == "__main__":
