@@ -164,9 +164,7 @@ def _servers(commits: list[str]) -> None:
     os.sched_setaffinity(0, {1})
     os.environ["PYTHONPATH"] = str(ROOT)
     logs = Path(tempfile.mkdtemp(prefix="streamchat-logmem-"))
-    print(
-        "| commit | answers x tokens | RSS before MB | RSS idle after MB | bytes per token |"
-    )
+    print("| commit | answers x tokens | RSS before MB | RSS idle after MB | bytes per token |")
     print("|---|---|---|---|---|")
     for commit in commits:
         tree, short = snapshot(commit, logs / commit)
