@@ -440,7 +440,13 @@ class RedisBroker:
                 if not events:
                     continue
                 position = f"{events[-1].id}-1"
-                self._local.publish(stream_id, events)
+                # This worker may have published some itself (it adopted the stream of a dead
+                # worker): the mirror takes only what its log does not hold yet.
+                local = await self._local.info(stream_id)
+                held = 0 if local is None else local.last_id
+                fresh = [e for e in events if e.id > held]
+                if fresh:
+                    self._local.publish(stream_id, fresh)
                 if events[-1].terminal:
                     return
         finally:
