@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import signal
 import time
 from typing import Any
 
@@ -70,8 +71,8 @@ async def test_started_on_a_resumed_on_b(cluster: Cluster) -> None:
         assert polled.status == "completed" and polled.output_text == words(60)
 
 
-async def until_ended(on: openai.AsyncOpenAI, response_id: str) -> Any:
-    for _ in range(500):
+async def until_ended(on: openai.AsyncOpenAI, response_id: str, polls: int = 500) -> Any:
+    for _ in range(polls):
         response = await on.responses.retrieve(response_id)
         if response.status not in ("queued", "in_progress"):
             return response
@@ -101,3 +102,27 @@ async def test_started_on_a_cancelled_on_b(cluster: Cluster, mock_upstream: Mock
         assert again.status == "cancelled" and again.output_text == cancelled.output_text
         kept = await until_ended(on_a, started.id)
         assert kept.status == "cancelled" and kept.output_text == cancelled.output_text
+
+
+async def test_a_response_whose_worker_dies_ends_failed_on_the_other(
+    cluster: Cluster, mock_upstream: MockUpstream
+) -> None:
+    """Worker A, which runs the answer and would store its end, is killed: B's janitor ends
+    it ``interrupted``, and B's poll finds it failed with what reached Redis, and stores it."""
+    a, b, proc_a = cluster
+    tag = secrets.token_hex(4)
+    async with client(a) as on_a, client(b) as on_b:
+        started = await on_a.responses.create(
+            model=MODEL, input=f"{tag} [[mock tokens=400 rate=40]]", background=True
+        )
+        await until(lambda: (r := record_of(mock_upstream, tag)) and r["tokens_sent"] >= 5)
+        await asyncio.sleep(0.3)
+        proc_a.send_signal(signal.SIGKILL)
+        ended = await until_ended(on_b, started.id, polls=750)
+        assert ended.status == "failed" and ended.error is not None
+        assert ended.error.message.endswith("(interrupted)")
+        assert ended.output_text.startswith(words(3))
+        events = [e async for e in await on_b.responses.retrieve(started.id, stream=True)]
+        assert events[-1].type == "response.failed"
+        text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+        assert text == ended.output_text
