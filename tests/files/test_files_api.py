@@ -196,3 +196,19 @@ async def test_uploads_have_their_own_body_limit(make_server: ServerFactory) -> 
         assert ok.json()["bytes"] == len(big)
         over = await client.post("/api/files", files={"file": ("huge.txt", big * 2)})
     assert over.status_code == 413
+
+
+async def test_unreadable_multipart_bodies_are_clear_400s(server: Server) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        two = await client.post(
+            "/api/files", files=[("file", ("a.txt", b"x")), ("file", ("b.txt", b"y"))]
+        )
+        garbage = await client.post(
+            "/api/files",
+            content=b"garbage",
+            headers={"content-type": "multipart/form-data; boundary=zz"},
+        )
+    assert two.status_code == 400
+    assert "Maximum number of files is 1" in two.json()["error"]["message"]
+    assert garbage.status_code == 400
+    assert "not a readable multipart body" in garbage.json()["error"]["message"]

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from streamchat.chat import new_id
 from streamchat.errors import InvalidRequest, PayloadTooLarge
@@ -38,7 +39,10 @@ async def upload(request: Request, svc: Svc, user: User) -> dict[str, Any]:
     """Upload one file (multipart field ``file``). Its type is sniffed from its bytes; the
     answer is ``{id, name, mime, bytes, kind}``."""
     settings = svc.settings
-    form = await request.form(max_files=1, max_fields=4)
+    try:
+        form = await request.form(max_files=1, max_fields=4)
+    except HTTPException as exc:  # starlette's word for a multipart body it cannot read
+        raise InvalidRequest(f"the upload is not a readable multipart body: {exc.detail}") from exc
     try:
         part = form.get("file")
         if not isinstance(part, UploadFile):
