@@ -74,7 +74,9 @@ def test_a_background_stream_resumes_after_a_sequence_number(sync: openai.OpenAI
             first.append(event)
             if len(first) == 6:
                 break
-    assert first[0].type == "response.created"
+    assert first[0].type == "response.created" and first[0].response.status == "queued"
+    assert first[1].type == "response.in_progress"
+    assert first[1].response.status == "in_progress"
     response_id = first[0].response.id
     last = first[-1].sequence_number
     rest = list(sync.responses.retrieve(response_id, stream=True, starting_after=last))

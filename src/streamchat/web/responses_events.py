@@ -116,11 +116,12 @@ class ResponseEncoder:
         self._base = shape.id.partition("_")[2] or shape.id
 
     def start(self) -> list[dict[str, Any]]:
-        """The two lifecycle events that open every stream."""
-        return [
-            self._event("response.created", response=self.response()),
-            self._event("response.in_progress", response=self.response()),
-        ]
+        """The two lifecycle events that open every stream; a background response is
+        ``queued`` when created (as its POST answered), then ``in_progress``."""
+        self.status = "queued" if self.shape.echo.get("background") else "in_progress"
+        created = self._event("response.created", response=self.response())
+        self.status = "in_progress"
+        return [created, self._event("response.in_progress", response=self.response())]
 
     def feed(self, events: Iterable[Event]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
