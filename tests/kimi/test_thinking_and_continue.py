@@ -198,3 +198,34 @@ async def test_a_reload_during_continue_reattaches_by_the_answers_id(
     assert head.text() + rest.text() == " w5 w6 w7 w8"
     assert rest.types()[-2:] == ["usage", "done"]
     assert stopped.json() == {"id": generation, "stopped": False}
+
+
+async def test_continue_with_deepseeks_prefix_completion(make_server: ServerFactory) -> None:
+    from tests.harness import mock_upstream_thread
+
+    with mock_upstream_thread("deepseek") as mock:
+        server = make_server(
+            providers=[
+                ProviderConfig(
+                    name="deepseek",
+                    preset="deepseek",
+                    base_url=mock.url,
+                    api_key=mock.api_key,  # type: ignore[arg-type]
+                    models=[ModelConfig(id="deepseek-chat")],
+                    list_models=False,
+                )
+            ]
+        )
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            created = await client.post("/api/conversations", json={"params": {"max_tokens": 3}})
+            first = await _ask(
+                client,
+                message="[[mock tokens=5]]",
+                model="deepseek-chat",
+                conversation_id=created.json()["id"],
+            )
+            answer_id = first.first("meta")["message_id"]
+            more = await read_stream(client, "POST", f"/api/messages/{answer_id}/continue")
+        bodies = chat_bodies(mock)
+    assert more.text() == " w4 w5"
+    assert bodies[1]["messages"][-1] == {"role": "assistant", "content": words(3), "prefix": True}
