@@ -12,6 +12,13 @@ by the mock upstream at 200 tokens/s, through streamchat, and this reports what 
   cost without the incremental renderer).
 
     .venv/bin/python -m bench.page_render [--tokens 20000] [--rate 200] [--cpu-throttle 1]
+    .venv/bin/python -m bench.page_render --open [--tokens 20000]
+
+``--open`` measures opening a stored conversation instead: a 20,000-token markdown answer is
+stored (streamed as fast as the mock goes), then the page opens it cold (a load of
+``#/c/{id}``) and warm (switching to it from another conversation), three times each, and
+reports the time to interactive (the answer's visible part painted and no long task after it:
+the later of the two), the longest task, and when the whole answer was in the DOM.
 
 Servers (mock upstream and streamchat on SQLite) run in threads via tests/harness.py. Not a test.
 """
@@ -205,12 +212,129 @@ def table(r: dict[str, Any], tokens: int, rate: float, throttle: float) -> str:
     return "\n".join(lines)
 
 
+OPEN_PROBE = """
+window.__open = { longtasks: [] };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    window.__open.longtasks.push({ start: e.startTime, end: e.startTime + e.duration });
+  }
+}).observe({ type: "longtask", buffered: true });
+"""
+
+# Resolves once the last answer shows its last block (painted: the MessageChannel task after
+# the frame), and again once the thread has nothing left to render; times from `start`.
+WAIT_OPEN = """
+async ([start, id]) => {
+  const painted = () => new Promise((resolve) => requestAnimationFrame(() => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => resolve(performance.now());
+    channel.port2.postMessage(0);
+  }));
+  const shown = () => {
+    const thread = document.querySelector("#thread");
+    const answer = thread.querySelector("sc-message.msg-assistant:last-of-type");
+    return thread.dataset.conversation === id && answer && answer.source
+      && answer.querySelector(".msg-body").textContent.trim().length > 0;
+  };
+  while (!shown()) await new Promise((r) => setTimeout(r, 1));
+  const visible = await painted();
+  while (document.querySelector("#thread").dataset.rendering !== undefined) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const full = await painted();
+  await new Promise((r) => setTimeout(r, 300));
+  const tasks = window.__open.longtasks.filter((t) => t.end > start);
+  const longest = Math.max(0, ...tasks.map((t) => t.end - Math.max(t.start, start)));
+  const lastEnd = Math.max(visible, ...tasks.map((t) => t.end));
+  return { visible: visible - start, full: full - start, tti: lastEnd - start, longest,
+           count: tasks.length };
+}
+"""
+
+
+SWITCH = "(id) => { const t = performance.now(); location.hash = '#/c/' + id; return t; }"
+
+
+def run_open(tokens: int, throttle: float, repeat: int = 3) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, mock_upstream_thread("openai") as mock:
+        settings = test_settings(
+            Path(tmp),
+            f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}",
+            providers=[mock_provider(mock)],
+            total_timeout=600.0,
+        )
+        with streamchat_thread(settings) as url, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.add_init_script(OPEN_PROBE)
+            if throttle > 1:
+                cdp = page.context.new_cdp_session(page)
+                cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
+            page.goto(url)
+            page.wait_for_selector("body.ready")
+            ids = []
+            for prompt in (f"long [[mock tokens={tokens} rate=0 text=markdown]]", "short"):
+                page.goto(url + "#/")
+                page.wait_for_selector("body.ready")
+                page.fill("#composer-input", prompt)
+                page.press("#composer-input", "Enter")
+                page.wait_for_selector(
+                    "sc-message.msg-assistant[data-status=complete]", timeout=120_000
+                )
+                ids.append(page.evaluate("location.hash.slice(4)"))
+            long_id, short_id = ids
+            cold, warm = [], []
+            for _ in range(repeat):
+                page.goto("about:blank")
+                page.goto(url + "#/c/" + long_id)
+                cold.append(page.evaluate(WAIT_OPEN, [0, long_id]))
+                page.evaluate("(id) => { location.hash = '#/c/' + id; }", short_id)
+                page.wait_for_selector(f'#thread[data-conversation="{short_id}"]')
+                page.wait_for_timeout(300)
+                start = page.evaluate(SWITCH, long_id)
+                warm.append(page.evaluate(WAIT_OPEN, [start, long_id]))
+            chars = page.evaluate(
+                "document.querySelector('sc-message.msg-assistant').source.text.length"
+            )
+            version = browser.version
+            browser.close()
+    return {
+        "cold": cold,
+        "warm": warm,
+        "chars": chars,
+        "chromium": version,
+        "load": os.getloadavg()[0],
+    }
+
+
+def open_table(r: dict[str, Any], tokens: int, throttle: float) -> str:
+    lines = [
+        f"Opening a stored {tokens:,}-token answer ({r['chars']:,} characters of markdown; "
+        f"Chromium {r['chromium']}, {os.cpu_count()} CPUs, load average {r['load']:.1f}, "
+        f"CPU throttle {throttle:g}x; bench/page_render.py --open)",
+        "",
+        "| open | time to interactive | visible part painted | longest task | all rendered |",
+        "|---|---|---|---|---|",
+    ]
+    for name in ("cold", "warm"):
+        for m in r[name]:
+            lines.append(
+                f"| {name} | {m['tti']:.0f} ms | {m['visible']:.0f} ms | {m['longest']:.0f} ms "
+                f"| {m['full']:.0f} ms |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tokens", type=int, default=20_000)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--cpu-throttle", type=float, default=1.0)
+    parser.add_argument("--open", action="store_true", help="open a stored answer instead")
     args = parser.parse_args()
+    if args.open:
+        print(open_table(run_open(args.tokens, args.cpu_throttle), args.tokens, args.cpu_throttle))
+        return
     data = run(args.tokens, args.rate, args.cpu_throttle)
     print(table(analyse(data), args.tokens, args.rate, args.cpu_throttle))
 

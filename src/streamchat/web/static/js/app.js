@@ -435,10 +435,12 @@ export class App {
     else download(fileName(conversation, "md"), toMarkdown(conversation), "text/markdown");
   }
 
-  /** Redraw every text after a language switch. */
+  /** Redraw every text after a language switch, in place: the thread and its scroll stay. */
   retranslate() {
     this.composer.translate();
     this.sidebar.show(this.list, !this.sidebar.querySelector(".more").hidden);
-    this.route();
+    this.thread.retranslate();
+    this.setModel(this.model);
+    this.updateView();
   }
 }

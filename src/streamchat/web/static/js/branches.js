@@ -9,11 +9,16 @@
 // back as it was, or the question stays, marked "not sent", with Resend and Edit & resend.
 
 import { api } from "./api.js";
+import { Slicer } from "./slices.js";
 import "./components/sc-message.js";
+
+const FIRST_SLICE = 16; // ms of rendering while the thread is drawn: a short one is drawn whole
 
 export class Thread {
   constructor(element) {
     this.el = element;
+    // stored answers are rendered in slices, the last one first (what the reader sees)
+    this.slicer = new Slicer(() => delete this.el.dataset.rendering);
   }
 
   get bubbles() {
@@ -26,20 +31,35 @@ export class Thread {
 
   /** Draw `messages` (a path, oldest first); `runFor(message)` follows a streaming answer. */
   render(messages, runFor) {
-    this.el.replaceChildren();
+    this.clear();
+    const stored = [];
     for (const message of messages) {
       if (message.role === "user") this.addQuestion(message.content, message);
       else if (message.role !== "assistant") continue;
-      else if (message.status !== "streaming") this.addAnswer().showStored(message);
+      else if (message.status !== "streaming") stored.push([this.addAnswer(), message]);
       else {
         const bubble = this.addAnswer();
         bubble.setMessage(message);
         bubble.bindRun(runFor(message));
       }
     }
+    // the bodies of stored answers from the last one up: what is on screen first, the rest in
+    // slices between frames, so opening a long conversation never holds the page
+    for (const [bubble, message] of stored.reverse()) bubble.showStored(message, this.slicer);
+    if (stored.length) {
+      this.el.dataset.rendering = "";
+      this.slicer.run(FIRST_SLICE);
+    }
+  }
+
+  /** The language changed: every bubble redraws its labels, nothing else moves. */
+  retranslate() {
+    for (const bubble of this.bubbles) bubble.retranslate();
   }
 
   clear() {
+    this.slicer.clear();
+    delete this.el.dataset.rendering;
     this.el.replaceChildren();
   }
 

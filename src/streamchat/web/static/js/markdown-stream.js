@@ -9,11 +9,18 @@
 // Final blocks are grouped into chunks of CHUNK_BLOCKS blocks, styled `content-visibility: auto`:
 // the browser skips style, layout and paint of the chunks that are off screen, so the cost of a
 // frame does not grow with the length of the answer either.
+//
+// A stored answer is drawn by `stored(text)`: lexed once, then rendered a chunk at a time from
+// its end, each chunk put before the previous one, in slices (slices.js), so a long answer shows
+// its last, visible part at once and never holds the page for the whole render.
 
 import { lex, renderTokens } from "./markdown.js";
 
 const LIVE = 2; // blocks kept re-renderable: "1. a\n\n2" must not freeze a one-item list
 const CHUNK_BLOCKS = 24;
+const PIECE = 4000; // characters of a stored answer lexed at a time
+const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+const REFERENCE = /^ {0,3}\[[^\]]+\]:/m;
 
 export class MarkdownStream {
   constructor(container) {
@@ -22,6 +29,7 @@ export class MarkdownStream {
   }
 
   reset() {
+    this.generation = (this.generation ?? 0) + 1; // a stored() job of an earlier text stops
     this.container.replaceChildren();
     this.live = document.createElement("div");
     this.live.className = "md-live";
@@ -45,21 +53,69 @@ export class MarkdownStream {
       cut--;
       if (tokens[cut].type !== "space") keep--;
     }
+    const selection = saveSelection(this.container);
     if (cut > 0) {
       const done = tokens.slice(0, cut);
       const raw = done.map((token) => token.raw).join("");
       if (tail.startsWith(raw)) {
-        this.commit(done);
+        this.commit(done, true);
         this.stable += raw.length;
       } else {
         cut = 0; // the lexer rewrote the text (a CR): keep it all live this time
       }
     }
-    this.live.replaceChildren(renderTokens(tokens.slice(cut), this.links));
+    // the live blocks are morphed, not replaced: the block being written keeps its nodes, so a
+    // selection in it and a click on its buttons survive the next frame
+    morph(this.live, renderTokens(tokens.slice(cut), this.links));
+    restoreSelection(this.container, selection);
   }
 
-  /** Append final block tokens to the current chunk (a new one every CHUNK_BLOCKS blocks). */
-  commit(tokens) {
+  /**
+   * Show the final `text` of a stored answer. Returns a job for a Slicer: each call renders
+   * chunks from the end of the text, before the ones already shown, until `deadline`; true once
+   * all of it is in (or the stream was reset meanwhile). The text is lexed a piece at a time
+   * too (`pieces`), the last piece first: lexing 144,000 characters at once takes 30-60 ms.
+   */
+  stored(text) {
+    this.reset();
+    const generation = this.generation;
+    this.source = text;
+    this.stable = text.length;
+    let parts = null;
+    let tokens = [];
+    let end = 0;
+    let first = this.live;
+    return (deadline) => {
+      if (generation !== this.generation) return true;
+      if (parts === null) parts = pieces(text, PIECE);
+      do {
+        if (end === 0) {
+          if (!parts.length) return true;
+          tokens = lex(parts.pop(), this.links);
+          end = tokens.length;
+          if (!end) continue;
+        }
+        const start = Math.max(0, end - CHUNK_BLOCKS);
+        const chunk = document.createElement("div");
+        chunk.className = "md-chunk";
+        chunk.append(renderTokens(tokens.slice(start, end), this.links));
+        this.container.insertBefore(chunk, first);
+        if (first === this.live) {
+          this.chunk = chunk; // where a later commit() would go on
+          this.chunkBlocks = CHUNK_BLOCKS;
+        }
+        first = chunk;
+        end = start;
+      } while (performance.now() < deadline);
+      return end === 0 && !parts.length;
+    };
+  }
+
+  /**
+   * Append final block tokens to the current chunk (a new one every CHUNK_BLOCKS blocks). From
+   * `live`, a block drawn the same as it was while live is moved over, not drawn again.
+   */
+  commit(tokens, live = false) {
     for (let start = 0; start < tokens.length; ) {
       if (this.chunk === null || this.chunkBlocks >= CHUNK_BLOCKS) {
         this.chunk = document.createElement("div");
@@ -68,9 +124,135 @@ export class MarkdownStream {
         this.chunkBlocks = 0;
       }
       const end = Math.min(tokens.length, start + CHUNK_BLOCKS - this.chunkBlocks);
-      this.chunk.append(renderTokens(tokens.slice(start, end), this.links));
+      const fragment = renderTokens(tokens.slice(start, end), this.links);
+      if (live) reuse(fragment, this.live);
+      this.chunk.append(fragment);
       this.chunkBlocks += end - start;
       start = end;
     }
+  }
+}
+
+/**
+ * Cut `text` into pieces of about `size` characters (or more) that lex alone exactly as they do
+ * within the whole: each starts a line that follows a blank line outside a code fence, is not
+ * indented and starts no list item (so no block of the piece before goes on into it). A text
+ * with reference link definitions, which reach across the whole text, stays one piece.
+ */
+export function pieces(text, size) {
+  if (text.length <= size || REFERENCE.test(text)) return [text];
+  const out = [];
+  let start = 0;
+  let fence = null;
+  let blank = false;
+  for (let pos = 0; pos < text.length; ) {
+    let nl = text.indexOf("\n", pos);
+    if (nl < 0) nl = text.length;
+    const line = text.slice(pos, nl);
+    const open = FENCE.exec(line);
+    if (fence) {
+      const closes = open && open[1][0] === fence[0] && open[1].length >= fence.length;
+      if (closes && !line.slice(open[0].length).trim()) fence = null;
+      blank = false;
+    } else {
+      if (blank && pos - start >= size && /^[^\s\-*+\d]/.test(line)) {
+        out.push(text.slice(start, pos));
+        start = pos;
+      }
+      if (open) fence = open[1];
+      blank = !fence && line.trim() === "";
+    }
+    pos = nl + 1;
+  }
+  out.push(text.slice(start));
+  return out;
+}
+
+/** Put the leading nodes of `live` that equal those of `fragment` in their place in it. */
+function reuse(fragment, live) {
+  for (let node = fragment.firstChild; node && live.firstChild; ) {
+    const next = node.nextSibling;
+    if (!live.firstChild.isEqualNode(node)) break;
+    fragment.replaceChild(live.firstChild, node);
+    node = next;
+  }
+}
+
+/**
+ * Make the children of `into` those of `from` (moved over), keeping every node of `into` that
+ * has the same kind and name in the same place: attributes are synced, text grows in place
+ * (appendData keeps a selection's offsets in it), children are morphed in turn.
+ */
+export function morph(into, from) {
+  const wanted = [...from.childNodes];
+  for (let i = 0; i < wanted.length; i++) {
+    const want = wanted[i];
+    const have = into.childNodes[i];
+    if (!have) {
+      into.append(...wanted.slice(i));
+      return;
+    }
+    if (have.nodeType !== want.nodeType || have.nodeName !== want.nodeName) {
+      into.replaceChild(want, have);
+    } else if (have.nodeType === Node.TEXT_NODE) {
+      if (have.data === want.data) continue;
+      if (want.data.startsWith(have.data)) have.appendData(want.data.slice(have.data.length));
+      else have.data = want.data;
+    } else if (have.nodeType === Node.ELEMENT_NODE) {
+      for (const { name } of [...have.attributes]) {
+        if (!want.hasAttribute(name)) have.removeAttribute(name);
+      }
+      for (const { name, value } of want.attributes) {
+        if (have.getAttribute(name) !== value) have.setAttribute(name, value);
+      }
+      morph(have, want);
+    } else if (!have.isEqualNode(want)) {
+      into.replaceChild(want, have);
+    }
+  }
+  while (into.childNodes.length > wanted.length) into.lastChild.remove();
+}
+
+/** The user's selection inside `root`, as its nodes and as text offsets in `root`. */
+function saveSelection(root) {
+  const selection = document.getSelection();
+  if (!selection || selection.rangeCount === 0 || selection.isCollapsed) return null;
+  const range = selection.getRangeAt(0);
+  if (!root.contains(range.startContainer) || !root.contains(range.endContainer)) return null;
+  const before = document.createRange();
+  before.setStart(root, 0);
+  before.setEnd(range.startContainer, range.startOffset);
+  const start = before.toString().length;
+  return {
+    start,
+    end: start + range.toString().length,
+    nodes: [range.startContainer, range.startOffset, range.endContainer, range.endOffset],
+  };
+}
+
+/** After an update: the same selection again, where a node under it was drawn anew. */
+function restoreSelection(root, saved) {
+  if (!saved) return;
+  const selection = document.getSelection();
+  const range = selection.rangeCount ? selection.getRangeAt(0) : null;
+  const [sc, so, ec, eo] = saved.nodes;
+  const same = range && range.startContainer === sc && range.startOffset === so
+    && range.endContainer === ec && range.endOffset === eo && root.contains(sc) && root.contains(ec);
+  if (same) return;
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  let seen = 0;
+  let start = null;
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const length = node.data.length;
+    if (!start && saved.start <= seen + length) start = [node, saved.start - seen];
+    if (start && saved.end <= seen + length) {
+      const restored = document.createRange();
+      restored.setStart(...start);
+      restored.setEnd(node, saved.end - seen);
+      selection.removeAllRanges();
+      selection.addRange(restored);
+      return;
+    }
+    seen += length;
   }
 }

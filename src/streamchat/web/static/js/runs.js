@@ -39,6 +39,7 @@ export class Run extends EventTarget {
     this.timed = origin.kind !== "attach";
     this.reasoningStart = null;
     this.reasoningMs = null;
+    this.startedAt = performance.now(); // for the wait before the first token
     this.abort = new AbortController();
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
   }

@@ -12,6 +12,8 @@ import { t } from "../i18n.js";
 import { MarkdownStream } from "../markdown-stream.js";
 import { copyText } from "../clipboard.js";
 
+const WAIT_SHOWN = 3; // seconds of waiting before the wait shows how long it has lasted
+
 const VERSIONS = `
     <span class="versions" role="group" hidden>
       <button type="button" class="link-btn version-prev">‹</button>
@@ -22,6 +24,7 @@ const VERSIONS = `
 const ASSISTANT = `
   <div class="msg-head"><span class="msg-role" data-i18n="assistant"></span><span class="msg-model"></span></div>
   <details class="thinking" hidden><summary><span class="thinking-label"></span></summary><div class="thinking-text"></div></details>
+  <div class="msg-wait" hidden><span class="wait-dots" aria-hidden="true"><i></i><i></i><i></i></span><span class="wait-text"></span></div>
   <div class="msg-body md" aria-live="polite"></div>
   <div class="msg-error" role="alert" hidden>
     <strong class="err-title" data-i18n="errorTitle"></strong>
@@ -55,11 +58,12 @@ export class ScMessage extends HTMLElement {
     this.className = `msg msg-${role}`;
     this.setAttribute("role", "article");
     this.innerHTML = role === "user" ? USER : ASSISTANT; // static templates, no data
-    for (const el of this.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+    this.labels = [...this.querySelectorAll("[data-i18n]")]; // the body is empty now
+    for (const el of this.labels) el.textContent = t(el.dataset.i18n);
     this.body = this.querySelector(".msg-body");
     // looked up once: a querySelector for what follows the body would walk the whole answer
     this.els = {};
-    const parts = ["msg-model", "thinking", "thinking-label", "msg-error", "err-text", "retry", "resend", "edit-resend", "status-badge", "stats", "versions", "version-prev", "version-count", "version-next", "unsent-badge"];
+    const parts = ["msg-wait", "wait-text", "thinking-text", "msg-model", "thinking", "thinking-label", "msg-error", "err-text", "retry", "resend", "edit-resend", "status-badge", "stats", "versions", "version-prev", "version-count", "version-next", "unsent-badge"];
     for (const name of parts) {
       this.els[name] = this.querySelector(`.${name}`);
     }
@@ -74,6 +78,21 @@ export class ScMessage extends HTMLElement {
     this.siblingIds = [];
     this.locked = false;
     return this;
+  }
+
+  /** The language changed: redraw every label in place (the body and the scroll stay). */
+  retranslate() {
+    for (const el of this.labels) el.textContent = t(el.dataset.i18n);
+    for (const el of this.body.querySelectorAll(".code-copy")) el.textContent = t("copy");
+    this.drawVersions();
+    if (this.kind !== "assistant" || !this.source) return;
+    const src = this.source;
+    if (src.reasoning) this.drawReasoning(src);
+    if (this.drawn.finished) {
+      this.drawEnd(src, false); // a countdown under way goes on as it is
+    } else {
+      this.drawReconnecting(src);
+    }
   }
 
   // -- versions -------------------------------------------------------------------------------
@@ -189,8 +208,11 @@ export class ScMessage extends HTMLElement {
     this.run = null;
   }
 
-  /** Draw a stored message (GET /api/conversations/{id}). */
-  showStored(message) {
+  /**
+   * Draw a stored message (GET /api/conversations/{id}). With a `slicer`, the body is rendered
+   * by the slicer's jobs (from its end, a chunk at a time) and everything else at once.
+   */
+  showStored(message, slicer = null) {
     this.unbind();
     this.setMessage(message);
     this.source = {
@@ -206,6 +228,16 @@ export class ScMessage extends HTMLElement {
       timed: false,
     };
     this.resetDrawn();
+    if (slicer) {
+      const job = this.stream.stored(this.source.text);
+      this.drawn.text = this.source.text.length;
+      this.drawn.stored = true;
+      slicer.add((deadline) => {
+        const done = job(deadline);
+        this.dispatchEvent(new CustomEvent("sc-rendered", { bubbles: true }));
+        return done;
+      });
+    }
     this.draw();
   }
 
@@ -215,7 +247,7 @@ export class ScMessage extends HTMLElement {
 
   resetDrawn() {
     this.stream.reset();
-    this.drawn = { text: -1, reasoning: 0, finished: false, collapsed: false };
+    this.drawn = { text: -1, reasoning: 0, finished: false, collapsed: false, stored: false };
     this.thinkingText.data = "";
   }
 
@@ -243,8 +275,10 @@ export class ScMessage extends HTMLElement {
     setIfChanged(this.dataset, "status", src.stopping && !src.finished ? "stopping" : src.status);
     const model = this.els["msg-model"];
     if (model.textContent !== (src.model || "")) model.textContent = src.model || "";
+    this.drawWaiting(src);
     this.drawReasoning(src);
-    if (src.text.length !== this.drawn.text || (src.finished && !this.drawn.finished)) {
+    const textChanged = src.text.length !== this.drawn.text || (src.finished && !this.drawn.finished);
+    if (textChanged && !this.drawn.stored) {
       this.stream.update(src.text, src.finished);
       this.drawn.text = src.text.length;
     }
@@ -262,6 +296,29 @@ export class ScMessage extends HTMLElement {
     this.dispatchEvent(new CustomEvent("sc-rendered", { bubbles: true }));
   }
 
+  /** Before the first token: a visible wait, with the time it has lasted once past WAIT_SHOWN. */
+  drawWaiting(src) {
+    const waiting = !src.finished && !src.text && !src.reasoning && !src.reconnecting;
+    const box = this.els["msg-wait"];
+    if (box.hidden === !waiting && !waiting) return;
+    box.hidden = !waiting;
+    if (!waiting) {
+      clearInterval(this.waitTimer);
+      this.waitTimer = 0;
+      return;
+    }
+    const seconds = Math.floor((performance.now() - (src.startedAt ?? performance.now())) / 1000);
+    const text = seconds >= WAIT_SHOWN ? t("waitingFor", { seconds }) : t("waiting");
+    if (this.els["wait-text"].textContent !== text) this.els["wait-text"].textContent = text;
+    this.waitTimer ||= setInterval(() => {
+      if (this.source === src && this.isConnected) this.drawWaiting(src);
+      else {
+        clearInterval(this.waitTimer);
+        this.waitTimer = 0;
+      }
+    }, 1000);
+  }
+
   drawReasoning(src) {
     const details = this.els.thinking;
     if (!src.reasoning) {
@@ -273,8 +330,12 @@ export class ScMessage extends HTMLElement {
       details.open = !src.finished && !src.text;
     }
     if (src.reasoning.length > this.drawn.reasoning) {
+      // the open box follows the thinking while the reader is at its end
+      const box = this.els["thinking-text"];
+      const follow = box.scrollHeight - box.scrollTop - box.clientHeight <= 24;
       this.thinkingText.appendData(src.reasoning.slice(this.drawn.reasoning));
       this.drawn.reasoning = src.reasoning.length;
+      if (follow && details.open) box.scrollTop = box.scrollHeight;
     }
     if ((src.text || src.finished) && !this.drawn.collapsed) {
       this.drawn.collapsed = true;
@@ -302,7 +363,7 @@ export class ScMessage extends HTMLElement {
     }
   }
 
-  drawEnd(src) {
+  drawEnd(src, countdown = true) {
     const badge = this.els["status-badge"];
     badge.hidden = !(src.status === "stopped" || src.status === "incomplete");
     badge.textContent = badge.hidden ? "" : t(src.status);
@@ -320,7 +381,7 @@ export class ScMessage extends HTMLElement {
     this.els.resend.hidden = !unsent || !src.error.retryable;
     this.els["edit-resend"].hidden = !unsent;
     // a live error's Retry-After: the button waits, counting down (a stored one has long passed)
-    if (src.error.retryable && src.error.retry_after > 0 && this.run) {
+    if (countdown && src.error.retryable && src.error.retry_after > 0 && this.run) {
       this.countDown(again, t(unsent ? "resend" : "retry"), src.error.retry_after);
     }
   }
