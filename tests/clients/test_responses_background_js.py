@@ -55,3 +55,21 @@ def test_ai_sdk_previous_response_id(results: dict[str, Any], mock_upstream: Moc
         {"role": "assistant", "content": words(2)},
         {"role": "user", "content": "[[mock tokens=3]]"},
     ]
+
+
+def test_openai_node_previous_response_id_and_delete(
+    results: dict[str, Any], mock_upstream: MockUpstream
+) -> None:
+    assert ok(results, "node_previous") == {"text": words(4), "previous": True}
+    [sent] = [
+        messages
+        for r in mock_upstream.log()
+        if (messages := (r.get("body") or {}).get("messages") or [])[-1:]
+        == [{"role": "user", "content": "[[mock tokens=4]]"}]
+    ][-1:]
+    assert sent == [
+        {"role": "user", "content": "[[mock tokens=2]]"},
+        {"role": "assistant", "content": words(2)},
+        {"role": "user", "content": "[[mock tokens=4]]"},
+    ]
+    assert ok(results, "node_delete") == {"gone": True, "name": "NotFoundError"}

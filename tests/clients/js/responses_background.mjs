@@ -54,6 +54,23 @@ await runCases({
     const kept = await client.responses.retrieve(started.id);
     return { asked, status: [started.status, cancelled.status, again.status, kept.status] };
   },
+  node_previous: async () => {
+    const first = await client.responses.create({ model, input: "[[mock tokens=2]]" });
+    const next = await client.responses.create({
+      model, input: "[[mock tokens=4]]", previous_response_id: first.id,
+    });
+    return { text: next.output_text, previous: next.previous_response_id === first.id };
+  },
+  node_delete: async () => {
+    const started = await client.responses.create({ model, input: "[[mock tokens=5]]", background: true });
+    await client.responses.delete(started.id);
+    try {
+      await client.responses.retrieve(started.id);
+      return { gone: false };
+    } catch (error) {
+      return { gone: error.status === 404, name: error.constructor.name };
+    }
+  },
   ai_previous: async () => {
     const first = await generateText({ model: sdk, maxRetries: 0, prompt: "[[mock tokens=2]]" });
     const id = first.providerMetadata?.openai?.responseId ?? first.response?.id;
