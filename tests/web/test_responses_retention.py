@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 import httpx
 import openai
 
+from streamchat.store import StoredResponse
+from streamchat.store.sql import SqlStore
 from tests.conftest import ServerFactory
+from tests.security.accounts import blocking
 from tests.web.test_chat_stream import words
 
 MODEL = "gpt-4o-mini"
@@ -68,3 +72,45 @@ async def test_a_stored_response_expires_after_responses_ttl(make_server: Server
             await asyncio.sleep(0.1)
         assert gone.status_code == 404
         assert response_id in gone.json()["error"]["message"]
+
+
+async def _add(database: str, record: StoredResponse) -> None:
+    store = SqlStore(database)
+    await store.open()
+    try:
+        await store.add_response(record)
+    finally:
+        await store.close()
+
+
+async def test_a_running_response_without_events_is_lost(
+    make_server: ServerFactory, database_url: str
+) -> None:
+    """A background row left running by a worker that died, whose events expired too (no
+    other worker claimed it in time): a read ends it failed and stores that, and its stream
+    is that ending."""
+    server = make_server()
+    record = StoredResponse(
+        id="resp_0f0f0f0f0f0f0f0f0f0f0f0f",
+        owner_id="local",
+        model=MODEL,
+        status="in_progress",
+        background=True,
+        previous_response_id=None,
+        request={"input": [{"role": "user", "content": "x"}], "echo": {"background": True}},
+        output=[],
+        created_at=datetime.now(UTC),
+    )
+    blocking(_add(database_url, record))
+    async with httpx.AsyncClient(base_url=server.url + "/v1", timeout=30) as http:
+        stream = await http.get(f"/responses/{record.id}?stream=true")
+        assert stream.status_code == 200
+        assert [line for line in stream.text.splitlines() if line.startswith("event:")] == [
+            "event: response.created",
+            "event: response.in_progress",
+            "event: response.failed",
+        ]
+        lost = (await http.get(f"/responses/{record.id}")).json()
+    assert lost["status"] == "failed" and lost["error"]["code"] == "server_error"
+    assert lost["error"]["message"].endswith("(response_lost)")
+    assert lost["background"] is True

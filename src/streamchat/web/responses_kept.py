@@ -106,6 +106,8 @@ def keep_until_end(svc: Services, record: StoredResponse, subscription: Subscrip
                 if batch == []:
                     break
                 encoder.feed(batch or ())
+        except StreamchatError as exc:  # the broker went away: the next read settles it
+            log.warning("lost track of response %s: %s", record.id, exc.message)
         finally:
             await subscription.close()
         if encoder.ended:
@@ -189,6 +191,7 @@ async def _resume(svc: Services, user: str, record: StoredResponse, after: int) 
     except NotFound:
         following = None
     if following is None or following.subscription is None:
+        record = await settle(svc, user, record)  # a run whose events expired is lost
         if record.status in TERMINAL and after < 0:  # a full replay, of what the row keeps
             encoder = ResponseEncoder(shape_of(record))
             frames = [*encoder.start(), *encoder.feed(replay_events(record))]
