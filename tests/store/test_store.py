@@ -789,8 +789,11 @@ def test_the_public_surface_of_the_store_modules() -> None:
     assert tables.__all__ == [
         "UTCDateTime",
         "conversations",
+        "files",
+        "message_files",
         "messages",
         "metadata",
+        "responses",
         "sessions",
         "users",
     ]
