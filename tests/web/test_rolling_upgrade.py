@@ -41,6 +41,11 @@ async def test_stops_reach_and_come_from_a_worker_of_the_previous_version(
     try:
         await pubsub.subscribe(OLD_CHANNEL)
         await pubsub.get_message(timeout=1)  # the subscribe confirmation
+        for _ in range(250):  # the new worker's control subscription is up (a busy machine)
+            counts = dict(await old.pubsub_numsub(OLD_CHANNEL, broker._channel))
+            if counts.get(OLD_CHANNEL.encode()) == 2 and counts.get(broker._channel.encode()):
+                break
+            await asyncio.sleep(0.02)
         # The new worker asks for a stop: the old one hears it on its channel.
         await broker.request_stop("msg_run_by_the_old_worker")
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
