@@ -6,8 +6,14 @@
 // button. Then DOMPurify sanitises the HTML into a DocumentFragment with a strict allowlist:
 // only http(s)/mailto/# link targets, no style, no SVG/MathML, no forms or embeds. Links open
 // in a new tab with rel="noopener noreferrer nofollow".
+//
+// Math ($…$, $$…$$, \(…\), \[…\]) is a marked extension: a formula is a token only once its
+// closing delimiter is there (a formula still arriving shows as text, and renders once whole),
+// rendered by KaTeX as MathML (trust off, no \href or \html*; its TeX annotation dropped) and
+// then sanitised with the rest: MathML is the one markup the allowlist adds, and raw HTML from
+// the model never gets that far. A formula KaTeX cannot parse shows as its source, as code.
 
-import { DOMPurify, hljs, Lexer, Marked } from "../vendor/index.js";
+import { DOMPurify, hljs, katex, Lexer, Marked } from "../vendor/index.js";
 import { t } from "./i18n.js";
 
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
@@ -16,7 +22,74 @@ export const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => ESCA
 const SAFE_URL = /^(?:https?:|mailto:|#)/i;
 const LANGUAGE_NAME = /^[\w+#.-]{1,32}$/;
 
+const MATH_BLOCK = [/^ {0,3}\$\$([\s\S]+?)\$\$[ \t]*(?:\n+|$)/, /^ {0,3}\\\[([\s\S]+?)\\\][ \t]*(?:\n+|$)/];
+const MATH_INLINE = [
+  [/^\$\$(?!\$)([\s\S]+?)\$\$/, true],
+  [/^\\\(([\s\S]+?)\\\)/, false],
+  [/^\\\[([\s\S]+?)\\\]/, true],
+  // $x$: no space inside either delimiter, no digit right after it ("$5 and $10" is money)
+  [/^\$(?![\s$])((?:\\.|[^\\$\n])+?)(?<!\s)\$(?!\d)/, false],
+];
+const MAX_FORMULA = 4000; // characters; a longer "formula" is text
+const formulas = new Map(); // rendered formulas (the live blocks render again every frame)
+
+/** A formula as sanitisable MathML (KaTeX), or its source as code when it does not parse. */
+export function renderMath(tex, display) {
+  const key = `${display ? "D" : "I"}${tex}`;
+  let html = formulas.get(key);
+  if (html === undefined) {
+    try {
+      html = katex.renderToString(tex, {
+        displayMode: display, output: "mathml", throwOnError: true, trust: false,
+        strict: "ignore", maxSize: 20, maxExpand: 300,
+      });
+      // the TeX source again, in an element the sanitiser refuses (it would show as text)
+      html = html.replace(/<annotation\b[^>]*>[^<]*<\/annotation>/g, "").replace(/<\/?semantics>/g, "");
+      html = display ? `<div class="math math-display">${html}</div>` : `<span class="math">${html}</span>`;
+    } catch {
+      html = `<code class="math-error">${escapeHtml(tex)}</code>`;
+    }
+    if (formulas.size > 500) formulas.delete(formulas.keys().next().value);
+    formulas.set(key, html);
+  }
+  return html;
+}
+
 const marked = new Marked({ gfm: true, breaks: false, async: false });
+marked.use({
+  extensions: [
+    {
+      name: "mathBlock",
+      level: "block",
+      start: (src) => src.match(/^ {0,3}(?:\$\$|\\\[)/m)?.index,
+      tokenizer(src) {
+        for (const rule of MATH_BLOCK) {
+          const match = rule.exec(src);
+          if (match && match[1].trim() && match[1].length <= MAX_FORMULA) {
+            return { type: "mathBlock", raw: match[0], text: match[1].trim() };
+          }
+        }
+        return undefined;
+      },
+      renderer: (token) => renderMath(token.text, true),
+    },
+    {
+      name: "math",
+      level: "inline",
+      start: (src) => src.match(/\$|\\[([]/)?.index,
+      tokenizer(src) {
+        for (const [rule, display] of MATH_INLINE) {
+          const match = rule.exec(src);
+          if (match && match[1].trim() && match[1].length <= MAX_FORMULA) {
+            return { type: "math", raw: match[0], text: match[1].trim(), display };
+          }
+        }
+        return undefined;
+      },
+      renderer: (token) => renderMath(token.text, token.display),
+    },
+  ],
+});
 marked.use({
   renderer: {
     html(token) {
@@ -48,7 +121,7 @@ marked.use({
 const PURIFY = {
   ALLOWED_URI_REGEXP: SAFE_URL,
   FORBID_TAGS: [
-    "style", "img", "svg", "math", "form", "input", "textarea", "select", "iframe", "object",
+    "style", "img", "svg", "form", "input", "textarea", "select", "iframe", "object",
     "embed", "video", "audio", "source", "picture", "link", "meta", "base", "template",
   ],
   FORBID_ATTR: ["style", "srcset", "action", "formaction", "xlink:href"],

@@ -37,4 +37,5 @@ hljs.registerLanguage("typescript", typescript);
 hljs.registerLanguage("xml", xml);
 hljs.registerLanguage("yaml", yaml);
 export { hljs };
-export const VERSIONS = { marked: "18.2.1", dompurify: "3.4.18", highlight: "11.12.0" };
+export { default as katex } from "./katex-0.19.1.esm.js";
+export const VERSIONS = { marked: "18.2.1", dompurify: "3.4.18", highlight: "11.12.0", katex: "0.19.1" };
