@@ -90,7 +90,8 @@ def test_nothing_from_a_formula_reaches_the_dom_unsanitised(new_page: PageFactor
     body = chat.answer().locator(".msg-body")
     assert body.locator("script, img, iframe, svg, style, a, [href]").count() == 0
     names = body.evaluate(
-        """(el) => [...el.querySelectorAll("*")].flatMap((n) => [...n.attributes].map((a) => a.name))
+        """(el) => [...el.querySelectorAll("*")]
+             .flatMap((n) => [...n.attributes].map((a) => a.name))
              .filter((name) => name.startsWith("on") || name === "style" || name.startsWith("data-")
                                || name === "href" || name === "src")"""
     )
