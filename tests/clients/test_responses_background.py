@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import openai
+import pydantic
 import pytest
-from openai.types.responses import Response
+from openai.types.responses import Response, ResponseItem
 
 from tests.harness import MockUpstream
 from tests.web.test_chat_stream import words
@@ -256,3 +257,43 @@ def test_previous_response_id_of_a_background_response(
         {"role": "assistant", "content": words(2)},
         {"role": "user", "content": "[[mock tokens=1]]"},
     ]
+
+
+def test_input_items_are_listed(sync: openai.OpenAI) -> None:
+    """``responses.input_items.list``: the response's own input, in the SDK's item types, newest
+    first by default, paged with ``after``."""
+    created = sync.responses.create(
+        model=MODEL,
+        input=[
+            {"role": "user", "content": "weather?"},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "22 C"},
+            {"role": "assistant", "content": "It is 22 C."},
+            {"role": "user", "content": [{"type": "input_text", "text": "[[mock tokens=1]]"}]},
+        ],
+    )
+    listed = sync.responses.input_items.list(created.id, order="asc")
+    kinds = [(item.type, getattr(item, "role", None)) for item in listed.data]
+    assert kinds == [
+        ("message", "user"),
+        ("function_call", None),
+        ("function_call_output", None),
+        ("message", "assistant"),
+        ("message", "user"),
+    ]
+    first = listed.data[0]
+    assert first.type == "message" and first.content[0].to_dict() == {
+        "type": "input_text",
+        "text": "weather?",
+    }
+    assert len({item.id for item in listed.data}) == 5 and listed.has_more is False
+    raw = sync.responses.input_items.with_raw_response.list(created.id).http_response.json()
+    for item in raw["data"]:  # each in a shape the SDK's own validation accepts
+        pydantic.TypeAdapter(ResponseItem).validate_python(item)
+    newest = sync.responses.input_items.list(created.id, limit=2)
+    assert [i.id for i in newest.data] == [i.id for i in reversed(listed.data)][:2]
+    assert newest.has_more is True
+    rest = sync.responses.input_items.list(created.id, limit=10, after=newest.data[-1].id)
+    assert [i.id for i in rest.data] == [i.id for i in reversed(listed.data)][2:]
+    with pytest.raises(openai.NotFoundError):
+        sync.responses.input_items.list("resp_unknown")

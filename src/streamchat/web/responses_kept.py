@@ -17,13 +17,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
 from streamchat.chat import utcnow
-from streamchat.errors import Conflict, NotFound, StreamchatError
+from streamchat.errors import Conflict, InvalidRequest, NotFound, StreamchatError
 from streamchat.events import Event
 from streamchat.fanout import Subscription
 from streamchat.store import ResponsePatch, StoredResponse
@@ -33,6 +33,7 @@ from streamchat.web.services import Services, current_user, services
 __all__ = [
     "TERMINAL",
     "end_patch",
+    "input_items",
     "keep_until_end",
     "router",
     "settle",
@@ -278,3 +279,62 @@ async def delete_response(response_id: str, svc: Svc, user: User) -> Response:
             await svc.answers.stop(user, response_id)
     await svc.store.delete_response(user, response_id)
     return JSONResponse({"id": response_id, "object": "response", "deleted": True})
+
+
+@router.get("/responses/{response_id}/input_items", response_model=None)
+async def list_input_items(
+    response_id: str,
+    svc: Svc,
+    user: User,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Annotated[Literal["asc", "desc"], Query()] = "desc",
+    after: Annotated[str | None, Query()] = None,
+) -> Response:
+    """The response's own input items (not its previous responses'), as OpenAI lists them."""
+    record = await svc.store.get_response(user, response_id)
+    items = input_items(record)
+    if order == "desc":
+        items.reverse()
+    if after is not None:
+        ids = [item["id"] for item in items]
+        if after not in ids:
+            raise InvalidRequest(f"after: {after!r} is not an input item of {response_id}")
+        items = items[ids.index(after) + 1 :]
+    page = items[:limit]
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": page,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": len(items) > limit,
+        }
+    )
+
+
+def input_items(record: StoredResponse) -> list[dict[str, Any]]:
+    """The stored input items in the listed shapes: each with an id (its own, else one
+    derived from the response id and its position) and a status; a message's text as parts."""
+    base = record.id.partition("_")[2] or record.id
+    listed: list[dict[str, Any]] = []
+    for index, item in enumerate(record.request.get("input") or []):
+        kind = item.get("type", "message")
+        prefix = {"function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}
+        shown = {**item, "type": kind, "status": "completed"}
+        shown["id"] = item.get("id") or f"{prefix.get(kind, 'msg')}_{base}_in{index}"
+        if kind == "message":
+            shown["content"] = _parts(item.get("role"), item.get("content"))
+        listed.append(shown)
+    return listed
+
+
+def _parts(role: Any, content: Any) -> list[dict[str, Any]]:
+    parts = [{"type": "input_text", "text": content}] if isinstance(content, str) else content
+    if role != "assistant":
+        return list(parts or [])
+    return [
+        {"type": "output_text", "text": p.get("text") or "", "annotations": []}
+        if p.get("type") in ("input_text", "output_text", "text")
+        else p
+        for p in parts or []
+    ]
