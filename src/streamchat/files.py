@@ -72,6 +72,9 @@ _EXTENSIONS: dict[str, str] = {
 }
 # Extensions of formats streamchat does not read; named so the error says what they are.
 _UNSUPPORTED = {"zip", "gz", "tgz", "7z", "rar", "docx", "xlsx", "pptx", "exe", "bmp", "tiff"}
+# Archives and compressed streams (zip, and so Office files; gzip, bzip2, xz, 7z, rar):
+# never text, whatever their first bytes decode to.
+_ARCHIVES = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"7z\xbc\xaf", b"Rar!")
 _TEXT_TYPES = {"text/plain", "text/markdown", "text/csv", "application/json", "text/html"}
 _HTML = re.compile(rb"^\s*(<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]|<script[\s>])", re.I)
 _SVG = re.compile(
@@ -173,7 +176,7 @@ def _sniff(data: bytes) -> str | None:
         return "image/webp"
     if data.startswith(b"%PDF-"):
         return "application/pdf"
-    if b"\x00" in data:
+    if data.startswith(_ARCHIVES) or b"\x00" in data:
         return None
     try:
         data.decode("utf-8")
