@@ -644,11 +644,15 @@ class _Answer:
         if self.refusal:
             message["content"] = None
             message["refusal"] = "".join(self.refusal)
-        if self.scenario.tool_calls:
+        if self.scenario.tool_calls or self.search is not None:
             message["content"] = None
             call = self._tool_call_pieces()[0]
             call.pop("index", None)
-            call["function"]["arguments"] = '{"city": "Paris", "unit": "celsius"}'
+            call["function"]["arguments"] = (
+                '{"city": "Paris", "unit": "celsius"}'
+                if self.search is None
+                else web_search_args(self.search)
+            )
             message["tool_calls"] = [call]
         choice = {"index": 0, "message": message, "finish_reason": self.finish}
         return {
