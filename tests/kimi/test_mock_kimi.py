@@ -69,7 +69,11 @@ def test_changed_arguments_are_refused(kimi_mock: MockUpstream) -> None:
 
 
 def test_search_with_thinking_on_is_refused(kimi_mock: MockUpstream) -> None:
-    body = {"model": "kimi-k2.5", "tools": SEARCH, "messages": [{"role": "user", "content": "x"}]}
+    body: dict[str, Any] = {
+        "model": "kimi-k2.5",
+        "tools": SEARCH,
+        "messages": [{"role": "user", "content": "x"}],
+    }
     assert _post(kimi_mock, body).status_code == 400  # thinking is on by default
     body["thinking"] = {"type": "disabled"}
     assert _post(kimi_mock, body).status_code == 200
