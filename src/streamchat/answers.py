@@ -401,7 +401,9 @@ class Answers:
         server is configured to retry. ``background``: it runs to its end with nobody
         attached (the Responses API's background mode); ids start with ``id_prefix``."""
         provider, info = await self.catalog.resolve(model)
-        request = ["complete", info.id, messages, params]
+        # The kind of answer is part of the request: a key reused for a background response
+        # (or on another surface) must not attach to an answer that stops without listeners.
+        request = ["complete", info.id, messages, params, background, id_prefix]
 
         # A client that sends a key says it will come back for the answer: give it the grace;
         # a background answer runs to its end whoever listens.

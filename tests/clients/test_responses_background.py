@@ -297,3 +297,21 @@ def test_input_items_are_listed(sync: openai.OpenAI) -> None:
     assert [i.id for i in rest.data] == [i.id for i in reversed(listed.data)][2:]
     with pytest.raises(openai.NotFoundError):
         sync.responses.input_items.list("resp_unknown")
+
+
+def test_an_idempotency_key_reused_for_another_kind_of_answer_is_refused(
+    sync: openai.OpenAI,
+) -> None:
+    """A key of a chat completion, or of a response that is not background, is not the key
+    of a background response: 422, not an attach to an answer that stops with its client."""
+    key = {"Idempotency-Key": f"key-{secrets.token_hex(4)}"}
+    prompt = "[[mock tokens=2]]"
+    sync.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": prompt}], extra_headers=key
+    )
+    with pytest.raises(openai.UnprocessableEntityError, match="different request"):
+        sync.responses.create(model=MODEL, input=prompt, extra_headers=key)
+    key = {"Idempotency-Key": f"key-{secrets.token_hex(4)}"}
+    sync.responses.create(model=MODEL, input=prompt, extra_headers=key)
+    with pytest.raises(openai.UnprocessableEntityError, match="different request"):
+        sync.responses.create(model=MODEL, input=prompt, background=True, extra_headers=key)
