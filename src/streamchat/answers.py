@@ -29,39 +29,24 @@ from streamchat.chat import (
     UpstreamRequest,
     estimate_tokens,
     new_id,
-    trim_history,
 )
 from streamchat.errors import Conflict, InvalidRequest, NotFound, StreamchatError
 from streamchat.events import Event
 from streamchat.fanout import Broker, StreamInfo, Subscription
-from streamchat.files import StoredFile, data_url, document_message
 from streamchat.generations import Generations, GenerationSpec
 from streamchat.idempotency import Keys
+from streamchat.prompts import Attached, Options, Prompts, prompt_estimate, title_for
+from streamchat.prompts import switched as switched_params
 from streamchat.store import Store
 from streamchat.tree import Tree
-from streamchat.upstream import ModelInfo
-from streamchat.upstream.catalog import Catalog, Provider
+from streamchat.upstream.catalog import Catalog
 
-__all__ = [
-    "Admission",
-    "Answers",
-    "Following",
-    "Options",
-    "Started",
-    "history_for",
-    "prompt_estimate",
-    "replay",
-    "title_for",
-]
+__all__ = ["Admission", "Answers", "Following", "Options", "Started"]
 
 log = logging.getLogger("streamchat")
 
 # Continuations of one answer the broker is asked about (each kept for replay_ttl).
 MAX_CONTINUATIONS = 100
-# What one image costs in the estimates, in tokens (providers count images their own way).
-IMAGE_TOKENS = 1000
-Attached = dict[str, list[StoredFile]]  # the files of each question, by its id
-
 # How long a repeated request waits for the answer its first try is starting (~2 s).
 ATTACH_POLLS = 100
 ATTACH_POLL_S = 0.02
@@ -71,20 +56,6 @@ class Admission(Protocol):
     """The per-minute limit: raises RateLimited when ``user`` may not start another answer."""
 
     async def answer_started(self, user: str) -> None: ...
-
-
-@dataclass(slots=True, frozen=True)
-class Options:
-    """The per-conversation switches a start may set (None: keep the conversation's):
-    Kimi's builtin web search, and thinking for models that take a switch (the catalog's
-    ``ModelInfo.thinking``). They are kept in the conversation's ``params``."""
-
-    web_search: bool | None = None
-    thinking: bool | None = None
-
-
-SWITCHES = ("web_search", "thinking")
-WEB_SEARCH_TOOL = {"type": "builtin_function", "function": {"name": "$web_search"}}
 
 
 @dataclass(slots=True, frozen=True)
@@ -105,21 +76,6 @@ class Following:
 
     subscription: Subscription | None = None
     replay: list[Event] | None = None
-
-
-def title_for(text: str) -> str:
-    return " ".join(text.split())[:80]
-
-
-def history_for(conversation: Conversation, path: list[Message]) -> list[dict[str, Any]]:
-    """What the model sees: the system prompt, then each turn of ``path`` that has text."""
-    history: list[dict[str, Any]] = []
-    if conversation.system_prompt:
-        history.append({"role": "system", "content": conversation.system_prompt})
-    for message in path:
-        if message.role in ("user", "assistant") and message.content:
-            history.append({"role": message.role, "content": message.content})
-    return history
 
 
 class Answers:
@@ -144,8 +100,9 @@ class Answers:
         self.admission = admission
         self.max_message_chars = max_message_chars
         self.completion_retries = completion_retries
-        self.max_attachments = max_attachments
-        self.web_search_rounds = web_search_rounds
+        self.prompts = Prompts(
+            store, max_attachments=max_attachments, web_search_rounds=web_search_rounds
+        )
         self.keys = Keys(broker, idempotency_ttl)
 
     # -- conversations: ask, regenerate, edit ---------------------------------------------
@@ -191,7 +148,7 @@ class Answers:
             if parent_id is not None:
                 raise InvalidRequest("parent_id needs a conversation_id")
             _, info = await self.catalog.resolve(model)
-            files = await self._attachments(owner, attachments, None)
+            files = await self.prompts.attachments(owner, attachments, None)
             conversation = Conversation(
                 new_id("conv"), owner, title=title_for(text), model=model and info.id
             )
@@ -209,7 +166,7 @@ class Answers:
         conversation, tree = await self._open(owner, conversation_id)
         parent = await self._parent(owner, tree, conversation, parent_id)
         await self._check_idle(tree)
-        files = await self._attachments(owner, attachments, conversation.id)
+        files = await self.prompts.attachments(owner, attachments, conversation.id)
         question = Message(
             new_id("msg"), conversation.id, owner, "user", content=text, parent_id=parent
         )
@@ -263,7 +220,7 @@ class Answers:
         if attachments is None:
             kept = await self.store.message_files(owner, conversation.id)
             attachments = [f.id for f in kept.get(old.id, [])]
-        files = await self._attachments(owner, attachments, conversation.id)
+        files = await self.prompts.attachments(owner, attachments, conversation.id)
         question = Message(
             new_id("msg"), conversation.id, owner, "user", content=text, parent_id=old.parent_id
         )
@@ -342,10 +299,10 @@ class Answers:
         path = tree.path(question.id)
         files = await self.store.message_files(owner, conversation.id)
         on_path = [f for m in path for f in files.get(m.id, [])]
-        self._check_vision(info, on_path)
-        await self._read_documents(provider, owner, on_path)
-        request = await self._request(conversation, path, files, info)
-        self._switches(request.params, provider, info, None)
+        self.prompts.check_vision(info, on_path)
+        await self.prompts.read_documents(provider, owner, on_path)
+        request = await self.prompts.request(conversation, path, files, info)
+        self.prompts.switches(request.params, provider, info, None)
         request.params.pop("tools", None)  # partial mode writes text, it does not search
         flag = "partial" if provider.continuation == "partial" else "prefix"
         request.messages.append({"role": "assistant", "content": answer.content, flag: True})
@@ -459,7 +416,7 @@ class Answers:
                 f"GET /api/conversations/{message.conversation_id}",
                 code="replay_expired",
             )
-        return Following(replay=[] if message.status == "streaming" else replay(message))
+        return Following(replay=[] if message.status == "streaming" else events.replay(message))
 
     async def stop(self, owner: str, generation_id: str) -> dict[str, object]:
         """Cancel the upstream call now; the answer keeps what arrived, marked stopped.
@@ -587,132 +544,6 @@ class Answers:
             found.append((stream_id, info))
         return found
 
-    async def _attachments(
-        self, owner: str, ids: Sequence[str], conversation_id: str | None
-    ) -> list[StoredFile]:
-        """The owner's files ``ids`` (NotFound for others'), none of another conversation."""
-        wanted = list(dict.fromkeys(ids))
-        if len(wanted) > self.max_attachments:
-            raise InvalidRequest(
-                f"{len(wanted)} files attached; the limit is {self.max_attachments} per question"
-            )
-        files = await self.store.get_files(owner, wanted)
-        for file in files:
-            if file.conversation_id not in (None, conversation_id):
-                raise InvalidRequest(
-                    f"file {file.id} is attached in another conversation; upload it again"
-                )
-        return files
-
-    @staticmethod
-    def _check_vision(info: ModelInfo, files: list[StoredFile]) -> None:
-        images = [f.name for f in files if f.kind == "image"]
-        if images and not info.vision:
-            raise InvalidRequest(
-                f"model {info.id} cannot see images ({', '.join(images)}); choose a model "
-                "that can, or remove the images",
-                code="model_cannot_see",
-            )
-
-    async def _read_documents(
-        self, provider: Provider, owner: str, files: list[StoredFile]
-    ) -> None:
-        """With a provider that extracts files itself (Kimi), each document's text is its
-        extraction, asked once per file and kept in the store."""
-        if not provider.file_extract:
-            return
-        source = f"provider:{provider.name}"
-        for file in files:
-            if file.kind == "document" and file.text_source != source:
-                _, data = await self.store.file_data(owner, file.id)
-                file.text = await provider.extract_file(file.name, data)
-                file.text_source = source
-                await self.store.set_file_text(file.id, file.text, source)
-
-    async def _request(
-        self, conversation: Conversation, path: list[Message], files: Attached, info: ModelInfo
-    ) -> UpstreamRequest:
-        """The call for ``path``: each question's documents as system messages before it
-        (always kept, and refused when they cannot fit), its images as image_url parts."""
-        if not any(files.get(m.id) for m in path):
-            return _upstream_request(history_for(conversation, path), conversation, info)
-        history: list[dict[str, Any]] = []
-        if conversation.system_prompt:
-            history.append({"role": "system", "content": conversation.system_prompt})
-        images: dict[int, list[StoredFile]] = {}
-        for message in path:
-            if message.role not in ("user", "assistant") or not message.content:
-                continue
-            attached = files.get(message.id, [])
-            history.extend(
-                {"role": "system", "content": document_message(f)}
-                for f in attached
-                if f.kind == "document"
-            )
-            turn: dict[str, Any] = {"role": message.role, "content": message.content}
-            history.append(turn)
-            if pictures := [f for f in attached if f.kind == "image"]:
-                images[id(turn)] = pictures
-        params = dict(conversation.params)
-        reserve = int(params.get("max_tokens") or min(4096, info.context_window // 4))
-        budget = max(256, info.context_window - reserve)
-        fixed = prompt_estimate([m for m in history if m["role"] == "system"])
-        fixed += estimate_tokens(path[-1].content) + IMAGE_TOKENS * len(
-            images.get(id(history[-1]), [])
-        )
-        if fixed > budget:
-            raise InvalidRequest(
-                f"the attached documents and the question come to about {fixed} tokens; model "
-                f"{info.id} takes {info.context_window} with {reserve} kept for the answer. "
-                "Attach less, or choose a model with a larger context window",
-                code="context_too_small",
-            )
-        messages = trim_history(history, budget)
-        for turn in messages:
-            parts: list[dict[str, Any]] = [{"type": "text", "text": turn["content"]}]
-            for file in images.get(id(turn), []):
-                _, data = await self.store.file_data(conversation.owner_id, file.id)
-                parts.append({"type": "image_url", "image_url": {"url": data_url(file.mime, data)}})
-            if len(parts) > 1:
-                turn["content"] = parts
-        return UpstreamRequest(model=info.id, messages=messages, params=params)
-
-    def _switches(
-        self,
-        params: dict[str, Any],
-        provider: Provider,
-        info: ModelInfo,
-        options: Options | None,
-    ) -> int:
-        """Turn the conversation's switches in ``params`` into the provider's parameters;
-        return how many builtin tool rounds the answer may take. A switch asked for now that
-        the model cannot take is a 400; one kept from before is left out."""
-        wanted = {name: params.pop(name, None) for name in SWITCHES}
-        asked = options or Options()
-        rounds = 0
-        if wanted["web_search"]:
-            if provider.web_search:
-                params["tools"] = [*params.get("tools", []), WEB_SEARCH_TOOL]
-                rounds = self.web_search_rounds
-            elif asked.web_search:
-                raise InvalidRequest(
-                    f"web search is not offered for model {info.id} (provider {provider.name})",
-                    code="web_search_unavailable",
-                )
-        thinking = wanted["thinking"]
-        if rounds and info.thinking == "kimi":
-            thinking = False  # Kimi's $web_search runs with thinking disabled
-        if thinking is not None:
-            if info.thinking == "kimi":
-                params["thinking"] = {"type": "enabled" if thinking else "disabled"}
-            elif info.thinking == "reasoning_effort":
-                params["reasoning_effort"] = "high" if thinking else "low"
-            elif asked.thinking is not None:
-                raise InvalidRequest(
-                    f"model {info.id} has no thinking switch", code="thinking_unavailable"
-                )
-        return rounds
-
     async def _start(
         self,
         conversation: Conversation,
@@ -733,13 +564,13 @@ class Answers:
         files = {**({} if create else await self.store.message_files(owner, conversation.id))}
         files.update(attach)
         on_path = [f for m in path for f in files.get(m.id, [])]
-        self._check_vision(info, on_path)
-        await self._read_documents(provider, owner, on_path)
-        switched = _switched(conversation, options)
+        self.prompts.check_vision(info, on_path)
+        await self.prompts.read_documents(provider, owner, on_path)
+        switched = switched_params(conversation, options)
         if switched is not None:
             conversation.params = switched
-        request = await self._request(conversation, path, files, info)
-        tool_rounds = self._switches(request.params, provider, info, options)
+        request = await self.prompts.request(conversation, path, files, info)
+        tool_rounds = self.prompts.switches(request.params, provider, info, options)
         await self.admission.answer_started(owner)
         question = path[-1]
         answer = Message(
@@ -803,65 +634,3 @@ class Answers:
                     )
         except StreamchatError:
             log.warning("could not remove the rows of answer %s, which did not start", rows[-1].id)
-
-
-def _switched(conversation: Conversation, options: Options | None) -> dict[str, Any] | None:
-    """The conversation's params with the switches ``options`` sets, if that changes them."""
-    if options is None:
-        return None
-    params = dict(conversation.params)
-    for name in SWITCHES:
-        value = getattr(options, name)
-        if value is not None:
-            params[name] = value
-    return params if params != conversation.params else None
-
-
-def prompt_estimate(messages: list[dict[str, Any]]) -> int:
-    """The estimated prompt tokens of ``messages``; an image part counts IMAGE_TOKENS."""
-    total = 0
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and part.get("type") == "text":
-                    total += estimate_tokens(str(part.get("text") or ""))
-                else:
-                    total += IMAGE_TOKENS
-        else:
-            total += estimate_tokens(str(content or ""))
-    return total
-
-
-def replay(message: Message) -> list[Event]:
-    """A finished answer whose live events have expired, as one compact sequence."""
-    kept = [
-        events.meta(
-            1,
-            conversation_id=message.conversation_id,
-            message_id=message.id,
-            model=message.model or "",
-            question_id=message.parent_id,
-        )
-    ]
-    if message.reasoning:
-        kept.append(Event(len(kept) + 1, "reasoning", {"text": message.reasoning}))
-    if message.content:
-        kept.append(Event(len(kept) + 1, "delta", {"text": message.content}))
-    if message.usage is not None:
-        kept.append(events.usage(len(kept) + 1, message.usage))
-    last = max(message.last_event_id or 0, len(kept) + 1)
-    if message.error:
-        kept.append(events.error(last, message.error))
-    else:
-        kept.append(events.done(last, message.finish_reason, message.ttft_ms, message.total_ms))
-    return kept
-
-
-def _upstream_request(
-    history: list[dict[str, Any]], conversation: Conversation, info: ModelInfo
-) -> UpstreamRequest:
-    params = dict(conversation.params)
-    reserve = int(params.get("max_tokens") or min(4096, info.context_window // 4))
-    messages = trim_history(history, max(256, info.context_window - reserve))
-    return UpstreamRequest(model=info.id, messages=messages, params=params)

@@ -29,10 +29,10 @@ from typing import Any, Final
 
 import orjson
 
-from streamchat.chat import Usage
+from streamchat.chat import Message, Usage
 from streamchat.errors import StreamchatError
 
-__all__ = ["EVENT_TYPES", "TERMINAL", "Event", "done", "error", "meta", "usage"]
+__all__ = ["EVENT_TYPES", "TERMINAL", "Event", "done", "error", "meta", "replay", "usage"]
 
 EVENT_TYPES: Final = frozenset(
     {"meta", "reasoning", "delta", "tool_call", "tool", "usage", "done", "error"}
@@ -139,3 +139,28 @@ def error(id: int, failure: StreamchatError | dict[str, Any]) -> Event:
 
 def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
+
+
+def replay(message: Message) -> list[Event]:
+    """A finished answer whose live events have expired, as one compact sequence."""
+    kept = [
+        meta(
+            1,
+            conversation_id=message.conversation_id,
+            message_id=message.id,
+            model=message.model or "",
+            question_id=message.parent_id,
+        )
+    ]
+    if message.reasoning:
+        kept.append(Event(len(kept) + 1, "reasoning", {"text": message.reasoning}))
+    if message.content:
+        kept.append(Event(len(kept) + 1, "delta", {"text": message.content}))
+    if message.usage is not None:
+        kept.append(usage(len(kept) + 1, message.usage))
+    last = max(message.last_event_id or 0, len(kept) + 1)
+    if message.error:
+        kept.append(error(last, message.error))
+    else:
+        kept.append(done(last, message.finish_reason, message.ttft_ms, message.total_ms))
+    return kept
