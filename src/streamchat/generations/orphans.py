@@ -69,7 +69,15 @@ class Orphans:
             "error": error.as_dict(),
             "last_event_id": next_id + 1,
         }
-        await self.saver.final(stream_id, patch)
+        meta = kept[0].data if kept and kept[0].type == "meta" else {}
+        message_id = str(meta.get("message_id") or stream_id)
+        if meta.get("generation_id"):
+            # A continuation (Continue) of a stored answer: its row holds the answer so far with
+            # what the continuation's periodic saves added; the broker only this continuation's
+            # text. Keep the row's text, end it.
+            del patch["content"], patch["reasoning"], patch["usage"]
+            patch["status"] = "incomplete"
+        await self.saver.final(message_id, patch)
         self.broker.publish(
             stream_id, [events.usage(next_id, usage), events.error(next_id + 1, error)]
         )
