@@ -229,3 +229,21 @@ async def test_continue_with_deepseeks_prefix_completion(make_server: ServerFact
         bodies = chat_bodies(mock)
     assert more.text() == " w4 w5"
     assert bodies[1]["messages"][-1] == {"role": "assistant", "content": words(3), "prefix": True}
+
+
+async def test_patching_params_keeps_the_switches_a_start_set(kimi_server: Server) -> None:
+    """web_search / thinking live in the conversation's params (set by /api/chat); a PATCH of
+    the sampling params used to replace the whole dict and drop them."""
+    async with httpx.AsyncClient(base_url=kimi_server.url, timeout=30) as client:
+        stream = await read_stream(
+            client,
+            "POST",
+            "/api/chat",
+            json={"message": "[[mock tokens=2]]", "model": "kimi-k2.5", "thinking": False},
+        )
+        assert stream.status == 200, stream.raw
+        conversation_id = stream.first("meta")["conversation_id"]
+        url = f"/api/conversations/{conversation_id}"
+        assert (await client.get(url)).json()["params"] == {"thinking": False}
+        patched = await client.patch(url, json={"params": {"temperature": 0.3}})
+        assert patched.json()["params"] == {"temperature": 0.3, "thinking": False}

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from streamchat.chat import Conversation, Message, new_id
 from streamchat.errors import InvalidRequest
+from streamchat.prompts import SWITCHES
 from streamchat.tree import Tree
 from streamchat.web.bodies import Text
 from streamchat.web.services import Services, current_user, services
@@ -139,6 +140,10 @@ async def update_conversation(
     fields = await _fields(svc, body)
     if fields.get("title", "") is None:
         fields.pop("title")
+    if "params" in fields:  # the switches (web search, thinking) are set by starts: kept
+        before = (await svc.store.get_conversation(user, conversation_id)).params
+        kept = {k: before[k] for k in SWITCHES if k in before}
+        fields["params"] = {**fields["params"], **kept}
     shown = body.current_message_id
     if shown is not None:
         message = await svc.store.get_message(user, shown)  # NotFound: unknown or others'
