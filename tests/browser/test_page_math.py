@@ -83,7 +83,12 @@ HOSTILE = (
 def test_nothing_from_a_formula_reaches_the_dom_unsanitised(new_page: PageFactory) -> None:
     chat = new_page()
     dialogs: list[Dialog] = []
-    chat.page.on("dialog", lambda d: (dialogs.append(d), d.dismiss()))
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog)
+        dialog.dismiss()
+
+    chat.page.on("dialog", on_dialog)
     chat.open()
     chat.send(HOSTILE + " [[mock text=echo]]")
     chat.wait_status("complete")
