@@ -16,9 +16,10 @@ back. One answer streams per conversation at a time, whatever its branch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -50,6 +51,8 @@ MAX_CONTINUATIONS = 100
 # How long a repeated request waits for the answer its first try is starting (~2 s).
 ATTACH_POLLS = 100
 ATTACH_POLL_S = 0.02
+# How long a conversation's start holds its lock at most (a worker that died while starting).
+START_LOCK_S = 30.0
 
 
 class Admission(Protocol):
@@ -163,22 +166,23 @@ class Answers:
                 answer_id=answer_id,
                 options=options,
             )
-        conversation, tree = await self._open(owner, conversation_id)
-        parent = await self._parent(owner, tree, conversation, parent_id)
-        await self._check_idle(tree)
-        files = await self.prompts.attachments(owner, attachments, conversation.id)
-        question = Message(
-            new_id("msg"), conversation.id, owner, "user", content=text, parent_id=parent
-        )
-        return await self._start(
-            conversation,
-            [*tree.path(parent), question],
-            [question],
-            model,
-            attach={question.id: files},
-            answer_id=answer_id,
-            options=options,
-        )
+        async with self._starting(conversation_id):
+            conversation, tree = await self._open(owner, conversation_id)
+            parent = await self._parent(owner, tree, conversation, parent_id)
+            await self._check_idle(tree)
+            files = await self.prompts.attachments(owner, attachments, conversation.id)
+            question = Message(
+                new_id("msg"), conversation.id, owner, "user", content=text, parent_id=parent
+            )
+            return await self._start(
+                conversation,
+                [*tree.path(parent), question],
+                [question],
+                model,
+                attach={question.id: files},
+                answer_id=answer_id,
+                options=options,
+            )
 
     async def regenerate(
         self,
@@ -192,12 +196,14 @@ class Answers:
         answer = await self.store.get_message(owner, answer_id)
         if answer.role != "assistant":
             raise InvalidRequest(f"message {answer_id} is a question; regenerate takes an answer")
-        conversation, tree = await self._open(owner, answer.conversation_id)
-        await self._check_idle(tree)
-        question = tree.get(answer.parent_id)
-        if question is None:
-            raise Conflict(f"answer {answer_id} has no question to answer again")
-        return await self._start(conversation, tree.path(question.id), [], model, options=options)
+        async with self._starting(answer.conversation_id):
+            conversation, tree = await self._open(owner, answer.conversation_id)
+            await self._check_idle(tree)
+            question = tree.get(answer.parent_id)
+            if question is None:
+                raise Conflict(f"answer {answer_id} has no question to answer again")
+            path = tree.path(question.id)
+            return await self._start(conversation, path, [], model, options=options)
 
     async def edit(
         self,
@@ -215,23 +221,29 @@ class Answers:
         old = await self.store.get_message(owner, question_id)
         if old.role != "user":
             raise InvalidRequest(f"message {question_id} is an answer; edit takes a question")
-        conversation, tree = await self._open(owner, old.conversation_id)
-        await self._check_idle(tree)
-        if attachments is None:
-            kept = await self.store.message_files(owner, conversation.id)
-            attachments = [f.id for f in kept.get(old.id, [])]
-        files = await self.prompts.attachments(owner, attachments, conversation.id)
-        question = Message(
-            new_id("msg"), conversation.id, owner, "user", content=text, parent_id=old.parent_id
-        )
-        return await self._start(
-            conversation,
-            [*tree.path(old.parent_id), question],
-            [question],
-            model,
-            attach={question.id: files},
-            options=options,
-        )
+        async with self._starting(old.conversation_id):
+            conversation, tree = await self._open(owner, old.conversation_id)
+            await self._check_idle(tree)
+            if attachments is None:
+                kept = await self.store.message_files(owner, conversation.id)
+                attachments = [f.id for f in kept.get(old.id, [])]
+            files = await self.prompts.attachments(owner, attachments, conversation.id)
+            question = Message(
+                new_id("msg"),
+                conversation.id,
+                owner,
+                "user",
+                content=text,
+                parent_id=old.parent_id,
+            )
+            return await self._start(
+                conversation,
+                [*tree.path(old.parent_id), question],
+                [question],
+                model,
+                attach={question.id: files},
+                options=options,
+            )
 
     async def regenerate_last(
         self,
@@ -278,13 +290,20 @@ class Answers:
         answer = await self.store.get_message(owner, answer_id)
         if answer.role != "assistant":
             raise InvalidRequest(f"message {answer_id} is a question; continue takes an answer")
+        async with self._starting(answer.conversation_id):
+            return await self._continue(owner, answer.conversation_id, answer_id)
+
+    async def _continue(self, owner: str, conversation_id: str, answer_id: str) -> Started:
+        conversation, tree = await self._open(owner, conversation_id)
+        answer = tree.get(answer_id)  # as it is now, under the conversation's start lock
+        if answer is None:
+            raise NotFound(f"message {answer_id} not found")
         if answer.status != "complete" or answer.finish_reason != "length":
             raise Conflict(
                 f"answer {answer_id} did not stop at its length limit (status {answer.status}, "
                 f"finish_reason {answer.finish_reason}); only such an answer can be continued",
                 code="not_continuable",
             )
-        conversation, tree = await self._open(owner, answer.conversation_id)
         await self._check_idle(tree)
         question = tree.get(answer.parent_id)
         if question is None:
@@ -512,6 +531,21 @@ class Answers:
                 f"parent_id {parent_id} is a question; a question follows an answer"
             )
         return parent.id
+
+    @contextlib.asynccontextmanager
+    async def _starting(self, conversation_id: str) -> AsyncIterator[None]:
+        """Hold the conversation's start lock (in the broker: every worker's) from reading its
+        tree until its answer runs (or its rows were taken back): two starts at once, from two
+        tabs or a double click, would both find it idle and both stream."""
+        key, token = f"start {conversation_id}", new_id("start")
+        if await self.broker.remember(key, token, START_LOCK_S) is not None:
+            raise Conflict(
+                "an answer is starting in this conversation; stop it or wait for it to end"
+            )
+        try:
+            yield
+        finally:
+            await self.broker.forget(key, token)
 
     async def _check_idle(self, tree: Tree) -> None:
         """One answer at a time per conversation: refuse while one of its answers streams."""
