@@ -601,6 +601,7 @@ class Answers:
         self.prompts.check_vision(info, on_path)
         await self.prompts.read_documents(provider, owner, on_path)
         switched = switched_params(conversation, options)
+        params_before = conversation.params
         if switched is not None:
             conversation.params = switched
         request = await self.prompts.request(conversation, path, files, info)
@@ -640,7 +641,8 @@ class Answers:
         try:
             await self.generations.start(spec)
         except StreamchatError:
-            await self._take_back(conversation, [*new_rows, answer], create)
+            kept = params_before if switched is not None and not create else None
+            await self._take_back(conversation, [*new_rows, answer], create, kept)
             raise
         return Started(
             answer.id,
@@ -651,7 +653,11 @@ class Answers:
         )
 
     async def _take_back(
-        self, conversation: Conversation, rows: list[Message], created: bool
+        self,
+        conversation: Conversation,
+        rows: list[Message],
+        created: bool,
+        params: dict[str, Any] | None = None,
     ) -> None:
         """Undo the writes of an answer that did not start; the store being away too is logged
         (the client gets the reason the answer did not start)."""
@@ -662,6 +668,10 @@ class Answers:
                 await self.store.delete_conversation(conversation.owner_id, conversation.id)
             else:
                 await self.store.delete_messages(conversation.owner_id, [m.id for m in rows])
+                if params is not None:  # the switches the start had set
+                    await self.store.update_conversation(
+                        conversation.owner_id, conversation.id, {"params": params}
+                    )
                 if conversation.current_id is not None:  # the branch shown before
                     await self.store.set_current(
                         conversation.owner_id, conversation.id, conversation.current_id
