@@ -559,13 +559,17 @@ class Answers:
 
     async def _current(self, generation_id: str) -> tuple[str, StreamInfo | None]:
         """The stream an id stands for now: the answer's own, or, once that has ended, the
-        newest continuation of it (``<id>.c1``, ``<id>.c2``, ... while the broker keeps them)."""
+        running continuation of it, else the newest (``<id>.c1``, ``<id>.c2``, ... while the
+        broker keeps them)."""
         info = await self.broker.info(generation_id)
         if info is not None and not info.finished:
             return generation_id, info
-        newest = await self._continuations(generation_id)
-        if newest:
-            return newest[-1]
+        kept = await self._continuations(generation_id)
+        # A running one first: once an earlier continuation's events expired, the numbering
+        # starts again at c1 while a later one (c2 ...) may still be kept, ended.
+        running = [c for c in kept if not c[1].finished]
+        if running or kept:
+            return (running or kept)[-1]
         return generation_id, info
 
     async def _continuations(self, answer_id: str) -> list[tuple[str, StreamInfo]]:
