@@ -13,8 +13,9 @@
 import { api } from "./api.js";
 import { ask, Thread } from "./branches.js";
 import { download, fileName, toJSON, toMarkdown } from "./export.js";
-import { announce, guard, toast } from "./feedback.js";
+import { announce, errorText, guard, toast } from "./feedback.js";
 import { t } from "./i18n.js";
+import { displayTitle } from "./titles.js";
 import { Catalog, fillModelSelect } from "./models.js";
 import { Run, RunRegistry } from "./runs.js";
 import { Follower } from "./scroller.js";
@@ -24,6 +25,7 @@ import "./components/sc-settings.js";
 import "./components/sc-sidebar.js";
 
 const PAGE = 50;
+const MAX_PAGE = 200; // the most GET /api/conversations gives at once
 const ROUTE = /^#\/c\/(.+)$/;
 
 export class App {
@@ -51,7 +53,7 @@ export class App {
     try {
       this.catalog = new Catalog(await api.models());
     } catch (error) {
-      toast(error.message);
+      toast(errorText(error));
     }
     fillModelSelect(this.modelSelect, this.catalog, null);
     this.model = this.modelSelect.value;
@@ -74,7 +76,7 @@ export class App {
     on(thread, "sc-rendered", () => this.follower.onContent());
     on(this.sidebar, "sc-rename", (e) => this.rename(e.detail.id, e.detail.title));
     on(this.sidebar, "sc-delete", (e) => this.remove(e.detail.id));
-    on(this.sidebar, "sc-more", () => this.refreshList(this.list.length));
+    on(this.sidebar, "sc-more", () => this.loadMore());
     on(this.sidebar, "click", (e) => e.target.closest(".conv-open") && this.navOpen(false));
     // The skip link focuses the input without touching the hash, which is the route: following
     // its href would leave the open conversation (and clear an answer just sent).
@@ -131,7 +133,7 @@ export class App {
     } catch (error) {
       if (ticket !== this.opening) return;
       if (error.status === 404) location.hash = "#/";
-      toast(error.message);
+      toast(errorText(error));
       return;
     }
     if (ticket !== this.opening) return;
@@ -156,6 +158,7 @@ export class App {
     const known = this.runs.forGeneration(message.id);
     if (known) return known;
     const run = this.track(new Run({ conversationId: this.conversation.id, origin: { kind: "attach" } }));
+    this.sidebar.setStreaming(this.conversation.id, true); // a re-attached run gets no `meta`
     const resume = message.last_event_id > 0 && Boolean(message.content || message.reasoning);
     run.attach(
       message.id,
@@ -288,7 +291,8 @@ export class App {
    */
   refused(run) {
     const { question, answer, taken } = this.asked.get(run);
-    const { code, message, retry_after: wait } = run.error;
+    const { code, retry_after: wait } = run.error;
+    const message = errorText(run.error);
     if (code !== "conflict" && run.origin.kind !== "regenerate") {
       question.markUnsent();
       answer.markUnsent();
@@ -352,17 +356,33 @@ export class App {
     this.composer.busy = Boolean(run && !run.stopping);
     this.thread.lock(Boolean(run));
     document.querySelector("#empty").hidden = !this.thread.empty;
-    const title = this.conversation?.title;
+    const title = this.conversation ? displayTitle(this.conversation.title, t("untitled")) : null;
     document.querySelector("#title").textContent = title || t("newChat");
     document.title = title ? `${title} · streamchat` : "streamchat";
   }
 
   // -- conversations ----------------------------------------------------------------------------
 
-  async refreshList(offset = 0) {
-    const page = await guard(api.conversations(PAGE, offset));
+  /** Read the list again, as far as it was loaded (Load more is not undone by an answer). */
+  async refreshList() {
+    // one more than was shown: a new conversation comes in on top and pushes none out
+    const want = this.list.length > PAGE ? this.list.length + 1 : PAGE;
+    const list = [];
+    let more = false;
+    do {
+      const page = await guard(api.conversations(Math.min(MAX_PAGE, want - list.length), list.length));
+      if (!page) return;
+      list.push(...page.conversations);
+      more = page.has_more;
+    } while (more && list.length < want);
+    this.list = list;
+    this.sidebar.show(this.list, more);
+  }
+
+  async loadMore() {
+    const page = await guard(api.conversations(PAGE, this.list.length));
     if (!page) return;
-    this.list = offset ? [...this.list, ...page.conversations] : page.conversations;
+    this.list = [...this.list, ...page.conversations];
     this.sidebar.show(this.list, page.has_more);
   }
 
@@ -388,11 +408,22 @@ export class App {
     this.model = id;
     this.modelSelect.value = id;
     const notice = document.querySelector("#demo-notice");
-    notice.hidden = !this.catalog.isDemo(id);
+    notice.hidden = !this.catalog.isDemo(id) || demoNoticeDismissed();
     const [before, after = ""] = t("demoNotice").split("{command}");
     const command = document.createElement("code");
     command.textContent = "MOONSHOT_API_KEY=sk-... streamchat serve";
-    notice.replaceChildren(before, command, after);
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "icon-btn notice-close";
+    close.textContent = "✕";
+    close.setAttribute("aria-label", t("dismiss"));
+    close.title = t("dismiss");
+    close.addEventListener("click", () => {
+      notice.hidden = true;
+      dismissDemoNotice();
+      this.composer.focus();
+    });
+    notice.replaceChildren(before, command, after, close);
   }
 
   async chooseModel(id) {
@@ -442,5 +473,23 @@ export class App {
     this.thread.retranslate();
     this.setModel(this.model);
     this.updateView();
+  }
+}
+
+const NOTICE_KEY = "streamchat.demoNotice";
+
+function demoNoticeDismissed() {
+  try {
+    return globalThis.localStorage?.getItem(NOTICE_KEY) === "dismissed";
+  } catch {
+    return false;
+  }
+}
+
+function dismissDemoNotice() {
+  try {
+    globalThis.localStorage?.setItem(NOTICE_KEY, "dismissed");
+  } catch {
+    // private mode: dismissed for this page only
   }
 }

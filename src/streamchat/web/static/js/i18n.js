@@ -42,6 +42,7 @@ const STRINGS = {
     you: "You",
     assistant: "Assistant",
     thinking: "Thinking…",
+    editing: "Editing your question",
     waiting: "Waiting for the answer…",
     waitingFor: "Waiting for the answer… {seconds} s",
     thoughtFor: "Thought for {seconds} s",
@@ -72,7 +73,14 @@ const STRINGS = {
     ttft: "first token {ms} ms",
     rate: "{rate} tokens/s",
     errorTitle: "Error",
-    errorNetwork: "The connection failed: {message}",
+    errorNetwork: "The connection failed: the server could not be reached. Check your network and try again.",
+    theme: "Theme",
+    themeSystem: "System",
+    themeLight: "Light",
+    themeDark: "Dark",
+    dismiss: "Dismiss",
+    inputPlaceholderTouch: "Message streamchat…",
+    renameKeys: "F2 renames, Delete deletes",
     errorConnectionLost: "The connection to the server was lost.",
     answerDone: "Answer complete.",
     answerStopped: "Answer stopped.",
@@ -129,6 +137,7 @@ const STRINGS = {
     you: "你",
     assistant: "助手",
     thinking: "思考中…",
+    editing: "正在编辑问题",
     waiting: "正在等待回答…",
     waitingFor: "正在等待回答… {seconds} 秒",
     thoughtFor: "思考了 {seconds} 秒",
@@ -158,7 +167,33 @@ const STRINGS = {
     ttft: "首个 token {ms} 毫秒",
     rate: "{rate} token/秒",
     errorTitle: "出错了",
-    errorNetwork: "连接失败：{message}",
+    errorNetwork: "连接失败：无法连接到服务器。请检查网络后重试。",
+    theme: "主题",
+    themeSystem: "跟随系统",
+    themeLight: "浅色",
+    themeDark: "深色",
+    dismiss: "关闭",
+    inputPlaceholderTouch: "给 streamchat 发消息…",
+    renameKeys: "F2 重命名，Delete 删除",
+    err_upstream_rate_limited: "模型服务商限流了这个请求，请稍后再试。",
+    err_upstream_quota: "模型服务商账户的额度已用完。",
+    err_upstream_unavailable: "模型服务商暂时不可用，请稍后再试。",
+    err_upstream_timeout: "模型服务商响应超时。",
+    err_upstream_connect: "无法连接到模型服务商。",
+    err_upstream_auth: "模型服务商拒绝了凭据（API 密钥无效或无权限）。",
+    err_upstream_content_filter: "模型服务商的内容过滤拦截了这个回答。",
+    err_upstream_error: "模型服务商返回了错误。",
+    err_upstream_bad_response: "模型服务商返回了无法读取的响应。",
+    err_upstream_dropped: "与模型服务商的连接中断了。",
+    err_upstream_bad_request: "模型服务商拒绝了这个请求。",
+    err_upstream_not_found: "模型服务商找不到这个模型。",
+    err_model_not_found: "找不到这个模型。",
+    err_too_many_streams: "同时进行的回答太多了，请稍后再试。",
+    err_rate_limited: "请求太频繁了，请稍后再试。",
+    err_interrupted: "服务器重启，回答被中断了。",
+    err_context_too_small: "内容超出了模型的上下文长度。",
+    err_message_too_long: "消息太长了。",
+    err_server_error: "服务器出错了。",
     errorConnectionLost: "与服务器的连接已断开。",
     answerDone: "回答完成。",
     answerStopped: "回答已停止。",
@@ -203,6 +238,11 @@ export function setLanguage(lang, { remember = false } = {}) {
 
 export function language() {
   return current;
+}
+
+/** The string for `key` in the current language itself (no English fallback), or null. */
+export function own(key) {
+  return STRINGS[current][key] ?? null;
 }
 
 export function t(key, vars = {}) {

@@ -2,6 +2,7 @@
 
 import { App } from "./app.js";
 import { detectLanguage, LANGUAGES, setLanguage, translate } from "./i18n.js";
+import { savedTheme, setTheme } from "./theme.js";
 
 const picker = document.querySelector("#lang");
 picker.replaceChildren(
@@ -9,6 +10,11 @@ picker.replaceChildren(
 );
 picker.value = setLanguage(detectLanguage());
 translate(document);
+document.querySelector("sc-composer")?.translate(); // defined (and drawn) before the language was set
+
+const themePicker = document.querySelector("#theme");
+themePicker.value = setTheme(savedTheme());
+themePicker.addEventListener("change", () => setTheme(themePicker.value, { remember: true }));
 
 const app = new App();
 picker.addEventListener("change", () => {

@@ -15,7 +15,12 @@ export class Follower {
     scroller.addEventListener("keydown", (event) => {
       if (["PageUp", "ArrowUp", "Home"].includes(event.key)) this.release();
     });
-    jumpButton.addEventListener("click", () => this.toBottom());
+    jumpButton.addEventListener("click", () => {
+      // the button hides itself: keep the focus in the thread it scrolled, not on <body>
+      const hadFocus = document.activeElement === jumpButton;
+      this.toBottom();
+      if (hadFocus) scroller.focus({ preventScroll: true });
+    });
   }
 
   atBottom() {

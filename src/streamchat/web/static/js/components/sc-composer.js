@@ -10,7 +10,7 @@ export class ScComposer extends HTMLElement {
     this.innerHTML = `
       <form class="composer">
         <textarea id="composer-input" class="composer-input" rows="1"
-          data-i18n-attr="placeholder:inputPlaceholder;aria-label:inputLabel"></textarea>
+          data-i18n-attr="aria-label:inputLabel"></textarea>
         <button type="submit" class="btn primary send" data-i18n="send"></button>
         <button type="button" class="btn danger stop" data-i18n="stop" hidden></button>
       </form>`;
@@ -36,7 +36,9 @@ export class ScComposer extends HTMLElement {
 
   translate() {
     for (const el of this.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-    this.input.placeholder = t("inputPlaceholder");
+    // no keyboard shortcuts to tell of on a touch screen
+    const touch = navigator.maxTouchPoints > 0 || globalThis.matchMedia?.("(pointer: coarse)").matches;
+    this.input.placeholder = t(touch ? "inputPlaceholderTouch" : "inputPlaceholder");
     this.input.setAttribute("aria-label", t("inputLabel"));
   }
 

@@ -8,6 +8,7 @@
 // Events (bubbling): sc-regenerate, sc-edit {text}, sc-retry {error}, sc-resend, sc-edit-resend,
 // sc-version {id, step}, sc-rendered.
 
+import { errorText } from "../feedback.js";
 import { t } from "../i18n.js";
 import { MarkdownStream } from "../markdown-stream.js";
 import { copyText } from "../clipboard.js";
@@ -157,10 +158,16 @@ export class ScMessage extends HTMLElement {
     const area = document.createElement("textarea");
     area.className = "edit-input";
     area.value = text;
-    area.setAttribute("aria-label", t("edit"));
+    const label = document.createElement("div");
+    label.className = "edit-label";
+    label.textContent = t("editing");
+    area.setAttribute("aria-label", t("editing"));
     const send = button("btn primary edit-send", t("editSend"), "submit");
     const cancel = button("btn edit-cancel", t("cancel"));
-    box.append(area, send, cancel);
+    const buttons = document.createElement("div");
+    buttons.className = "edit-buttons";
+    buttons.append(cancel, send);
+    box.append(label, area, buttons);
     this.body.hidden = true;
     this.body.after(box);
     area.focus();
@@ -368,6 +375,8 @@ export class ScMessage extends HTMLElement {
     badge.hidden = !(src.status === "stopped" || src.status === "incomplete");
     badge.textContent = badge.hidden ? "" : t(src.status);
     this.els.stats.textContent = stats(src);
+    // an error with no text: nothing to copy, and Retry (in the error) is the way to ask again
+    this.toggleAttribute("data-empty", !src.text);
     const box = this.els["msg-error"];
     box.classList.remove("reconnecting");
     box.hidden = !src.error;
@@ -429,10 +438,13 @@ function setIfChanged(dataset, key, value) {
   if (dataset[key] !== value) dataset[key] = value;
 }
 
+const MIN_RATE_SECONDS = 0.25; // a rate over less time is a burst's, not the model's speed
+
 function stats(src) {
   const parts = [];
   const usage = src.usage;
-  if (usage && usage.completion_tokens != null) {
+  // an empty answer has no tokens to tell of (and "~0 tokens (estimated)" says nothing)
+  if (usage && usage.completion_tokens != null && (usage.completion_tokens > 0 || !usage.estimated)) {
     const key = usage.estimated ? "tokensEstimated" : "tokens";
     parts.push(t(key, { count: usage.completion_tokens }));
   }
@@ -440,16 +452,11 @@ function stats(src) {
   if (done.ttft_ms != null) parts.push(t("ttft", { ms: Math.round(done.ttft_ms) }));
   if (usage?.completion_tokens && done.total_ms != null && done.ttft_ms != null) {
     const seconds = (done.total_ms - done.ttft_ms) / 1000;
-    if (seconds > 0) parts.push(t("rate", { rate: (usage.completion_tokens / seconds).toFixed(1) }));
+    if (seconds >= MIN_RATE_SECONDS) parts.push(t("rate", { rate: (usage.completion_tokens / seconds).toFixed(1) }));
   }
   return parts.join(" · ");
 }
 
-function errorText(error) {
-  if (error.code === "network") return t("errorNetwork", { message: error.message });
-  if (error.code === "connection_lost") return t("errorConnectionLost");
-  return error.message || error.code;
-}
 
 function button(className, label, type = "button") {
   const el = document.createElement("button");

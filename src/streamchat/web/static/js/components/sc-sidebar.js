@@ -3,6 +3,7 @@
 // Events: sc-rename {id, title}, sc-delete {id}, sc-more.
 
 import { t } from "../i18n.js";
+import { displayTitle } from "../titles.js";
 
 export class ScSidebar extends HTMLElement {
   connectedCallback() {
@@ -19,6 +20,7 @@ export class ScSidebar extends HTMLElement {
       this.dispatchEvent(new CustomEvent("sc-more", { bubbles: true }));
     });
     this.list.addEventListener("click", (event) => this.onClick(event));
+    this.list.addEventListener("keydown", (event) => this.onKey(event));
     this.list.addEventListener("focusout", (event) => {
       const del = event.target.closest?.(".conv-delete");
       if (del) resetDelete(del);
@@ -51,7 +53,7 @@ export class ScSidebar extends HTMLElement {
     const li = document.createElement("li");
     li.className = "conv";
     li.dataset.id = conversation.id;
-    const title = conversation.title || t("untitled");
+    const title = displayTitle(conversation.title, t("untitled"));
     const link = document.createElement("a");
     link.className = "conv-open";
     link.href = `#/c/${encodeURIComponent(conversation.id)}`;
@@ -62,8 +64,14 @@ export class ScSidebar extends HTMLElement {
     dot.className = "conv-dot";
     dot.title = t("streamingDot");
     dot.hidden = !this.streaming.has(conversation.id);
+    // one Tab stop per conversation: the link; F2 renames, Delete deletes (the buttons are for
+    // the mouse and for touch, and stay out of the Tab order)
+    link.setAttribute("aria-keyshortcuts", "F2 Delete");
+    link.setAttribute("aria-description", t("renameKeys"));
     const rename = iconButton("conv-rename", "✎", t("renameTitle", { title }));
     const remove = iconButton("conv-delete", "✕", t("deleteTitle", { title }));
+    rename.tabIndex = -1;
+    remove.tabIndex = -1;
     li.append(link, dot, rename, remove);
     return li;
   }
@@ -95,6 +103,33 @@ export class ScSidebar extends HTMLElement {
       } else {
         button.classList.add("confirming");
         button.textContent = t("deleteConfirm");
+      }
+    }
+  }
+
+  onKey(event) {
+    const link = event.target.closest?.(".conv-open");
+    if (!link) return;
+    const li = link.closest("li.conv");
+    if (event.key === "F2") {
+      event.preventDefault();
+      this.startRename(li);
+    } else if (event.key === "Delete") {
+      event.preventDefault();
+      const button = li.querySelector(".conv-delete");
+      if (button.classList.contains("confirming")) {
+        this.dispatchEvent(new CustomEvent("sc-delete", { bubbles: true, detail: { id: li.dataset.id } }));
+      } else {
+        button.classList.add("confirming");
+        button.textContent = t("deleteConfirm");
+        link.addEventListener("blur", () => resetDelete(button), { once: true });
+      }
+    } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      const step = event.key === "ArrowDown" ? "nextElementSibling" : "previousElementSibling";
+      const next = li[step]?.querySelector(".conv-open");
+      if (next) {
+        event.preventDefault();
+        next.focus();
       }
     }
   }
