@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 
+from tests.conftest import REDIS_URL, ServerFactory
 from tests.harness import read_stream
 from tests.web.test_branches import MODEL, ask, shown
 
@@ -17,6 +18,19 @@ async def test_two_starts_at_once_in_one_conversation_stream_one_answer(
 ) -> None:
     """One answer streams per conversation: of two starts sent at once (two tabs, a double
     click), one streams and the other is a 409 that wrote nothing."""
+    await _two_at_once(client)
+
+
+async def test_two_starts_at_once_with_redis_stream_one_answer(
+    make_server: ServerFactory,
+) -> None:
+    """The same with the lock in Redis (the one every worker shares)."""
+    server = make_server(redis_url=REDIS_URL)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        await _two_at_once(client)
+
+
+async def _two_at_once(client: httpx.AsyncClient) -> None:
     first = await ask(client, "q1 [[mock tokens=1]]")
     conversation_id = first["conversation_id"]
     for _ in range(3):
