@@ -368,7 +368,7 @@ export class App {
     // one more than was shown: a new conversation comes in on top and pushes none out
     const want = this.list.length > PAGE ? this.list.length + 1 : PAGE;
     const list = [];
-    let more = false;
+    let more;
     do {
       const page = await guard(api.conversations(Math.min(MAX_PAGE, want - list.length), list.length));
       if (!page) return;

@@ -13,7 +13,7 @@ const $ = (selector) => document.querySelector(selector);
  * when the user has signed in. If the session cannot be read, the page goes on (and its calls
  * report why they fail). */
 export async function ensureSession() {
-  let session = null;
+  let session;
   try {
     session = await api.session();
   } catch {
