@@ -325,9 +325,9 @@ class Answers:
         request.params.pop("tools", None)  # partial mode writes text, it does not search
         flag = "partial" if provider.continuation == "partial" else "prefix"
         request.messages.append({"role": "assistant", "content": answer.content, flag: True})
+        continued = await self._continuations(answer.id)  # before the row says streaming
         await self.admission.answer_started(owner)
         await self.store.update_message(answer.id, {"status": "streaming", "finish_reason": None})
-        continued = await self._continuations(answer.id)
         spec = GenerationSpec(
             id=f"{answer.id}.c{len(continued) + 1}",
             owner_id=owner,
