@@ -471,6 +471,11 @@ class Answers:
         if key is None:
             return await start(generation_id)
         claim = await self.keys.claim(owner, key, request, generation_id, model)
+        if claim.earlier is not None and await self._failed_before_any_token(claim.earlier):
+            # The first try failed before its first token (a provider's 429, 5xx): nothing was
+            # paid for, and a retry is what the failure asked for. It starts afresh.
+            await self.keys.release(claim)
+            claim = await self.keys.claim(owner, key, request, generation_id, model)
         if claim.earlier is not None:
             return await self._attach(owner, claim.earlier, claim.model)
         try:
@@ -478,6 +483,18 @@ class Answers:
         except BaseException:
             await self.keys.release(claim)
             raise
+
+    async def _failed_before_any_token(self, generation_id: str) -> bool:
+        info = await self.broker.info(generation_id)
+        if info is None or not info.finished:
+            return False
+        subscription = await self.broker.subscribe(generation_id, 0)
+        try:
+            kept = await subscription.next(0) or []
+        finally:
+            await subscription.close()
+        tokens = ("delta", "reasoning", "tool_call", "tool")
+        return bool(kept) and kept[-1].type == "error" and not any(e.type in tokens for e in kept)
 
     async def _attach(self, owner: str, generation_id: str, model: str) -> Started:
         """The answer an earlier request with the same key started, from its first event."""

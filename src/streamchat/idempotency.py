@@ -56,6 +56,8 @@ class Keys:
         fingerprint = _digest(orjson.dumps(request, option=orjson.OPT_SORT_KEYS))
         scoped = _digest(f"{owner}\x00{check_key(key)}".encode())
         value = f"{generation_id} {fingerprint} {model}"
+        if self.ttl <= 0:  # idempotency_ttl 0: keys are not kept
+            return Claim(scoped, value, generation_id, None, model)
         kept = await self.broker.remember(scoped, value, self.ttl)
         if kept is None:
             return Claim(scoped, value, generation_id, None, model)

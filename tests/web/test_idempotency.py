@@ -129,3 +129,30 @@ async def test_an_sdk_retry_after_a_dropped_stream_gets_the_whole_answer_once(
     assert whole.choices[0].message.content == words(30)
     assert len(calls_with(server, tag)) == 1
     await client.close()
+
+
+async def test_a_retry_after_a_failure_before_the_first_token_starts_afresh(
+    client: httpx.AsyncClient, server: Server
+) -> None:
+    """The first try got the provider's 429 before any token; its retry with the same key is
+    what the 429 asked for: it makes a new provider call instead of replaying the 429."""
+    tag, key = secrets.token_hex(4), secrets.token_hex(8)
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {
+                "role": "user",
+                "content": f"{tag} [[mock tokens=3 status=429 kind=rate_limit retry_after=0 "
+                f"fail_times=1 fail_key={tag}]]",
+            }
+        ],
+    }
+    headers = {"Idempotency-Key": key}
+    first = await client.post("/v1/chat/completions", json=body, headers=headers)
+    assert first.status_code == 429
+    again = await client.post("/v1/chat/completions", json=body, headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["choices"][0]["message"]["content"] == words(3)
+    once_more = await client.post("/v1/chat/completions", json=body, headers=headers)
+    assert once_more.json()["id"] == again.json()["id"]
+    assert len(calls_with(server, tag)) == 2
