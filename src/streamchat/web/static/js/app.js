@@ -1,5 +1,8 @@
 // The page's controller: which conversation is shown, the runs started from it, and the wiring
-// between the components (which only talk through CustomEvents) and the API.
+// between the components (which only talk through CustomEvents) and the API. This module holds
+// the wiring and the asking; its other jobs are methods of App kept in their own modules:
+// routes.js (the routes, the view, the thread drawn), conversations.js (the sidebar's list),
+// settings.js (model, settings, export, language).
 //
 // Routes: #/ is a new chat, #/c/{id} a conversation. Runs live in a RunRegistry, not in the
 // DOM: switching conversation unbinds the bubbles and the runs keep reading; coming back binds
@@ -12,21 +15,18 @@
 
 import { api } from "./api.js";
 import { ask, Thread } from "./branches.js";
-import { download, fileName, toJSON, toMarkdown } from "./export.js";
+import { conversations } from "./conversations.js";
 import { announce, errorText, guard, toast } from "./feedback.js";
 import { t } from "./i18n.js";
-import { displayTitle } from "./titles.js";
 import { Catalog, fillModelSelect } from "./models.js";
+import { routing } from "./routes.js";
 import { Run, RunRegistry } from "./runs.js";
+import { settings } from "./settings.js";
 import { Follower } from "./scroller.js";
 import { ensureSession } from "./session.js";
 import "./components/sc-composer.js";
 import "./components/sc-settings.js";
 import "./components/sc-sidebar.js";
-
-const PAGE = 50;
-const MAX_PAGE = 200; // the most GET /api/conversations gives at once
-const ROUTE = /^#\/c\/(.+)$/;
 
 export class App {
   constructor() {
@@ -97,80 +97,6 @@ export class App {
         document.querySelector("#menu").focus();
       }
     });
-  }
-
-  // -- navigation -------------------------------------------------------------------------------
-
-  route() {
-    const match = location.hash.match(ROUTE);
-    return match ? this.open(decodeURIComponent(match[1])) : this.showNew();
-  }
-
-  newChat() {
-    this.navOpen(false);
-    if (location.hash.match(ROUTE)) location.hash = "#/";
-    else this.showNew();
-    this.composer.focus();
-  }
-
-  showNew() {
-    this.opening++;
-    this.conversation = null;
-    this.draft = { model: this.catalog.pick(this.draft.model || this.model), system_prompt: "", params: {} };
-    this.setModel(this.draft.model);
-    this.sidebar.current = null;
-    this.view = { run: null }; // another chat's run carries on, but is no longer this view's
-    this.thread.clear();
-    delete this.thread.el.dataset.conversation;
-    this.updateView();
-  }
-
-  async open(id) {
-    const ticket = ++this.opening;
-    let conversation;
-    try {
-      conversation = await api.conversation(id);
-    } catch (error) {
-      if (ticket !== this.opening) return;
-      if (error.status === 404) location.hash = "#/";
-      toast(errorText(error));
-      return;
-    }
-    if (ticket !== this.opening) return;
-    const { messages, ...fields } = conversation;
-    this.conversation = fields;
-    this.view = { run: null };
-    const lastModel = messages.findLast((m) => m.role === "assistant")?.model;
-    this.setModel(this.catalog.pick(fields.model || lastModel || this.model));
-    this.sidebar.current = id;
-    this.renderThread(messages);
-    this.thread.el.dataset.conversation = id;
-    this.follower.toBottom();
-  }
-
-  renderThread(messages) {
-    this.thread.render(messages, (message) => this.runFor(message));
-    this.updateView();
-  }
-
-  /** The run of a streaming stored answer: the one this page follows, or a re-attach. */
-  runFor(message) {
-    const known = this.runs.forGeneration(message.id);
-    if (known) return known;
-    const run = this.track(new Run({ conversationId: this.conversation.id, origin: { kind: "attach" } }));
-    this.sidebar.setStreaming(this.conversation.id, true); // a re-attached run gets no `meta`
-    const resume = message.last_event_id > 0 && Boolean(message.content || message.reasoning);
-    run.attach(
-      message.id,
-      resume ? message.last_event_id : 0,
-      resume ? { text: message.content, reasoning: message.reasoning } : null,
-    );
-    return run;
-  }
-
-  navOpen(open) {
-    document.body.classList.toggle("nav-open", open);
-    document.querySelector("#menu").setAttribute("aria-expanded", String(open));
   }
 
   // -- asking -----------------------------------------------------------------------------------
@@ -306,35 +232,6 @@ export class App {
     else if (run.origin.kind === "chat") this.composer.restore(run.origin.message);
   }
 
-  /** Show another version of a message: the server moves the conversation to its branch. */
-  async showVersion(id, step) {
-    if (!this.conversation || this.activeRun()) return;
-    const view = this.view;
-    const conversation = await guard(api.showBranch(this.conversation.id, id));
-    if (!conversation || view !== this.view) return;
-    const { messages, ...fields } = conversation;
-    this.conversation = { ...this.conversation, ...fields };
-    this.renderThread(messages);
-    const bubble = this.thread.focusVersion(id, step);
-    if (bubble) announce(t("versionOf", { n: bubble.siblingIds.indexOf(id) + 1, m: bubble.siblingIds.length }));
-  }
-
-  /** Count the versions again once an answer ended (another tab may have added some). */
-  async refreshVersions() {
-    const id = this.conversation?.id;
-    if (!id) return;
-    const tree = await guard(api.conversation(id, { tree: true }));
-    if (tree && this.conversation?.id === id) this.thread.setVersions(tree.messages);
-  }
-
-  /** A new chat got its conversation: show it as such without reloading the thread. */
-  adopt(conversation) {
-    this.conversation = conversation;
-    history.replaceState(null, "", `#/c/${encodeURIComponent(conversation.id)}`);
-    this.thread.el.dataset.conversation = conversation.id;
-    this.sidebar.current = conversation.id;
-  }
-
   stop() {
     const run = this.activeRun();
     if (!run) return;
@@ -348,148 +245,7 @@ export class App {
     const run = this.activeRun();
     if (run?.stopping) await Promise.race([run.ended, new Promise((r) => setTimeout(r, 5000))]);
   }
-
-  // -- the thread -------------------------------------------------------------------------------
-
-  updateView() {
-    const run = this.activeRun();
-    this.composer.busy = Boolean(run && !run.stopping);
-    this.thread.lock(Boolean(run));
-    document.querySelector("#empty").hidden = !this.thread.empty;
-    const title = this.conversation ? displayTitle(this.conversation.title, t("untitled")) : null;
-    document.querySelector("#title").textContent = title || t("newChat");
-    document.title = title ? `${title} · streamchat` : "streamchat";
-  }
-
-  // -- conversations ----------------------------------------------------------------------------
-
-  /** Read the list again, as far as it was loaded (Load more is not undone by an answer). */
-  async refreshList() {
-    // one more than was shown: a new conversation comes in on top and pushes none out
-    const want = this.list.length > PAGE ? this.list.length + 1 : PAGE;
-    const list = [];
-    let more;
-    do {
-      const page = await guard(api.conversations(Math.min(MAX_PAGE, want - list.length), list.length));
-      if (!page) return;
-      list.push(...page.conversations);
-      more = page.has_more;
-    } while (more && list.length < want);
-    this.list = list;
-    this.sidebar.show(this.list, more);
-  }
-
-  async loadMore() {
-    const page = await guard(api.conversations(PAGE, this.list.length));
-    if (!page) return;
-    this.list = [...this.list, ...page.conversations];
-    this.sidebar.show(this.list, page.has_more);
-  }
-
-  async rename(id, title) {
-    const updated = await guard(api.updateConversation(id, { title }));
-    if (updated && this.conversation?.id === id) {
-      this.conversation.title = updated.title;
-      this.updateView();
-    }
-    this.refreshList();
-  }
-
-  async remove(id) {
-    const deleted = await guard(api.deleteConversation(id).then(() => true));
-    if (!deleted) return;
-    if (this.conversation?.id === id) this.newChat();
-    this.refreshList();
-  }
-
-  // -- model and settings -----------------------------------------------------------------------
-
-  setModel(id) {
-    this.model = id;
-    this.modelSelect.value = id;
-    const notice = document.querySelector("#demo-notice");
-    notice.hidden = !this.catalog.isDemo(id) || demoNoticeDismissed();
-    const [before, after = ""] = t("demoNotice").split("{command}");
-    const command = document.createElement("code");
-    command.textContent = "MOONSHOT_API_KEY=sk-... streamchat serve";
-    const close = document.createElement("button");
-    close.type = "button";
-    close.className = "icon-btn notice-close";
-    close.textContent = "✕";
-    close.setAttribute("aria-label", t("dismiss"));
-    close.title = t("dismiss");
-    close.addEventListener("click", () => {
-      notice.hidden = true;
-      dismissDemoNotice();
-      this.composer.focus();
-    });
-    notice.replaceChildren(before, command, after, close);
-  }
-
-  async chooseModel(id) {
-    this.setModel(id);
-    if (!this.conversation) this.draft.model = id;
-    else await guard(api.updateConversation(this.conversation.id, { model: id }));
-  }
-
-  openSettings() {
-    const values = this.conversation ?? this.draft;
-    this.settings.open({ ...values, model: this.model }, this.catalog, Boolean(this.conversation));
-  }
-
-  async saveSettings({ model, system_prompt, temperature }) {
-    const values = this.conversation ?? this.draft;
-    const params = { ...(values.params || {}) };
-    if (temperature === null) delete params.temperature;
-    else params.temperature = temperature;
-    if (this.conversation) {
-      const fields = { model, system_prompt, params };
-      try {
-        this.conversation = await api.updateConversation(this.conversation.id, fields);
-      } catch (error) {
-        this.settings.showError(error.message);
-        return;
-      }
-    } else {
-      this.draft = { model, system_prompt, params };
-    }
-    this.setModel(model);
-    this.settings.close();
-    announce(t("settingsSaved"));
-  }
-
-  async exportAs(format) {
-    if (!this.conversation) return;
-    const conversation = await guard(api.conversation(this.conversation.id));
-    if (!conversation) return;
-    if (format === "json") download(fileName(conversation, "json"), toJSON(conversation), "application/json");
-    else download(fileName(conversation, "md"), toMarkdown(conversation), "text/markdown");
-  }
-
-  /** Redraw every text after a language switch, in place: the thread and its scroll stay. */
-  retranslate() {
-    this.composer.translate();
-    this.sidebar.show(this.list, !this.sidebar.querySelector(".more").hidden);
-    this.thread.retranslate();
-    this.setModel(this.model);
-    this.updateView();
-  }
 }
 
-const NOTICE_KEY = "streamchat.demoNotice";
-
-function demoNoticeDismissed() {
-  try {
-    return globalThis.localStorage?.getItem(NOTICE_KEY) === "dismissed";
-  } catch {
-    return false;
-  }
-}
-
-function dismissDemoNotice() {
-  try {
-    globalThis.localStorage?.setItem(NOTICE_KEY, "dismissed");
-  } catch {
-    // private mode: dismissed for this page only
-  }
-}
+// the other jobs of the controller, each in its module
+Object.assign(App.prototype, routing, conversations, settings);

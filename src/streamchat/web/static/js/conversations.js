@@ -1,0 +1,49 @@
+// The sidebar's conversations: the list (read again after an answer, as far as it was loaded),
+// Load more, Rename, Delete. Methods of App (app.js), kept here by their job.
+
+import { api } from "./api.js";
+import { guard } from "./feedback.js";
+
+const PAGE = 50;
+const MAX_PAGE = 200; // the most GET /api/conversations gives at once
+
+export const conversations = {
+  /** Read the list again, as far as it was loaded (Load more is not undone by an answer). */
+  async refreshList() {
+    // one more than was shown: a new conversation comes in on top and pushes none out
+    const want = this.list.length > PAGE ? this.list.length + 1 : PAGE;
+    const list = [];
+    let more;
+    do {
+      const page = await guard(api.conversations(Math.min(MAX_PAGE, want - list.length), list.length));
+      if (!page) return;
+      list.push(...page.conversations);
+      more = page.has_more;
+    } while (more && list.length < want);
+    this.list = list;
+    this.sidebar.show(this.list, more);
+  },
+
+  async loadMore() {
+    const page = await guard(api.conversations(PAGE, this.list.length));
+    if (!page) return;
+    this.list = [...this.list, ...page.conversations];
+    this.sidebar.show(this.list, page.has_more);
+  },
+
+  async rename(id, title) {
+    const updated = await guard(api.updateConversation(id, { title }));
+    if (updated && this.conversation?.id === id) {
+      this.conversation.title = updated.title;
+      this.updateView();
+    }
+    this.refreshList();
+  },
+
+  async remove(id) {
+    const deleted = await guard(api.deleteConversation(id).then(() => true));
+    if (!deleted) return;
+    if (this.conversation?.id === id) this.newChat();
+    this.refreshList();
+  },
+};
