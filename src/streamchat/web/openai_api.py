@@ -27,7 +27,7 @@ from streamchat.web.openai_chunks import ChunkEncoder, completion, error_from_ev
 from streamchat.web.services import Services, current_user, services
 from streamchat.web.streaming import EventStream, unless_gone
 
-__all__ = ["router"]
+__all__ = ["first_events", "router"]
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 Svc = Annotated[Services, Depends(services)]
@@ -137,21 +137,9 @@ async def chat_completions(
     except UnknownModel as exc:
         raise UnknownModel(exc.message, code="model_not_found", status=404) from exc
     subscription = started.subscription
-    try:
-        first = await unless_gone(
-            request.receive,
-            _until_first_token(subscription, body.stream, svc.settings.heartbeat_interval),
-        )
-    except BaseException:
-        await subscription.close()
-        raise
+    first = await first_events(request, subscription, body.stream, svc.settings.heartbeat_interval)
     if first is None:  # the client left: nobody follows the answer, so it stops
-        await subscription.close()
         return Response(status_code=499)
-    error = first[-1] if first and first[-1].type == "error" else None
-    if error is not None and not any(e.type in _CONTENT for e in first):
-        await subscription.close()
-        raise error_from_event(error)
     header = [(b"x-streamchat-generation-id", started.id.encode())]
     if not body.stream:
         await subscription.close()
@@ -178,6 +166,29 @@ def _check_sendable(messages: list[dict[str, Any]], params: dict[str, Any]) -> N
         check_sendable(messages, "messages")
         check_sendable(params, "body")
         raise InvalidRequest("the request cannot be encoded as JSON for the provider") from None
+
+
+async def first_events(
+    request: Request, subscription: Subscription, stream: bool, heartbeat: float
+) -> list[Event] | None:
+    """Events up to the first token (stream) or the end (non-stream), before any header,
+    watching the client meanwhile: None (the subscription closed) when it left. A failure
+    before any token is raised as the HTTP error it is (the subscription closed)."""
+    try:
+        first = await unless_gone(
+            request.receive, _until_first_token(subscription, stream, heartbeat)
+        )
+    except BaseException:
+        await subscription.close()
+        raise
+    if first is None:
+        await subscription.close()
+        return None
+    error = first[-1] if first and first[-1].type == "error" else None
+    if error is not None and not any(e.type in _CONTENT for e in first):
+        await subscription.close()
+        raise error_from_event(error)
+    return first
 
 
 async def _until_first_token(

@@ -31,7 +31,7 @@ from streamchat.events import Event
 from streamchat.fanout import Subscription
 from streamchat.store import StoredResponse
 from streamchat.web.bodies import check_sendable
-from streamchat.web.openai_chunks import error_from_event
+from streamchat.web.openai_api import first_events
 from streamchat.web.responses_events import ResponseEncoder, frame
 from streamchat.web.responses_kept import (
     TERMINAL,
@@ -42,7 +42,7 @@ from streamchat.web.responses_kept import (
     stored_object,
 )
 from streamchat.web.services import Services, current_user, services
-from streamchat.web.streaming import EventStream, unless_gone
+from streamchat.web.streaming import EventStream
 
 __all__ = ["ResponsesRequest", "chat_messages", "chat_params", "router"]
 
@@ -52,7 +52,6 @@ Svc = Annotated[Services, Depends(services)]
 User = Annotated[str, Depends(current_user)]
 
 _STRICT = ConfigDict(strict=True, extra="ignore")
-_CONTENT = frozenset({"delta", "reasoning", "tool_call"})
 
 
 class FunctionTool(BaseModel):
@@ -335,20 +334,9 @@ async def create_response(
     if body.background:
         return await _background(svc, user, body, record, started.subscription)
     subscription = started.subscription
-    try:
-        first = await unless_gone(
-            request.receive, _first(subscription, body.stream, svc.settings.heartbeat_interval)
-        )
-    except BaseException:
-        await subscription.close()
-        raise
+    first = await first_events(request, subscription, body.stream, svc.settings.heartbeat_interval)
     if first is None:  # the client left: nobody follows the answer, so it stops
-        await subscription.close()
         return Response(status_code=499)
-    error = first[-1] if first and first[-1].type == "error" else None
-    if error is not None and not any(e.type in _CONTENT for e in first):
-        await subscription.close()
-        raise error_from_event(error)
     encoder = ResponseEncoder(shape_of(record))
     opening = encoder.start()
     header = {"x-streamchat-generation-id": started.id}
@@ -483,17 +471,3 @@ async def _background(
         extra_headers=[(k.encode(), v.encode()) for k, v in header.items()],
         preamble=b"".join(frame(e) for e in opening),
     )
-
-
-async def _first(subscription: Subscription, stream: bool, heartbeat: float) -> list[Event]:
-    """Events up to the first token (stream) or the end (non-stream), before any header."""
-    events: list[Event] = []
-    while True:
-        batch = await subscription.next(heartbeat)
-        if batch is None:
-            continue
-        if not batch:
-            return events
-        events.extend(batch)
-        if batch[-1].terminal or (stream and any(e.type in _CONTENT for e in batch)):
-            return events
