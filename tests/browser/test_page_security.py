@@ -70,7 +70,14 @@ def test_hostile_output_is_inert_live_and_after_reload(new_page: PageFactory, sp
     expect(chat.answers()).to_have_count(1)
     assert chat.answer().get_attribute("data-status") == "complete"
     check_inert(chat, dialogs)
-    assert chat.body_text() == live  # one rendering path for live and stored answers
+    # One rendering path for live and stored answers (a stored one is drawn in slices).
+    chat.page.wait_for_function(
+        "(live) => document.querySelector('#thread sc-message:last-of-type .msg-body')"
+        "?.innerText === live",
+        arg=live,
+        timeout=10_000,
+    )
+    assert chat.body_text() == live
 
 
 def check_inert_partial(chat: ChatPage) -> None:
