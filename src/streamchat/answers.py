@@ -342,19 +342,11 @@ class Answers:
             kept=(answer.content, answer.reasoning),
             kept_usage=answer.usage,
         )
-        try:
-            await self.generations.start(spec)
-        except StreamchatError:
-            await self.store.update_message(
+        return await self._launch(
+            spec,
+            lambda: self.store.update_message(
                 answer.id, {"status": "complete", "finish_reason": "length"}
-            )
-            raise
-        return Started(
-            spec.id,
-            info.id,
-            await self.broker.subscribe(spec.id, 0),
-            conversation_id=conversation.id,
-            question_id=question.id,
+            ),
         )
 
     # -- /v1: an answer that is not stored -------------------------------------------------
@@ -398,8 +390,7 @@ class Answers:
                 disconnect_grace=grace,
                 retries=self.completion_retries,
             )
-            await self.generations.start(spec)
-            return Started(spec.id, info.id, await self.broker.subscribe(spec.id, 0))
+            return await self._launch(spec)
 
         return await self._once(owner, idempotency_key, request, id_prefix, info.id, start)
 
@@ -659,18 +650,27 @@ class Answers:
             tool_rounds=tool_rounds,
             replay_reasoning=provider.replay_reasoning,
         )
+        kept = params_before if switched is not None and not create else None
+        return await self._launch(
+            spec, lambda: self._take_back(conversation, [*new_rows, answer], create, kept)
+        )
+
+    async def _launch(
+        self, spec: GenerationSpec, undo: Callable[[], Awaitable[None]] | None = None
+    ) -> Started:
+        """Start ``spec``'s generation; if it cannot start, ``undo`` what was written for it."""
         try:
             await self.generations.start(spec)
         except StreamchatError:
-            kept = params_before if switched is not None and not create else None
-            await self._take_back(conversation, [*new_rows, answer], create, kept)
+            if undo is not None:
+                await undo()
             raise
         return Started(
-            answer.id,
-            info.id,
-            await self.broker.subscribe(answer.id, 0),
-            conversation_id=conversation.id,
-            question_id=question.id,
+            spec.id,
+            spec.model,
+            await self.broker.subscribe(spec.id, 0),
+            conversation_id=spec.conversation_id,
+            question_id=spec.question_id,
         )
 
     async def _take_back(
