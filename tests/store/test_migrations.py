@@ -60,8 +60,11 @@ def _head() -> str | None:
 
 def test_the_revisions_form_one_line() -> None:
     script = ScriptDirectory.from_config(alembic_config())
-    assert script.get_heads() == ["0006"]
+    assert script.get_heads() == ["0009"]
     assert [r.revision for r in script.walk_revisions()] == [
+        "0009",
+        "0008",
+        "0007",
         "0006",
         "0005",
         "0004",
