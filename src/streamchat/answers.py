@@ -15,7 +15,6 @@ back. One answer streams per conversation at a time, whatever its branch.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -23,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from streamchat import events
+from streamchat import continuations, events
 from streamchat.chat import (
     Conversation,
     Message,
@@ -33,9 +32,9 @@ from streamchat.chat import (
 )
 from streamchat.errors import Conflict, InvalidRequest, NotFound, StreamchatError
 from streamchat.events import Event
-from streamchat.fanout import Broker, StreamInfo, Subscription
+from streamchat.fanout import Broker, Subscription
 from streamchat.generations import Generations, GenerationSpec
-from streamchat.idempotency import Keys
+from streamchat.idempotency import Keys, first_try_failed, started_by
 from streamchat.prompts import Attached, Options, Prompts, prompt_estimate, title_for
 from streamchat.prompts import switched as switched_params
 from streamchat.store import Store
@@ -46,11 +45,6 @@ __all__ = ["Admission", "Answers", "Following", "Options", "Started"]
 
 log = logging.getLogger("streamchat")
 
-# Continuations of one answer the broker is asked about (each kept for replay_ttl).
-MAX_CONTINUATIONS = 100
-# How long a repeated request waits for the answer its first try is starting (~2 s).
-ATTACH_POLLS = 100
-ATTACH_POLL_S = 0.02
 # How long a conversation's start holds its lock at most (a worker that died while starting).
 START_LOCK_S = 30.0
 
@@ -322,10 +316,8 @@ class Answers:
         await self.prompts.read_documents(provider, owner, on_path)
         request = await self.prompts.request(conversation, path, files, info)
         self.prompts.switches(request.params, provider, info, None)
-        request.params.pop("tools", None)  # partial mode writes text, it does not search
-        flag = "partial" if provider.continuation == "partial" else "prefix"
-        request.messages.append({"role": "assistant", "content": answer.content, flag: True})
-        continued = await self._continuations(answer.id)  # before the row says streaming
+        continuations.partial_request(request, answer.content, provider.continuation)
+        continued = await continuations.kept(self.broker, answer.id)  # before it says streaming
         await self.admission.answer_started(owner)
         await self.store.update_message(answer.id, {"status": "streaming", "finish_reason": None})
         spec = GenerationSpec(
@@ -405,7 +397,7 @@ class Answers:
         (a surface that needs the earlier ones, e.g. the model name), and only the broker is
         asked (``/v1`` answers are not stored). An answer being continued is followed in its
         continuation (whose numbering ``after`` then counts in)."""
-        generation_id, info = await self._current(generation_id)
+        generation_id, info = await continuations.current(self.broker, generation_id)
         if info is not None:
             if info.owner_id != owner:
                 raise NotFound(f"generation {generation_id} not found")
@@ -431,7 +423,7 @@ class Answers:
     async def stop(self, owner: str, generation_id: str) -> dict[str, object]:
         """Cancel the upstream call now; the answer keeps what arrived, marked stopped.
         ``stopped`` says whether it was still running. Idempotent; NotFound for others."""
-        generation_id, info = await self._current(generation_id)
+        generation_id, info = await continuations.current(self.broker, generation_id)
         if info is not None and info.owner_id == owner:
             running = not info.finished
             if running and not await self.generations.stop(generation_id):
@@ -462,48 +454,19 @@ class Answers:
         if key is None:
             return await start(generation_id)
         claim = await self.keys.claim(owner, key, request, generation_id, model)
-        if claim.earlier is not None and await self._failed_before_any_token(claim.earlier):
+        if claim.earlier is not None and await first_try_failed(self.broker, claim.earlier):
             # The first try failed before its first token (a provider's 429, 5xx): nothing was
             # paid for, and a retry is what the failure asked for. It starts afresh.
             await self.keys.release(claim)
             claim = await self.keys.claim(owner, key, request, generation_id, model)
         if claim.earlier is not None:
-            return await self._attach(owner, claim.earlier, claim.model)
+            subscription = await started_by(self.broker, owner, claim.earlier)
+            return Started(claim.earlier, claim.model, subscription)
         try:
             return await start(generation_id)
         except BaseException:
             await self.keys.release(claim)
             raise
-
-    async def _failed_before_any_token(self, generation_id: str) -> bool:
-        info = await self.broker.info(generation_id)
-        if info is None or not info.finished:
-            return False
-        subscription = await self.broker.subscribe(generation_id, 0)
-        try:
-            kept = await subscription.next(0) or []
-        finally:
-            await subscription.close()
-        tokens = ("delta", "reasoning", "tool_call", "tool")
-        return bool(kept) and kept[-1].type == "error" and not any(e.type in tokens for e in kept)
-
-    async def _attach(self, owner: str, generation_id: str, model: str) -> Started:
-        """The answer an earlier request with the same key started, from its first event."""
-        for _ in range(ATTACH_POLLS):  # the earlier request may be starting it right now
-            info = await self.broker.info(generation_id)
-            if info is not None:
-                break
-            await asyncio.sleep(ATTACH_POLL_S)
-        else:
-            raise Conflict(
-                "the request with this Idempotency-Key has not started its answer yet, or its "
-                "answer is no longer kept; try again in a moment or use a new key",
-                code="idempotency_key_in_use",
-            )
-        if info.owner_id != owner:
-            raise NotFound(f"generation {generation_id} not found")
-        subscription = await self.broker.subscribe(generation_id, 0)
-        return Started(generation_id, model, subscription)
 
     def _text(self, text: str) -> str:
         if not text.strip():
@@ -558,37 +521,12 @@ class Answers:
     async def _check_idle(self, tree: Tree) -> None:
         """One answer at a time per conversation: refuse while one of its answers streams."""
         for message in tree.streaming():
-            _, info = await self._current(message.id)
+            _, info = await continuations.current(self.broker, message.id)
             if info is not None and not info.finished:
                 raise Conflict(
                     f"an answer is still streaming in this conversation ({message.id}); "
                     "stop it or wait for it to end"
                 )
-
-    async def _current(self, generation_id: str) -> tuple[str, StreamInfo | None]:
-        """The stream an id stands for now: the answer's own, or, once that has ended, the
-        running continuation of it, else the newest (``<id>.c1``, ``<id>.c2``, ... while the
-        broker keeps them)."""
-        info = await self.broker.info(generation_id)
-        if info is not None and not info.finished:
-            return generation_id, info
-        kept = await self._continuations(generation_id)
-        # A running one first: once an earlier continuation's events expired, the numbering
-        # starts again at c1 while a later one (c2 ...) may still be kept, ended.
-        running = [c for c in kept if not c[1].finished]
-        if running or kept:
-            return (running or kept)[-1]
-        return generation_id, info
-
-    async def _continuations(self, answer_id: str) -> list[tuple[str, StreamInfo]]:
-        found: list[tuple[str, StreamInfo]] = []
-        for k in range(1, MAX_CONTINUATIONS + 1):
-            stream_id = f"{answer_id}.c{k}"
-            info = await self.broker.info(stream_id)
-            if info is None:
-                break
-            found.append((stream_id, info))
-        return found
 
     async def _start(
         self,

@@ -10,18 +10,24 @@ that did not start releases its key, so a retry may start afresh.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from streamchat.errors import InvalidRequest
-from streamchat.fanout import Broker
+from streamchat.errors import Conflict, InvalidRequest, NotFound
+from streamchat.fanout import Broker, Subscription
 
-__all__ = ["Claim", "Keys", "check_key"]
+__all__ = ["Claim", "Keys", "check_key", "first_try_failed", "started_by"]
 
 KEY_LIMIT = 255
+# How long a repeated request waits for the answer its first try is starting (~2 s).
+ATTACH_POLLS = 100
+ATTACH_POLL_S = 0.02
+# Events that mean the provider sent something (was paid for).
+TOKENS = ("delta", "reasoning", "tool_call", "tool")
 
 
 def check_key(key: str) -> str:
@@ -72,6 +78,38 @@ class Keys:
 
     async def release(self, claim: Claim) -> None:
         await self.broker.forget(claim.key, claim.value)
+
+
+async def first_try_failed(broker: Broker, generation_id: str) -> bool:
+    """Whether the first try's answer ended in an error before its first token (a provider's
+    429 or 5xx): nothing was paid for, and a retry is what the failure asked for."""
+    info = await broker.info(generation_id)
+    if info is None or not info.finished:
+        return False
+    subscription = await broker.subscribe(generation_id, 0)
+    try:
+        kept = await subscription.next(0) or []
+    finally:
+        await subscription.close()
+    return bool(kept) and kept[-1].type == "error" and not any(e.type in TOKENS for e in kept)
+
+
+async def started_by(broker: Broker, owner: str, generation_id: str) -> Subscription:
+    """The answer the first try started, from its first event (it may be starting right now)."""
+    for _ in range(ATTACH_POLLS):
+        info = await broker.info(generation_id)
+        if info is not None:
+            break
+        await asyncio.sleep(ATTACH_POLL_S)
+    else:
+        raise Conflict(
+            "the request with this Idempotency-Key has not started its answer yet, or its "
+            "answer is no longer kept; try again in a moment or use a new key",
+            code="idempotency_key_in_use",
+        )
+    if info.owner_id != owner:
+        raise NotFound(f"generation {generation_id} not found")
+    return await broker.subscribe(generation_id, 0)
 
 
 def _digest(data: bytes) -> str:
