@@ -13,6 +13,7 @@ by the mock upstream at 200 tokens/s, through streamchat, and this reports what 
 
     .venv/bin/python -m bench.page_render [--tokens 20000] [--rate 200] [--cpu-throttle 1]
     .venv/bin/python -m bench.page_render --open [--tokens 20000]
+    .venv/bin/python -m bench.page_render --text math    # formulas in all four delimiters
 
 ``--open`` measures opening a stored conversation instead: a 20,000-token markdown answer is
 stored (streamed as fast as the mock goes), then the page opens it cold (a load of
@@ -78,7 +79,7 @@ async (text) => {
 """
 
 
-def run(tokens: int, rate: float, throttle: float) -> dict[str, Any]:
+def run(tokens: int, rate: float, throttle: float, text: str = "markdown") -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, mock_upstream_thread("openai") as mock:
         settings = test_settings(
             Path(tmp),
@@ -96,7 +97,7 @@ def run(tokens: int, rate: float, throttle: float) -> dict[str, Any]:
                 cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
             page.goto(url)
             page.wait_for_selector("body.ready")
-            page.fill("#composer-input", f"long [[mock tokens={tokens} rate={rate} text=markdown]]")
+            page.fill("#composer-input", f"long [[mock tokens={tokens} rate={rate} text={text}]]")
             started = time.perf_counter()
             page.press("#composer-input", "Enter")
             page.wait_for_selector(
@@ -255,7 +256,9 @@ async ([start, id]) => {
 SWITCH = "(id) => { const t = performance.now(); location.hash = '#/c/' + id; return t; }"
 
 
-def run_open(tokens: int, throttle: float, repeat: int = 3) -> dict[str, Any]:
+def run_open(
+    tokens: int, throttle: float, repeat: int = 3, text: str = "markdown"
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, mock_upstream_thread("openai") as mock:
         settings = test_settings(
             Path(tmp),
@@ -273,7 +276,7 @@ def run_open(tokens: int, throttle: float, repeat: int = 3) -> dict[str, Any]:
             page.goto(url)
             page.wait_for_selector("body.ready")
             ids = []
-            for prompt in (f"long [[mock tokens={tokens} rate=0 text=markdown]]", "short"):
+            for prompt in (f"long [[mock tokens={tokens} rate=0 text={text}]]", "short"):
                 page.goto(url + "#/")
                 page.wait_for_selector("body.ready")
                 page.fill("#composer-input", prompt)
@@ -331,11 +334,18 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--cpu-throttle", type=float, default=1.0)
     parser.add_argument("--open", action="store_true", help="open a stored answer instead")
+    parser.add_argument(
+        "--text",
+        choices=("markdown", "math"),
+        default="markdown",
+        help="the mock's markdown text, or markdown with LaTeX formulas in all four delimiters",
+    )
     args = parser.parse_args()
     if args.open:
-        print(open_table(run_open(args.tokens, args.cpu_throttle), args.tokens, args.cpu_throttle))
+        result = run_open(args.tokens, args.cpu_throttle, text=args.text)
+        print(open_table(result, args.tokens, args.cpu_throttle))
         return
-    data = run(args.tokens, args.rate, args.cpu_throttle)
+    data = run(args.tokens, args.rate, args.cpu_throttle, args.text)
     print(table(analyse(data), args.tokens, args.rate, args.cpu_throttle))
 
 

@@ -150,9 +150,10 @@ def render(results: dict[str, Any], max_client: float) -> str:
     round and step; steps whose load side was above ``max_client`` % are not published."""
     lines = [
         "| relay | c | round | failures | TTFT p50 / p99 ms | gap p50 / p99 ms "
-        "| CPU ms / 1k tokens | x nginx (same step) | relay core % "
-        "| load side core % | upstream timers late p99 ms | background % | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU ms / 1k tokens | x nginx (same step) | of it user / kernel "
+        "| relay core % | load side core % | upstream timers late p99 ms | background % "
+        "| load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for number, run in enumerate(results["runs"], 1):
         for c, relays in run.items():
@@ -160,7 +161,7 @@ def render(results: dict[str, Any], max_client: float) -> str:
             for key, m in relays.items():
                 name = _name(key)
                 if "error" in m:
-                    lines.append(f"| {name} | {c} | {number} | {m['error']} |" + " |" * 9)
+                    lines.append(f"| {name} | {c} | {number} | {m['error']} |" + " |" * 10)
                     continue
                 client = m["client_core"] * 100
                 background = f"{m['background'] * 100:.0f}"
@@ -169,7 +170,7 @@ def render(results: dict[str, Any], max_client: float) -> str:
                         f"| {name} | {c} | {number} | not published: load side at "
                         f"{client:.0f} % of its core (> {max_client:.0f} %) |"
                         + " |"
-                        * 7
+                        * 6
                         + f" {client:.0f} | {_fmt(m['upstream'].get('late_p99_ms'))} "
                         f"| {background} | {m['loadavg']:.1f} |"
                     )
@@ -181,11 +182,19 @@ def render(results: dict[str, Any], max_client: float) -> str:
                     f"| {_fmt(m['ttft_p50_ms'])} / {_fmt(m['ttft_p99_ms'])} "
                     f"| {_fmt(m['gap_p50_ms'])} / {_fmt(m['gap_p99_ms'])} "
                     f"| {_fmt(cost)} | {ratio} "
+                    f"| {_split(cost, m.get('cpu_system_share'))} "
                     f"| {_fmt(m['cpu_share'] * 100 if m.get('cpu_share') else None, 0)} "
                     f"| {client:.0f} | {_fmt(m['upstream'].get('late_p99_ms'))} "
                     f"| {background} | {m['loadavg']:.1f} |"
                 )
     return "\n".join(lines)
+
+
+def _split(cost: float | None, kernel_share: float | None) -> str:
+    """The CPU per 1k tokens split into user and kernel time."""
+    if cost is None or kernel_share is None:
+        return "—"
+    return f"{_fmt(cost * (1 - kernel_share))} / {_fmt(cost * kernel_share)}"
 
 
 def _progress(message: str) -> None:

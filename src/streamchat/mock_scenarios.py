@@ -11,7 +11,7 @@ messages, not headers)::
 :class:`ScenarioError`, which the server answers with a 400. The keys (all optional)::
 
     tokens=N            answer tokens (words: 12; other texts: the whole text, else cut/repeated)
-    text=words|markdown|cjk|xss|echo    " w1"," w2",... | markdown | CJK + emoji | hostile HTML |
+    text=words|markdown|math|cjk|xss|echo    " w1"," w2",... | markdown | markdown with LaTeX | CJK + emoji | hostile HTML |
                         the user message without the directive
     reasoning=N         reasoning tokens " r1"," r2",... first, in the dialect's field
     rate=R              tokens per second (0: as fast as possible)
@@ -215,7 +215,7 @@ def _choice(*options: str) -> Callable[[str, str], str]:
 
 _KEYS: dict[str, Callable[[str, str], Any]] = {
     "tokens": _count,
-    "text": _choice("words", "markdown", "cjk", "xss", "echo"),
+    "text": _choice("words", "markdown", "math", "cjk", "xss", "echo"),
     "reasoning": _count,
     "rate": _number,
     "ttft_ms": _count,
@@ -300,6 +300,25 @@ async for chunk in stream:
 
 See [the spec](https://html.spec.whatwg.org/multipage/server-sent-events.html) for details."""
 
+_MATH = """\
+## The Gaussian integral
+
+Square it and change to polar coordinates: $I^2 = \\int_0^{2\\pi}\\int_0^\\infty e^{-r^2} r\\,dr\\,d\\theta$, so
+
+$$
+\\int_{-\\infty}^{\\infty} e^{-x^2}\\,dx = \\sqrt{\\pi}
+$$
+
+and inline, \\(\\sum_{k=1}^{n} k = \\frac{n(n+1)}{2}\\), or displayed:
+
+\\[
+\\mathbf{A}\\mathbf{x} = \\lambda \\mathbf{x}, \\quad \\det(\\mathbf{A} - \\lambda I) = 0
+\\]
+
+- Euler: $e^{i\\pi} + 1 = 0$
+- Bayes: $P(A \\mid B) = \\frac{P(B \\mid A)\\,P(A)}{P(B)}$
+"""
+
 _CJK = (
     "你好，世界！这是一个流式输出的测试：每个汉字都是三个字节，"
     "表情符号 👩‍💻🎉🚀 是四个字节。日本語のテキストと한국어도 있습니다。"
@@ -345,7 +364,9 @@ def answer_pieces(scenario: Scenario) -> list[str]:
         return [
             f" w{i}" for i in range(1, (12 if scenario.tokens is None else scenario.tokens) + 1)
         ]
-    text = {"markdown": _MARKDOWN, "cjk": _CJK, "xss": _XSS}.get(scenario.text, scenario.prompt)
+    text = {"markdown": _MARKDOWN, "math": _MATH, "cjk": _CJK, "xss": _XSS}.get(
+        scenario.text, scenario.prompt
+    )
     pieces = _cut(text, scenario.text)
     if scenario.tokens is None or not pieces:
         return pieces
