@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypedDict
 from streamchat.chat import Conversation, Message, MessageStatus, Usage
 from streamchat.files import StoredFile
 
-__all__ = ["MessagePatch", "Progress", "ResponsePatch", "Store", "StoredResponse"]
+__all__ = ["MessagePatch", "Progress", "ResponsePatch", "SearchHit", "Store", "StoredResponse"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -78,6 +78,23 @@ class ResponsePatch(TypedDict, total=False):
 
 
 class Store(Protocol):
+@dataclass(slots=True, frozen=True)
+class SearchHit:
+    """One result of :meth:`Store.search` (issue 14): a message (``message_id``, ``role``, a
+    ``snippet`` of its text) or, with ``message_id`` None, a conversation's title. ``marks``
+    and ``title_marks`` are where the query's words are, ``[start, end)`` in code points;
+    ``at`` is the message's creation or the conversation's last activity."""
+
+    conversation_id: str
+    title: str
+    title_marks: list[tuple[int, int]]
+    message_id: str | None
+    role: str | None
+    snippet: str
+    marks: list[tuple[int, int]]
+    at: datetime
+
+
     async def open(self) -> None:
         """Connect and bring the schema to the newest migration."""
 
@@ -210,6 +227,14 @@ class Store(Protocol):
         already is left as it is (a retry of the request that started it)."""
 
     async def get_response(self, owner_id: str, response_id: str) -> StoredResponse:
+    # -- search (issue 14) -----------------------------------------------------------------
+
+    async def search(
+        self, owner_id: str, query: str, *, limit: int, offset: int
+    ) -> list[SearchHit]:
+        """The owner's titles and messages (every branch; a streaming answer's text as saved)
+        holding every word of ``query``: best match first, then recent."""
+
         """NotFound for another user's response, an expired one, or one that does not exist."""
 
     async def update_response(self, response_id: str, patch: ResponsePatch) -> None:

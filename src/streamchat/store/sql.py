@@ -25,6 +25,7 @@ from streamchat.store import (
     files_sql,
     responses_sql,
     tables,
+    search_sql,
 )
 from streamchat.store.engine import Database, open_database, translate_errors, url_secrets
 from streamchat.store.migrate import upgrade_on
@@ -258,6 +259,14 @@ class SqlStore:
         await self._write(responses_sql.add_response, record)
 
     async def get_response(self, owner_id: str, response_id: str) -> StoredResponse:
+    # -- search (issue 14; the transaction is in search_sql) --------------------------------
+
+    async def search(
+        self, owner_id: str, query: str, *, limit: int, offset: int
+    ) -> list[SearchHit]:
+        words = search_sql.words(query)[: search_sql.MAX_WORDS]
+        return await self._read(search_sql.search, owner_id, words, limit, offset)
+
         return await self._read(responses_sql.get_response, owner_id, response_id)
 
     async def update_response(self, response_id: str, patch: ResponsePatch) -> None:

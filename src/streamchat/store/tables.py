@@ -123,6 +123,23 @@ messages = sa.Table(
 
 # The page's signed-in sessions: the cookie holds a random id, only its SHA-256 is stored.
 sessions = sa.Table(
+# Search (issue 14, migration 0007): on PostgreSQL, trigram indexes for ILIKE (the messages'
+# leave streaming answers out, as SQLite's index does); SQLite's FTS5 tables and triggers are
+# not SQLAlchemy tables (store/search_sql.py names them).
+sa.Index(
+    "ix_messages_content_trgm",
+    messages.c.content,
+    postgresql_using="gin",
+    postgresql_ops={"content": "gin_trgm_ops"},
+    postgresql_where=messages.c.status != "streaming",
+).ddl_if(dialect="postgresql")
+sa.Index(
+    "ix_conversations_title_trgm",
+    conversations.c.title,
+    postgresql_using="gin",
+    postgresql_ops={"title": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
+
     "sessions",
     metadata,
     sa.Column("id_hash", sa.String(), primary_key=True),

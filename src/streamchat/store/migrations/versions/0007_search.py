@@ -1,4 +1,16 @@
-"""Full-text search over conversations (issue 14): placeholder until the search index lands.
+"""Full-text search over conversations (issue 14): titles and message text, CJK included.
+
+SQLite: two FTS5 tables with the ``trigram`` tokenizer (substring matching, case-folded, any
+script: Chinese has no spaces to split words at), external content on ``messages`` and
+``conversations`` (the text is not stored twice), kept in sync by triggers. PostgreSQL: GIN
+indexes with ``pg_trgm``'s ``gin_trgm_ops`` on the same columns (``ILIKE`` uses them; the
+index follows the rows by itself). On both, an answer still ``streaming`` is left out of the
+index (each progress save would re-index the whole text: 20 ms per save of a 64 K-character
+answer on SQLite, 0.2 ms without) and is found by a scan of the few streaming rows instead;
+the final save indexes it. Existing rows are indexed here.
+
+A later migration that recreates ``messages`` or ``conversations`` on SQLite (Alembic's batch
+"move and copy") drops these triggers and renumbers the rows: it must recreate both.
 
 Revision ID: 0007
 Revises: 0006
@@ -9,15 +21,83 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from alembic import op
+
 revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+_SQLITE_UP = (
+    "CREATE VIRTUAL TABLE message_search USING fts5("
+    "content, content='messages', tokenize='trigram')",
+    "CREATE VIRTUAL TABLE conversation_search USING fts5("
+    "title, content='conversations', tokenize='trigram')",
+    # The index holds exactly the messages not streaming, with their text as stored.
+    """CREATE TRIGGER message_search_insert AFTER INSERT ON messages
+    WHEN new.status <> 'streaming' BEGIN
+        INSERT INTO message_search (rowid, content) VALUES (new.rowid, new.content);
+    END""",
+    """CREATE TRIGGER message_search_delete AFTER DELETE ON messages
+    WHEN old.status <> 'streaming' BEGIN
+        INSERT INTO message_search (message_search, rowid, content)
+        VALUES ('delete', old.rowid, old.content);
+    END""",
+    """CREATE TRIGGER message_search_update AFTER UPDATE OF content, status ON messages
+    WHEN old.status <> 'streaming' OR new.status <> 'streaming' BEGIN
+        INSERT INTO message_search (message_search, rowid, content)
+        SELECT 'delete', old.rowid, old.content WHERE old.status <> 'streaming';
+        INSERT INTO message_search (rowid, content)
+        SELECT new.rowid, new.content WHERE new.status <> 'streaming';
+    END""",
+    """CREATE TRIGGER conversation_search_insert AFTER INSERT ON conversations BEGIN
+        INSERT INTO conversation_search (rowid, title) VALUES (new.rowid, new.title);
+    END""",
+    """CREATE TRIGGER conversation_search_delete AFTER DELETE ON conversations BEGIN
+        INSERT INTO conversation_search (conversation_search, rowid, title)
+        VALUES ('delete', old.rowid, old.title);
+    END""",
+    """CREATE TRIGGER conversation_search_update AFTER UPDATE OF title ON conversations BEGIN
+        INSERT INTO conversation_search (conversation_search, rowid, title)
+        VALUES ('delete', old.rowid, old.title);
+        INSERT INTO conversation_search (rowid, title) VALUES (new.rowid, new.title);
+    END""",
+    "INSERT INTO message_search (rowid, content) "
+    "SELECT rowid, content FROM messages WHERE status <> 'streaming'",
+    "INSERT INTO conversation_search (conversation_search) VALUES ('rebuild')",
+)
+_SQLITE_DOWN = (
+    "DROP TRIGGER conversation_search_update",
+    "DROP TRIGGER conversation_search_delete",
+    "DROP TRIGGER conversation_search_insert",
+    "DROP TRIGGER message_search_update",
+    "DROP TRIGGER message_search_delete",
+    "DROP TRIGGER message_search_insert",
+    "DROP TABLE conversation_search",
+    "DROP TABLE message_search",
+)
+# CREATE EXTENSION needs the CREATE privilege on the database (pg_trgm is a trusted extension
+# since PostgreSQL 13 and ships with every standard build, in contrib).
+_POSTGRES_UP = (
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX ix_messages_content_trgm ON messages "
+    "USING gin (content gin_trgm_ops) WHERE status <> 'streaming'",
+    "CREATE INDEX ix_conversations_title_trgm ON conversations USING gin (title gin_trgm_ops)",
+)
+_POSTGRES_DOWN = (
+    "DROP INDEX ix_conversations_title_trgm",
+    "DROP INDEX ix_messages_content_trgm",
+)
+
+
+def _run(sqlite: Sequence[str], postgres: Sequence[str]) -> None:
+    for statement in sqlite if op.get_bind().dialect.name == "sqlite" else postgres:
+        op.execute(statement)
+
 
 def upgrade() -> None:
-    pass
+    _run(_SQLITE_UP, _POSTGRES_UP)
 
 
 def downgrade() -> None:
-    pass
+    _run(_SQLITE_DOWN, _POSTGRES_DOWN)
