@@ -77,7 +77,6 @@ class ResponsePatch(TypedDict, total=False):
     expires_at: datetime | None
 
 
-class Store(Protocol):
 @dataclass(slots=True, frozen=True)
 class SearchHit:
     """One result of :meth:`Store.search` (issue 14): a message (``message_id``, ``role``, a
@@ -95,6 +94,7 @@ class SearchHit:
     at: datetime
 
 
+class Store(Protocol):
     async def open(self) -> None:
         """Connect and bring the schema to the newest migration."""
 
@@ -220,13 +220,6 @@ class SearchHit:
     ) -> dict[str, list[StoredFile]]:
         """The files of each question of a conversation that has any, in order."""
 
-    # -- stored responses (issue 12) -------------------------------------------------------
-
-    async def add_response(self, record: StoredResponse) -> None:
-        """Store a new response (and delete the expired ones); one whose id is stored
-        already is left as it is (a retry of the request that started it)."""
-
-    async def get_response(self, owner_id: str, response_id: str) -> StoredResponse:
     # -- search (issue 14) -----------------------------------------------------------------
 
     async def search(
@@ -235,6 +228,13 @@ class SearchHit:
         """The owner's titles and messages (every branch; a streaming answer's text as saved)
         holding every word of ``query``: best match first, then recent."""
 
+    # -- stored responses (issue 12) -------------------------------------------------------
+
+    async def add_response(self, record: StoredResponse) -> None:
+        """Store a new response (and delete the expired ones); one whose id is stored
+        already is left as it is (a retry of the request that started it)."""
+
+    async def get_response(self, owner_id: str, response_id: str) -> StoredResponse:
         """NotFound for another user's response, an expired one, or one that does not exist."""
 
     async def update_response(self, response_id: str, patch: ResponsePatch) -> None:

@@ -24,8 +24,8 @@ from streamchat.store import (
     StoredResponse,
     files_sql,
     responses_sql,
-    tables,
     search_sql,
+    tables,
 )
 from streamchat.store.engine import Database, open_database, translate_errors, url_secrets
 from streamchat.store.migrate import upgrade_on
@@ -253,12 +253,6 @@ class SqlStore:
     ) -> dict[str, list[StoredFile]]:
         return await self._read(files_sql.message_files, owner_id, conversation_id)
 
-    # -- stored responses (issue 12; the transactions are in responses_sql) ---------------
-
-    async def add_response(self, record: StoredResponse) -> None:
-        await self._write(responses_sql.add_response, record)
-
-    async def get_response(self, owner_id: str, response_id: str) -> StoredResponse:
     # -- search (issue 14; the transaction is in search_sql) --------------------------------
 
     async def search(
@@ -267,6 +261,12 @@ class SqlStore:
         words = search_sql.words(query)[: search_sql.MAX_WORDS]
         return await self._read(search_sql.search, owner_id, words, limit, offset)
 
+    # -- stored responses (issue 12; the transactions are in responses_sql) ---------------
+
+    async def add_response(self, record: StoredResponse) -> None:
+        await self._write(responses_sql.add_response, record)
+
+    async def get_response(self, owner_id: str, response_id: str) -> StoredResponse:
         return await self._read(responses_sql.get_response, owner_id, response_id)
 
     async def update_response(self, response_id: str, patch: ResponsePatch) -> None:

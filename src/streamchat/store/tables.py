@@ -121,8 +121,6 @@ messages = sa.Table(
     sa.Index("ix_messages_status", "status"),
 )
 
-# The page's signed-in sessions: the cookie holds a random id, only its SHA-256 is stored.
-sessions = sa.Table(
 # Search (issue 14, migration 0007): on PostgreSQL, trigram indexes for ILIKE (the messages'
 # leave streaming answers out, as SQLite's index does); SQLite's FTS5 tables and triggers are
 # not SQLAlchemy tables (store/search_sql.py names them).
@@ -140,6 +138,8 @@ sa.Index(
     postgresql_ops={"title": "gin_trgm_ops"},
 ).ddl_if(dialect="postgresql")
 
+# The page's signed-in sessions: the cookie holds a random id, only its SHA-256 is stored.
+sessions = sa.Table(
     "sessions",
     metadata,
     sa.Column("id_hash", sa.String(), primary_key=True),
