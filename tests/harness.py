@@ -102,6 +102,9 @@ def test_settings(tmp: Path, database_url: str | None, **overrides: Any) -> Sett
         "upstream_retries": 2,
         "retry_max_wait": 3,
         "shutdown_grace": 1,
+        # No title calls unless a test asks for them (tests/test_titles.py): they would add a
+        # request to the mock's log and a `title` event to every first answer.
+        "titles": False,
     }
     values.update(overrides)
     return Settings.model_validate(values)

@@ -34,12 +34,14 @@ from streamchat.errors import Conflict, InvalidRequest, NotFound, StreamchatErro
 from streamchat.events import Event
 from streamchat.fanout import Broker, Subscription
 from streamchat.generations import Generations, GenerationSpec
+from streamchat.generations.titles import Titler, Titles
 from streamchat.idempotency import Keys, first_try_failed, started_by
 from streamchat.prompts import Attached, Options, Prompts, prompt_estimate, title_for
 from streamchat.prompts import switched as switched_params
 from streamchat.store import Store
 from streamchat.tree import Tree
-from streamchat.upstream.catalog import Catalog
+from streamchat.upstream import ModelInfo
+from streamchat.upstream.catalog import Catalog, Provider
 
 __all__ = ["Admission", "Answers", "Following", "Options", "Started"]
 
@@ -89,6 +91,7 @@ class Answers:
         max_attachments: int = 10,
         web_search_rounds: int = 4,
         idempotency_ttl: float = 900.0,
+        titles: Titles | None = None,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -101,6 +104,7 @@ class Answers:
             store, max_attachments=max_attachments, web_search_rounds=web_search_rounds
         )
         self.keys = Keys(broker, idempotency_ttl)
+        self.titles = titles  # a conversation's title by its model, after its first answer
 
     # -- conversations: ask, regenerate, edit ---------------------------------------------
 
@@ -159,6 +163,7 @@ class Answers:
                 attach={question.id: files},
                 answer_id=answer_id,
                 options=options,
+                title_from=text,
             )
         async with self._starting(conversation_id):
             conversation, tree = await self._open(owner, conversation_id)
@@ -176,6 +181,7 @@ class Answers:
                 attach={question.id: files},
                 answer_id=answer_id,
                 options=options,
+                title_from=None if any(m.role == "assistant" for m in tree.messages) else text,
             )
 
     async def regenerate(
@@ -539,9 +545,11 @@ class Answers:
         attach: Attached | None = None,
         answer_id: str | None = None,
         options: Options | None = None,
+        title_from: str | None = None,
     ) -> Started:
         """Answer the last message of ``path`` (its question), after writing ``new_rows``
-        and the files of each new question in ``attach``."""
+        and the files of each new question in ``attach``; the conversation's first answer,
+        to the question ``title_from``, is followed by its title."""
         provider, info = await self.catalog.resolve(model or conversation.model)
         owner = conversation.owner_id
         attach = {m: f for m, f in (attach or {}).items() if f}
@@ -587,11 +595,19 @@ class Answers:
             context_window=info.context_window,
             tool_rounds=tool_rounds,
             replay_reasoning=provider.replay_reasoning,
+            titler=self._titler(provider, info, conversation, title_from),
         )
         kept = params_before if switched is not None and not create else None
         return await self._launch(
             spec, lambda: self._take_back(conversation, [*new_rows, answer], create, kept)
         )
+
+    def _titler(
+        self, provider: Provider, info: ModelInfo, conversation: Conversation, question: str | None
+    ) -> Titler | None:
+        if question is None or self.titles is None:
+            return None
+        return self.titles.titler(provider, info, conversation, question, title_for(question))
 
     async def _launch(
         self, spec: GenerationSpec, undo: Callable[[], Awaitable[None]] | None = None

@@ -100,6 +100,8 @@ class Message:
     # The message this one follows: a question's parent is an answer, an answer's its question;
     # None for a first question. Siblings (same parent) are versions of one another.
     parent_id: str | None = None
+    # How long the model thought (first reasoning token to first answer token), if it did.
+    reasoning_ms: float | None = None
 
 
 @dataclass(slots=True)

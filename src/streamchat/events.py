@@ -15,6 +15,8 @@ tool     id, name, status (running | done | error)             a builtin tool th
                                                                runs (Kimi's ``$web_search``)
 usage    prompt_tokens, completion_tokens, total_tokens,       once, before the end
          estimated
+title    conversation_id, title (null: none was written)       a conversation's first
+                                                               answer, after usage
 done     finish_reason, ttft_ms, total_ms                      terminal, success or stop
 error    code, message, retryable[, retry_after]               terminal, failure
 ======== ===================================================== ====================
@@ -35,7 +37,7 @@ from streamchat.errors import StreamchatError
 __all__ = ["EVENT_TYPES", "TERMINAL", "Event", "done", "error", "meta", "replay", "usage"]
 
 EVENT_TYPES: Final = frozenset(
-    {"meta", "reasoning", "delta", "tool_call", "tool", "usage", "done", "error"}
+    {"meta", "reasoning", "delta", "tool_call", "tool", "usage", "title", "done", "error"}
 )
 TERMINAL: Final = frozenset({"done", "error"})
 

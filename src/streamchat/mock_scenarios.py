@@ -37,6 +37,10 @@ messages, not headers)::
                         request, until N tool messages came back), then answer
     slow_round=N        ttft_ms (and hang) apply only to the request that follows N $web_search
                         tool messages (a round in the middle of an answer)
+    title=WORDS|fail|hang   what a title call (streamchat's, generations/titles.py: a system
+                        message asking for "the title of this conversation") about this question
+                        answers: WORDS with underscores as spaces (default "A mock title"),
+                        a 500, or nothing at all; the question's other keys do not apply to it
 
 Kimi's wire (issue 13, reference-responses-kimi-clients.md §2), followed by the moonshot dialect:
 ``$web_search`` calls answered by a ``tool`` message carrying the call's arguments unchanged
@@ -70,6 +74,7 @@ __all__ = [
     "failure_body",
     "has_image",
     "has_thinking_switch",
+    "is_title_request",
     "kimi_checks",
     "message_text",
     "parse_scenario",
@@ -78,6 +83,7 @@ __all__ = [
     "refusal_pieces",
     "searches_answered",
     "thinks_by",
+    "title_scenario",
     "vision_refusal",
     "web_search_args",
 ]
@@ -137,6 +143,7 @@ class Scenario:
     refusal: bool = False
     search: int = 0
     slow_round: int | None = None
+    title: str | None = None
     prompt: str = ""  # the last user message without its directives, for text=echo
 
     @property
@@ -239,6 +246,7 @@ _KEYS: dict[str, Callable[[str, str], Any]] = {
     "refusal": _flag,
     "search": _count,
     "slow_round": _count,
+    "title": _word,
 }
 
 
@@ -267,6 +275,26 @@ def parse_scenario(messages: list[Any]) -> Scenario:
                 raise ScenarioError(f"mock directive {item!r}: expected key=value")
             values[key] = _KEYS[key](key, raw)
     return Scenario(prompt=_DIRECTIVE.sub("", text).strip(), **values)
+
+
+def is_title_request(messages: list[Any]) -> bool:
+    """A call for a conversation's title: a system message that asks for one."""
+    return any(
+        isinstance(m, dict)
+        and m.get("role") == "system"
+        and "title of this conversation" in message_text(m.get("content")).lower()
+        for m in messages
+    )
+
+
+def title_scenario(asked: Scenario) -> Scenario:
+    """What a title call answers, by the ``title=`` of the question it quotes."""
+    if asked.title == "fail":
+        return Scenario(status=500, kind="server", dialect=asked.dialect)
+    if asked.title == "hang":
+        return Scenario(hang="after_headers", dialect=asked.dialect)
+    words = (asked.title or "A_mock_title").replace("_", " ")
+    return Scenario(text="echo", prompt=words, dialect=asked.dialect)
 
 
 def prompt_tokens(messages: list[Any]) -> int:

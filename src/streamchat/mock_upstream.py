@@ -57,6 +57,7 @@ from streamchat.mock_scenarios import (
     failure_body,
     has_image,
     has_thinking_switch,
+    is_title_request,
     kimi_checks,
     parse_scenario,
     prompt_tokens,
@@ -64,6 +65,7 @@ from streamchat.mock_scenarios import (
     refusal_pieces,
     searches_answered,
     thinks_by,
+    title_scenario,
     vision_refusal,
     web_search_args,
 )
@@ -114,6 +116,7 @@ class _State:
             "tokens_sent": 0,
             "client_closed": False,
             "finished": None,
+            "title": False,  # a title call (mock_scenarios.is_title_request)
         }
         self.log.append(record)
         return record
@@ -324,9 +327,12 @@ async def _answer(
             state.dialect, "bad_request", "model (string) and messages (list) are required"
         )
     try:
-        scenario = state.budget(parse_scenario(body["messages"]))
+        scenario = parse_scenario(body["messages"])
     except ScenarioError as exc:
         return _error(state.dialect, "bad_request", str(exc))
+    titling = is_title_request(body["messages"])
+    record["title"] = titling
+    scenario = title_scenario(scenario) if titling else state.budget(scenario)
     dialect = scenario.dialect or state.dialect
     if scenario.slow_round is not None and scenario.slow_round != searches_answered(
         body["messages"]

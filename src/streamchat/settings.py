@@ -50,6 +50,8 @@ class ModelConfig(BaseModel):
     # None: the preset's guess from the model's name (upstream/presets.py).
     vision: bool | None = None
     thinking: Literal["kimi", "reasoning_effort"] | None = None
+    # This model writes its conversations' titles (when the server's ``titles`` is on).
+    titles: bool = True
 
 
 class ProviderConfig(BaseModel):
@@ -236,6 +238,14 @@ class Settings(BaseModel):
     )
     web_search_rounds: int = Field(
         4, ge=1, description="Most $web_search round trips within one answer."
+    )
+    titles: bool = Field(
+        True,
+        description="After a conversation's first answer, its model writes a short title "
+        "(never the offline demo model; a model entry may say titles = false).",
+    )
+    title_timeout: float = Field(
+        10.0, gt=0, description="Seconds the title call may take; then the first words stay."
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Logging level."

@@ -19,7 +19,7 @@ import asyncio
 import functools
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -87,6 +87,10 @@ class GenerationSpec:
     message_id: str | None = None
     kept: tuple[str, str] = ("", "")
     kept_usage: Usage | None = None
+    # The first answer of a conversation: after it completes, before ``done``, the
+    # conversation's title is written (generations/titles.py), given the answer's text; it
+    # never raises, and what it returns is the ``title`` event's data.
+    titler: Callable[[str], Awaitable[dict[str, Any]]] | None = None
 
 
 @dataclass(slots=True)
@@ -118,6 +122,9 @@ class Generation:
     earlier_usage: Usage | None = None
     rounds: int = 0
     round_start: tuple[int, int] = (0, 0)
+    # When the first reasoning token came, and how long until the first answer token.
+    reasoning_at: float | None = None
+    reasoning_ms: float | None = None
 
     @property
     def id(self) -> str:
@@ -431,8 +438,12 @@ class Generations:
         """The upstream's sink: runs inside the network read that brought ``delta``."""
         events: list[Event] = []
         if delta.reasoning:
+            if gen.reasoning_at is None:
+                gen.reasoning_at = gen.clock()
             gen.reasoning.append(delta.reasoning)
             events.append(gen.event("reasoning", {"text": delta.reasoning}))
+        if (delta.content or delta.refusal) and gen.reasoning_ms is None:
+            gen.reasoning_ms = _thought(gen, gen.clock())
         if delta.content:
             gen.content.append(delta.content)
             events.append(gen.event("delta", {"text": delta.content}))
@@ -496,7 +507,9 @@ class Generations:
         usage = self._final_usage(gen)
         ttft_ms = None if gen.first_token_at is None else (gen.first_token_at - gen.started) * 1000
         total_ms = (now - gen.started) * 1000
-        ending_events = [events.usage(gen.take_id(), usage)]
+        published = [events.usage(gen.take_id(), usage)]
+        titled = gen.spec.titler is not None and ending.status == "complete"
+        title_id = gen.take_id() if titled else None
         patch: MessagePatch = {
             "content": "".join(gen.content),
             "reasoning": "".join(gen.reasoning),
@@ -508,6 +521,9 @@ class Generations:
             "total_ms": total_ms,
             "last_event_id": gen.next_id,  # the terminal event's id
         }
+        thought = gen.reasoning_ms if gen.reasoning_ms is not None else _thought(gen, now)
+        if thought is not None or gen.spec.message_id is None:  # a Continue keeps the first's
+            patch["reasoning_ms"] = thought
         error = ending.error
         saved = not gen.stored or await self.saver.final(gen.message_id, patch)
         if not saved and error is None:
@@ -515,12 +531,16 @@ class Generations:
                 "the answer was delivered but could not be saved yet; streamchat keeps "
                 "trying to save it"
             )
+        if title_id is not None and gen.spec.titler is not None:
+            # The answer is stored and its usage out; the title call's own usage is not its.
+            self.broker.publish(gen.id, published)
+            published = [Event(title_id, "title", await gen.spec.titler("".join(gen.content)))]
         if error is None:
             terminal = events.done(gen.take_id(), ending.finish_reason, ttft_ms, total_ms)
         else:
             terminal = events.error(gen.take_id(), error)
-        ending_events.append(terminal)
-        self.broker.publish(gen.id, ending_events)
+        published.append(terminal)
+        self.broker.publish(gen.id, published)
         self.observer.generation_finished(
             gen.spec.upstream.name,
             ending.status,
@@ -528,6 +548,11 @@ class Generations:
             usage.completion_tokens,
             ending.error,
         )
+
+
+def _thought(gen: Generation, now: float) -> float | None:
+    """Milliseconds from the first reasoning token to ``now`` (None: no reasoning came)."""
+    return None if gen.reasoning_at is None else (now - gen.reasoning_at) * 1000
 
 
 def _add(a: Usage | None, b: Usage | None) -> Usage | None:

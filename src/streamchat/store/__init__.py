@@ -42,6 +42,7 @@ class MessagePatch(TypedDict, total=False):
     total_ms: float | None
     last_event_id: int | None
     model: str | None
+    reasoning_ms: float | None
 
 
 @dataclass(slots=True)
@@ -150,6 +151,12 @@ class Store(Protocol):
         """Set title, model, system_prompt and/or params; bumps updated_at."""
 
     async def delete_conversation(self, owner_id: str, conversation_id: str) -> None: ...
+
+    async def set_generated_title(
+        self, owner_id: str, conversation_id: str, expected: str, title: str
+    ) -> bool:
+        """Set the title its model wrote, only if the title is still ``expected`` (the
+        automatic one): a rename meanwhile wins. ``updated_at`` is unchanged. True if set."""
 
     async def list_messages(self, owner_id: str, conversation_id: str) -> list[Message]:
         """Every message of the conversation (all branches of its tree), oldest first."""

@@ -98,6 +98,7 @@ def message_values(message: Message, position: int) -> dict[str, Any]:
         "last_event_id": message.last_event_id,
         "created_at": message.created_at,
         "updated_at": message.updated_at,
+        "reasoning_ms": message.reasoning_ms,
     }
 
 
@@ -120,6 +121,7 @@ def message_from_row(row: RowMapping) -> Message:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         parent_id=row["parent_id"],
+        reasoning_ms=row["reasoning_ms"],
     )
 
 

@@ -172,6 +172,11 @@ class SqlStore:
     async def delete_conversation(self, owner_id: str, conversation_id: str) -> None:
         await self._write(_delete_conversation, owner_id, conversation_id)
 
+    async def set_generated_title(
+        self, owner_id: str, conversation_id: str, expected: str, title: str
+    ) -> bool:
+        return await self._write(_set_generated_title, owner_id, conversation_id, expected, title)
+
     # -- messages -------------------------------------------------------------------------
 
     async def list_messages(self, owner_id: str, conversation_id: str) -> list[Message]:
@@ -410,6 +415,18 @@ def _update_conversation(
     if row is None:
         raise _conversation_not_found(conversation_id)
     return conversation_from_row(row)
+
+
+def _set_generated_title(
+    conn: Connection, owner_id: str, conversation_id: str, expected: str, title: str
+) -> bool:
+    statement = (
+        tables.conversations.update()
+        .where(_owned_conversation(owner_id, conversation_id))
+        .where(tables.conversations.c.title == expected)
+        .values(title=title)
+    )
+    return bool(conn.execute(statement).rowcount)
 
 
 def _delete_conversation(conn: Connection, owner_id: str, conversation_id: str) -> None:

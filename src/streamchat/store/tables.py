@@ -117,6 +117,8 @@ messages = sa.Table(
     sa.Column("last_event_id", sa.Integer(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # How long the model thought: its first reasoning token to its first answer token (0008).
+    sa.Column("reasoning_ms", sa.Float(), nullable=True),
     sa.Index("ix_messages_conversation_position", "conversation_id", "position", unique=True),
     sa.Index("ix_messages_status", "status"),
 )

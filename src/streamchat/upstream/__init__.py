@@ -34,6 +34,9 @@ class ModelInfo:
     # How thinking is switched: "kimi" (thinking: {type: enabled|disabled}),
     # "reasoning_effort" (OpenAI style), None: no switch.
     thinking: str | None = None
+    # Its conversations get a title written by it after their first answer (issue 14; the
+    # server's ``titles`` setting must be on too). Off for the offline demo models.
+    titles: bool = True
 
 
 class Upstream(Protocol):

@@ -98,7 +98,9 @@ class DemoUpstream:
         return [self.model_info(m) for m in self.models]
 
     def model_info(self, model_id: str) -> ModelInfo:
-        return ModelInfo(model_id, self.name, 32_768, reasoning=model_id.endswith("thinking"))
+        return ModelInfo(
+            model_id, self.name, 32_768, reasoning=model_id.endswith("thinking"), titles=False
+        )
 
     async def extract_file(self, name: str, data: bytes) -> str:
         raise NotImplementedError("the demo provider reads documents locally")

@@ -150,6 +150,7 @@ class OpenAICompatible:
                 m.reasoning or self.preset.is_reasoning(m.id),
                 vision=self.preset.can_see(m.id) if m.vision is None else m.vision,
                 thinking=m.thinking or self.preset.thinking(m.id),
+                titles=m.titles,
             )
             for m in self.config.models
         ]

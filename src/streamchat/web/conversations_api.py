@@ -77,6 +77,7 @@ def message_json(message: Message, tree: Tree | None = None) -> dict[str, Any]:
         "error": message.error,
         "ttft_ms": message.ttft_ms,
         "total_ms": message.total_ms,
+        "reasoning_ms": message.reasoning_ms,
         "last_event_id": message.last_event_id,
         "created_at": message.created_at.isoformat(),
     }

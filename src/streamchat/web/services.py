@@ -10,6 +10,7 @@ from fastapi import Request
 from streamchat.answers import Answers
 from streamchat.fanout import Broker, Subscription
 from streamchat.generations import Generations
+from streamchat.generations.titles import Titles
 from streamchat.limits import Limits
 from streamchat.settings import Settings
 from streamchat.store import Store
@@ -51,6 +52,9 @@ class Services:
             max_attachments=self.settings.max_attachments,
             web_search_rounds=self.settings.web_search_rounds,
             idempotency_ttl=min(self.settings.idempotency_ttl, self.settings.replay_ttl),
+            titles=Titles(
+                self.store, enabled=self.settings.titles, timeout=self.settings.title_timeout
+            ),
         )
 
     def stream(self, subscription: Subscription, encode: Encoder, **options: Any) -> EventStream:

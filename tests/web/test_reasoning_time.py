@@ -1,0 +1,48 @@
+"""How long the model thought is stored with its answer (issue 14 item 6): a reloaded page read
+"Thoughts" where the live one had said "Thought for 1.3 s". On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.harness import read_stream
+from tests.web.test_chat_stream import conversation
+
+
+async def _answer(client: httpx.AsyncClient, directive: str) -> dict[str, object]:
+    stream = await read_stream(
+        client,
+        "POST",
+        "/api/chat",
+        json={"message": f"think [[mock {directive}]]", "model": "gpt-4o-mini"},
+    )
+    assert stream.types()[-1] == "done"
+    stored = await conversation(client, stream.first("meta")["conversation_id"])
+    answer: dict[str, object] = stored["messages"][-1]
+    return answer
+
+
+async def test_reasoning_time_is_stored_and_returned(client: httpx.AsyncClient) -> None:
+    # 8 reasoning tokens then 4 answer tokens at 20 per second: the first answer token comes
+    # 8 / 20 = 0.4 s after the first reasoning token
+    answer = await _answer(client, "dialect=deepseek reasoning=8 tokens=4 rate=20")
+    assert answer["reasoning"] == "".join(f" r{i}" for i in range(1, 9))
+    reasoning_ms = answer["reasoning_ms"]
+    assert isinstance(reasoning_ms, float)
+    assert 350 <= reasoning_ms <= 2000
+    total = answer["total_ms"]
+    assert isinstance(total, float) and reasoning_ms < total
+
+
+async def test_no_reasoning_no_time(client: httpx.AsyncClient) -> None:
+    answer = await _answer(client, "tokens=3")
+    assert answer["reasoning"] == ""
+    assert answer["reasoning_ms"] is None
+
+
+async def test_reasoning_without_an_answer_counts_to_the_end(client: httpx.AsyncClient) -> None:
+    """An answer that is only thinking (cut by its length) thought until it ended."""
+    answer = await _answer(client, "dialect=deepseek reasoning=6 tokens=0 rate=20")
+    reasoning_ms = answer["reasoning_ms"]
+    assert isinstance(reasoning_ms, float)
+    assert 200 <= reasoning_ms <= 2000
