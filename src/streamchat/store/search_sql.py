@@ -175,7 +175,8 @@ def _hit(row: RowMapping, query_words: list[str]) -> SearchHit:
 
 
 def _pattern(query_words: Sequence[str]) -> re.Pattern[str]:
-    longest_first = sorted(query_words, key=len, reverse=True)
+    """Any of the words, or the whole query (one mark where it is typed as is)."""
+    longest_first = sorted({*query_words, " ".join(query_words)}, key=len, reverse=True)
     return re.compile("|".join(re.escape(w) for w in longest_first), re.IGNORECASE)
 
 

@@ -48,6 +48,7 @@ from streamchat.web import (
     ops,
     responses_api,
     responses_kept,
+    search_api,
     tutorial,
 )
 from streamchat.web.auth import Authenticator
@@ -97,6 +98,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         openai_api.router,
         responses_api.router,
         responses_kept.router,
+        search_api.router,
         tutorial.router,
         ops.router,
         auth_api.router,
