@@ -314,6 +314,7 @@ class Answers:
                 f"model {info.id} (provider {provider.name}) cannot continue an answer: the "
                 "provider has no partial mode",
                 code="continue_unavailable",
+                details={"model": info.id},
             )
         path = tree.path(question.id)
         files = await self.store.message_files(owner, conversation.id)
@@ -476,10 +477,15 @@ class Answers:
 
     def _text(self, text: str) -> str:
         if not text.strip():
-            raise InvalidRequest("message must not be empty")
+            raise InvalidRequest("message must not be empty", details={"reason": "message_empty"})
         if len(text) > self.max_message_chars:
             raise InvalidRequest(
-                f"message is {len(text)} characters; the limit is {self.max_message_chars}"
+                f"message is {len(text)} characters; the limit is {self.max_message_chars}",
+                details={
+                    "reason": "message_too_long",
+                    "length": len(text),
+                    "limit": self.max_message_chars,
+                },
             )
         return text
 

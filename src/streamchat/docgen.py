@@ -59,6 +59,8 @@ A model entry may also say `vision = true|false` (whether it reads `image_url` p
 the preset's guess from its name) and `thinking = "kimi"|"reasoning_effort"` (the thinking
 switch it takes; default: the preset's), e.g.
 `{{ id = "my-vl-model", vision = true }}`. `GET /api/capabilities` shows the result per model.
+`titles = false` keeps a model from writing its conversations' titles (with `titles` on, every
+model but the offline demo writes the title after a conversation's first answer; docs/api.md).
 """
 
 

@@ -23,7 +23,9 @@
     └── ServiceError                     503 server_restarting / interrupted (retryable)
 
 Every error reaches a client as ``{"error": {"code", "message", "retryable"[, "retry_after"]}}``
-on the streamchat API, or as the OpenAI shape on ``/v1`` (:meth:`StreamchatError.openai_body`).
+on the streamchat API (with its ``details`` beside them: the numbers and names its message
+names, e.g. ``reason``, ``length``, ``limit``, so that a page can say it in its own language),
+or as the OpenAI shape on ``/v1`` (:meth:`StreamchatError.openai_body`).
 Foreign exceptions are translated at the edge where they arise (upstream, store, fanout), with
 ``raise ... from exc``. Upstream text passes :func:`scrub` before it is kept in an error.
 """
@@ -31,7 +33,7 @@ Foreign exceptions are translated at the edge where they arise (upstream, store,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
@@ -91,9 +93,12 @@ class StreamchatError(Exception):
         status: int | None = None,
         retryable: bool | None = None,
         retry_after: float | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        # What the message says, as fields (``reason``: which failure of the code it is).
+        self.details = dict(details or {})
         if code is not None:
             self.code = code
         if status is not None:
@@ -112,6 +117,8 @@ class StreamchatError(Exception):
         }
         if self.retry_after is not None:
             body["retry_after"] = self.retry_after
+        for key, value in self.details.items():
+            body.setdefault(key, value)
         return body
 
     def body(self) -> dict[str, Any]:

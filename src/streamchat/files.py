@@ -142,18 +142,24 @@ def inspect(name: str, data: bytes, *, max_image_pixels: int) -> Inspected:
     """What ``data`` is, checked whole; InvalidRequest (400) or UnsupportedFile (415) if it
     is empty, truncated, a bomb, mislabelled or of a type streamchat does not read."""
     if not data:
-        raise InvalidRequest(f"{name} is empty")
+        raise InvalidRequest(f"{name} is empty", details={"reason": "file_empty", "name": name})
     extension = name.rpartition(".")[2].lower() if "." in name else ""
     sniffed = _sniff(data)
     if sniffed is None:
         if extension in _UNSUPPORTED:
-            raise UnsupportedFile(f"{name}: .{extension} files are not supported")
-        raise UnsupportedFile(f"{name} is not an image (PNG, JPEG, GIF, WebP), a PDF or UTF-8 text")
+            raise UnsupportedFile(
+                f"{name}: .{extension} files are not supported", details={"name": name}
+            )
+        raise UnsupportedFile(
+            f"{name} is not an image (PNG, JPEG, GIF, WebP), a PDF or UTF-8 text",
+            details={"name": name},
+        )
     claimed = _EXTENSIONS.get(extension)
     if extension in _UNSUPPORTED or (claimed is not None and claimed != _family(sniffed, claimed)):
         raise InvalidRequest(
             f"{name} is named .{extension} but its bytes are {_describe(sniffed)}; rename it "
-            "or attach the right file"
+            "or attach the right file",
+            details={"reason": "file_mislabelled", "name": name},
         )
     if sniffed in _RASTER:
         _check_image(name, data, max_image_pixels)
@@ -216,7 +222,10 @@ _TRAILERS = {"image/png": b"\x00\x00\x00\x00IEND\xaeB`\x82", "image/gif": b"\x3b
 def _check_image(name: str, data: bytes, max_pixels: int) -> None:
     trailer = _TRAILERS.get(_sniff(data) or "")
     if trailer is not None and not data.endswith(trailer):
-        raise InvalidRequest(f"{name} is a truncated image (it does not end as its format must)")
+        raise InvalidRequest(
+            f"{name} is a truncated image (it does not end as its format must)",
+            details={"reason": "file_truncated", "name": name},
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -225,37 +234,57 @@ def _check_image(name: str, data: bytes, max_pixels: int) -> None:
             width, height = image.size
             if width * height > max_pixels:
                 raise InvalidRequest(
-                    f"{name} is {width}x{height} pixels; the limit is {max_pixels} pixels"
+                    f"{name} is {width}x{height} pixels; the limit is {max_pixels} pixels",
+                    details={"reason": "image_too_large", "name": name, "limit": max_pixels},
                 )
             image.load()  # the whole image: a truncated file fails here
     except InvalidRequest:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InvalidRequest(f"{name} is a damaged or truncated image: {exc}") from exc
+        raise InvalidRequest(
+            f"{name} is a damaged or truncated image: {exc}",
+            details={"reason": "file_damaged", "name": name},
+        ) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidRequest(f"{name} decompresses to too many pixels") from exc
+        raise InvalidRequest(
+            f"{name} decompresses to too many pixels",
+            details={"reason": "image_too_large", "name": name, "limit": max_pixels},
+        ) from exc
 
 
 def _pdf_text(name: str, data: bytes) -> str:
     if b"%%EOF" not in data[-1024:]:
-        raise InvalidRequest(f"{name} is a truncated PDF (it does not end with %%EOF)")
+        raise InvalidRequest(
+            f"{name} is a truncated PDF (it does not end with %%EOF)",
+            details={"reason": "file_truncated", "name": name},
+        )
     try:
         with pypdf.apply_configuration(_PDF_LIMITS):
             reader = pypdf.PdfReader(io.BytesIO(data))
             if reader.is_encrypted:
-                raise InvalidRequest(f"{name} is an encrypted PDF; attach it without a password")
+                raise InvalidRequest(
+                    f"{name} is an encrypted PDF; attach it without a password",
+                    details={"reason": "pdf_encrypted", "name": name},
+                )
             pages = [page.extract_text() or "" for page in reader.pages]
     except InvalidRequest:
         raise
     except pypdf.errors.LimitReachedError as exc:
         raise InvalidRequest(
-            f"{name}: a stream of this PDF decompresses to more than {_PDF_TEXT_LIMIT} bytes"
+            f"{name}: a stream of this PDF decompresses to more than {_PDF_TEXT_LIMIT} bytes",
+            details={"reason": "file_damaged", "name": name},
         ) from exc
     except Exception as exc:  # pypdf raises many kinds on a damaged file
-        raise InvalidRequest(f"{name} is a damaged PDF: {type(exc).__name__}: {exc}"[:300]) from exc
+        raise InvalidRequest(
+            f"{name} is a damaged PDF: {type(exc).__name__}: {exc}"[:300],
+            details={"reason": "file_damaged", "name": name},
+        ) from exc
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     if not text:
-        raise InvalidRequest(f"{name} has no text to read (a scanned PDF?)")
+        raise InvalidRequest(
+            f"{name} has no text to read (a scanned PDF?)",
+            details={"reason": "pdf_no_text", "name": name},
+        )
     return text
 
 

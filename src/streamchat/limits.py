@@ -31,4 +31,5 @@ class Limits:
             raise RateLimited(
                 f"more than {self.per_minute} answers in a minute; try again shortly",
                 retry_after=float(math.ceil(wait)),
+                details={"limit": self.per_minute},
             )

@@ -126,13 +126,19 @@ class Prompts:
         wanted = list(dict.fromkeys(ids))
         if len(wanted) > self.max_attachments:
             raise InvalidRequest(
-                f"{len(wanted)} files attached; the limit is {self.max_attachments} per question"
+                f"{len(wanted)} files attached; the limit is {self.max_attachments} per question",
+                details={
+                    "reason": "too_many_attachments",
+                    "count": len(wanted),
+                    "limit": self.max_attachments,
+                },
             )
         files = await self.store.get_files(owner, wanted)
         for file in files:
             if file.conversation_id not in (None, conversation_id):
                 raise InvalidRequest(
-                    f"file {file.id} is attached in another conversation; upload it again"
+                    f"file {file.id} is attached in another conversation; upload it again",
+                    details={"reason": "file_elsewhere"},
                 )
         return files
 
@@ -144,6 +150,7 @@ class Prompts:
                 f"model {info.id} cannot see images ({', '.join(images)}); choose a model "
                 "that can, or remove the images",
                 code="model_cannot_see",
+                details={"model": info.id, "images": ", ".join(images)},
             )
 
     async def read_documents(self, provider: Provider, owner: str, files: list[StoredFile]) -> None:
@@ -196,6 +203,12 @@ class Prompts:
                 f"{info.id} takes {info.context_window} with {reserve} kept for the answer. "
                 "Attach less, or choose a model with a larger context window",
                 code="context_too_small",
+                details={
+                    "tokens": fixed,
+                    "model": info.id,
+                    "context_window": info.context_window,
+                    "reserve": reserve,
+                },
             )
         messages = trim_history(history, budget)
         for turn in messages:
@@ -228,6 +241,7 @@ class Prompts:
                 raise InvalidRequest(
                     f"web search is not offered for model {info.id} (provider {provider.name})",
                     code="web_search_unavailable",
+                    details={"model": info.id},
                 )
         thinking = wanted["thinking"]
         if rounds and info.thinking == "kimi":
@@ -239,6 +253,8 @@ class Prompts:
                 params["reasoning_effort"] = "high" if thinking else "low"
             elif asked.thinking is not None:
                 raise InvalidRequest(
-                    f"model {info.id} has no thinking switch", code="thinking_unavailable"
+                    f"model {info.id} has no thinking switch",
+                    code="thinking_unavailable",
+                    details={"model": info.id},
                 )
         return rounds

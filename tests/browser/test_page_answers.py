@@ -147,7 +147,9 @@ def test_thinking_block_streams_then_collapses_with_its_duration(chat: ChatPage)
     chat.reload()
     thinking = chat.answer().locator(".thinking")
     expect(thinking).not_to_have_attribute("open", "")
-    expect(thinking.locator("summary")).to_have_text("Thoughts")
+    # the duration is stored (issue 14 item 6): it read "Thoughts" after a reload before
+    thought = f"Thought for {chat.stored_answer()['reasoning_ms'] / 1000:.1f} s"
+    expect(thinking.locator("summary")).to_have_text(thought)
     assert thinking.locator(".thinking-text").text_content() == stored["reasoning"]
 
 

@@ -231,6 +231,7 @@ class Generations:
                 f"this server is running {self.max_running} answers, its limit; try again soon",
                 code="too_many_streams",
                 retry_after=5,
+                details={"limit": self.max_running},
             )
         mine = self._per_owner.get(owner_id, 0)
         if mine >= self.max_running_per_owner:
@@ -238,6 +239,7 @@ class Generations:
                 f"you have {mine} answers running, the limit; stop one or wait for it to end",
                 code="too_many_streams",
                 retry_after=5,
+                details={"limit": mine},
             )
 
     def _clamp(self, spec: GenerationSpec) -> None:

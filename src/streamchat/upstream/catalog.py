@@ -125,7 +125,9 @@ class Catalog:
             found = self._find(wanted)
         if found is None:
             names = ", ".join(m.id for m in self.models()[:20])
-            raise UnknownModel(f"unknown model {wanted!r}; available: {names}")
+            raise UnknownModel(
+                f"unknown model {wanted!r}; available: {names}", details={"model": wanted}
+            )
         return found
 
     def _find(self, wanted: str) -> tuple[Provider, ModelInfo] | None:

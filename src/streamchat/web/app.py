@@ -390,7 +390,9 @@ class BodyLimit:
         """413 and close; under streamchat's protocol the connection lingers after the answer,
         dropping the rest of the body (bounded, see body_writer.linger): a client that sends
         its whole body before reading gets the 413, not a reset."""
-        error = PayloadTooLarge(f"the request body is over {self.limit} bytes")
+        error = PayloadTooLarge(
+            f"the request body is over {self.limit} bytes", details={"limit": self.limit}
+        )
         is_v1 = scope["path"].startswith("/v1/")
         response = JSONResponse(
             error.openai_body() if is_v1 else error.body(),

@@ -52,16 +52,22 @@ async def upload(request: Request, svc: Svc, user: User) -> dict[str, Any]:
     finally:
         await form.close()
     if len(data) > settings.max_file_bytes:
-        raise PayloadTooLarge(f"{name} is over the limit of {settings.max_file_bytes} bytes")
+        raise PayloadTooLarge(
+            f"{name} is over the limit of {settings.max_file_bytes} bytes",
+            details={"limit": settings.max_file_bytes},
+        )
     count, used = await svc.store.file_usage(user)
     if count >= settings.max_files_per_user:
         raise InvalidRequest(
-            f"you keep {count} files, the limit; delete some first", code="too_many_files"
+            f"you keep {count} files, the limit; delete some first",
+            code="too_many_files",
+            details={"count": count},
         )
     if used + len(data) > settings.max_file_storage:
         raise PayloadTooLarge(
             f"your files would take {used + len(data)} bytes; the limit is "
-            f"{settings.max_file_storage}"
+            f"{settings.max_file_storage}",
+            details={"reason": "storage_full", "limit": settings.max_file_storage},
         )
     found = await asyncio.to_thread(inspect, name, data, max_image_pixels=settings.max_image_pixels)
     file = StoredFile(

@@ -5,12 +5,13 @@
 // document (session.js asks the user to sign in again).
 
 export class ApiError extends Error {
-  constructor({ code = "error", message = "", retryable = false, retry_after = null } = {}, status = 0) {
+  constructor({ code = "error", message = "", retryable = false, retry_after = null, ...details } = {}, status = 0) {
     super(message || code);
     this.code = code;
     this.retryable = Boolean(retryable);
     this.retryAfter = retry_after ?? null;
     this.status = status;
+    this.details = details; // what the message says, as fields (reason, limit, length, ...)
   }
 
   static async fromResponse(response) {
@@ -42,7 +43,7 @@ export class ApiError extends Error {
   }
 
   toJSON() {
-    return { code: this.code, message: this.message, retryable: this.retryable, retry_after: this.retryAfter };
+    return { ...this.details, code: this.code, message: this.message, retryable: this.retryable, retry_after: this.retryAfter };
   }
 }
 

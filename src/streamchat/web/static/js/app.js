@@ -196,6 +196,11 @@ export class App {
       this.refreshList();
     } else if (type === "stopping") {
       this.updateView();
+    } else if (type === "title" && run.title) {
+      // the title the conversation's model wrote: the header and the sidebar at once
+      if (this.conversation?.id === run.conversationId) this.conversation.title = run.title;
+      this.updateView();
+      this.refreshList();
     } else if (type === "end") {
       if (run.conversationId) this.sidebar.setStreaming(run.conversationId, false);
       const shown = own || (this.conversation && run.conversationId === this.conversation.id);

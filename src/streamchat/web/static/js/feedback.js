@@ -5,12 +5,35 @@ import { language, own, t } from "./i18n.js";
 
 let toastTimer = 0;
 
-/** An error ({code, message}) as the user reads it, in the page's language. */
+/**
+ * An error ({code, message[, reason, limit, ...]}) as the user reads it, in the page's language.
+ * The server's message is English; in another language the text of its `reason` (which failure
+ * of the code it is), else of its code, with the error's fields filled in ({limit}, {length});
+ * a text whose fields the error lacks, or an unknown code, leaves the server's English.
+ */
 export function errorText(error) {
   if (error?.code === "network" || error?.name === "TypeError") return t("errorNetwork"); // never "Failed to fetch"
   if (error?.code === "connection_lost") return t("errorConnectionLost");
-  // the server's message is English; in another language its code's own text, when there is one
-  return (language() !== "en" && own(`err_${error?.code}`)) || error?.message || error?.code || "";
+  if (language() !== "en") {
+    const fields = error?.details ? { ...error.details, message: error.message } : error;
+    for (const key of [fields?.reason && `err_${fields.reason}`, `err_${error?.code}`]) {
+      const text = key ? filled(own(key), fields) : null;
+      if (text) return text;
+    }
+  }
+  return error?.message || error?.code || "";
+}
+
+/** `text` with each {name} replaced by fields[name]; null when a field is missing. */
+function filled(text, fields) {
+  if (!text) return null;
+  let missing = false;
+  const out = text.replace(/\{(\w+)\}/g, (_, name) => {
+    const value = fields?.[name];
+    if (value === undefined || value === null || value === "") missing = true;
+    return String(value ?? "");
+  });
+  return missing ? null : out;
 }
 
 /** Say `text` through the polite live region (#announcer). */

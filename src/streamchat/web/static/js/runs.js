@@ -39,6 +39,7 @@ export class Run extends EventTarget {
     this.timed = origin.kind !== "attach";
     this.reasoningStart = null;
     this.reasoningMs = null;
+    this.title = null; // a `title` event's: the title the conversation's model wrote
     this.startedAt = performance.now(); // for the wait before the first token
     this.abort = new AbortController();
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
@@ -164,6 +165,9 @@ export class Run extends EventTarget {
       case "usage":
         this.usage = data;
         break;
+      case "title": // the conversation's first answer: the title its model wrote (null: none)
+        this.title = data.title ?? null;
+        break;
       case "done":
         this.endReasoning();
         this.done = data;
@@ -206,6 +210,7 @@ export class Run extends EventTarget {
     this.model = message.model;
     this.usage = message.usage;
     this.error = message.error;
+    if (message.reasoning_ms != null) [this.reasoningMs, this.timed] = [message.reasoning_ms, true];
     this.done = message.error ? null : {
       finish_reason: message.finish_reason,
       ttft_ms: message.ttft_ms,

@@ -232,7 +232,8 @@ export class ScMessage extends HTMLElement {
       usage: message.usage,
       error: message.error,
       done: { ttft_ms: message.ttft_ms, total_ms: message.total_ms },
-      timed: false,
+      timed: message.reasoning_ms != null, // how long it thought is stored (issue 14 item 6)
+      reasoningMs: message.reasoning_ms ?? null,
     };
     this.resetDrawn();
     if (slicer) {
