@@ -24,14 +24,19 @@ class Answer:
     finishing: bool = False
     flushing: asyncio.Task[None] | None = None
     stored: bool = True
+    saved: tuple[int, int] = (0, 0)
+    parts: int = 0
+    last_event_id: int = 7
 
-    def progress(self) -> Progress:
-        return Progress(self.id, "".join(self.content), "".join(self.reasoning), 7)
+    @property
+    def message_id(self) -> str:
+        return self.id
 
 
 class Store:
     def __init__(self, fail_with: str | None = None) -> None:
         self.calls: list[list[str]] = []
+        self.parts: list[Progress] = []
         self.fail_with = fail_with
 
     async def save_progress(self, progress: Sequence[Progress]) -> None:
@@ -39,6 +44,7 @@ class Store:
         self.calls.append(ids)
         if self.fail_with in ids:
             raise StoreError("the database is away")
+        self.parts.extend(progress)
 
 
 def saver(store: Store) -> Saver:
@@ -68,3 +74,37 @@ async def test_a_failed_transaction_leaves_only_its_answers_dirty() -> None:
 
     assert store.calls == [["a"], ["long"], ["b"]]
     assert [a.dirty for a in answers] == [False, True, False]
+
+
+async def test_each_save_writes_what_arrived_since_the_last_one_that_went_through() -> None:
+    """Issue 15 item 5: a part per save with the new pieces only; a failed save's part is
+    written again by the next save, under its number, with what came meanwhile."""
+    store = Store()
+    answer = Answer("a", ["Hel", "lo"], ["hm"])
+    await saver(store)._flush([answer])
+    answer.content += [" wor"]
+    answer.last_event_id = 9
+    await saver(store)._flush([answer])
+    store.fail_with = "a"
+    answer.content += ["ld"]
+    answer.reasoning += ["!"]
+    await saver(store)._flush([answer])
+    assert answer.dirty and (answer.saved, answer.parts) == ((3, 1), 2)
+    store.fail_with = None
+    answer.content += ["."]
+    await saver(store)._flush([answer])
+    assert store.parts == [
+        Progress("a", "Hello", "hm", 7, seq=0),
+        Progress("a", " wor", "", 9, seq=1),
+        Progress("a", "ld.", "!", 9, seq=2),
+    ]
+    assert (answer.saved, answer.parts) == ((5, 2), 3)
+
+
+async def test_a_long_answer_shares_a_transaction_once_its_text_is_saved() -> None:
+    """The batches are cut by what each part holds, not by the whole text."""
+    store = Store()
+    long = Answer("long", ["x" * BATCH_CHARS, "new"], saved=(1, 0), parts=4)
+    await saver(store)._flush([Answer("a", ["hi"]), long])
+    assert store.calls == [["a", "long"]]
+    assert store.parts[-1] == Progress("long", "new", "", 7, seq=4)

@@ -121,10 +121,11 @@ async def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         await drop_pg_database(url)
 
 
-async def rows(engine: AsyncEngine, table: sa.Table) -> list[dict[str, Any]]:
-    """Every row of ``table``, ordered by id, as plain dicts."""
+async def rows(engine: AsyncEngine, table: sa.Table, *order: str) -> list[dict[str, Any]]:
+    """Every row of ``table``, ordered by id (or by the columns named), as plain dicts."""
     async with engine.connect() as conn:
-        result = await conn.execute(table.select().order_by(table.c.id))
+        keys = [table.c[name] for name in order or ("id",)]
+        result = await conn.execute(table.select().order_by(*keys))
         return [dict(row) for row in result.mappings()]
 
 

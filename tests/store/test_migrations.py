@@ -26,6 +26,7 @@ TABLES = {
     "files",
     "message_files",
     "responses",
+    "answer_parts",
 }
 
 

@@ -531,11 +531,14 @@ async def test_update_message_writes_only_the_patched_columns(
     assert after["conversations"] == before["conversations"]
 
 
-async def test_save_progress_writes_each_answers_text_in_one_call(
+async def test_save_progress_appends_a_part_per_answer_in_one_call(
     chat: SqlStore, db: AsyncEngine
 ) -> None:
+    """A periodic save writes what arrived as a part (issue 15 item 5), not the answer's row;
+    reads show the row's text followed by the parts (tests/store/test_answer_parts.py has the
+    rest)."""
+    await chat.update_message("m3", {"status": "streaming"})
     before = await snapshot(db)
-    started = datetime.now(UTC)
     await chat.save_progress(
         [
             Progress("m2", "partial 你好", "thinking", 7),
@@ -543,24 +546,15 @@ async def test_save_progress_writes_each_answers_text_in_one_call(
             Progress("gone", "a deleted answer's text", "", 9),  # no row: skipped
         ]
     )
-    after = await snapshot(db)
-    old = {r["id"]: r for r in before["messages"]}
-    new = {r["id"]: r for r in after["messages"]}
-    assert set(new) == set(old)
-    for key, content, reasoning, last in (
-        ("m2", "partial 你好", "thinking", 7),
-        ("m3", "bob's so far", "", 4),
-    ):
-        assert started <= new[key]["updated_at"] <= datetime.now(UTC)
-        assert new[key] == {
-            **old[key],
-            "content": content,
-            "reasoning": reasoning,
-            "last_event_id": last,
-            "updated_at": new[key]["updated_at"],
-        }
-    assert new["m1"] == old["m1"]
-    assert after["conversations"] == before["conversations"]
+    assert await snapshot(db) == before  # no message row written
+    assert await conftest.rows(db, tables.answer_parts, "message_id", "seq") == [
+        {"message_id": "m2", "seq": 0, "content": "partial 你好", "reasoning": "thinking",
+         "last_event_id": 7},
+        {"message_id": "m3", "seq": 0, "content": "bob's so far", "reasoning": "",
+         "last_event_id": 4},
+    ]  # fmt: skip
+    m3 = await chat.get_message(BOB, "m3")
+    assert (m3.content, m3.last_event_id) == ("content of m3bob's so far", 4)
     await chat.save_progress([])  # nothing to do is not an error
 
 
@@ -788,6 +782,7 @@ def test_the_public_surface_of_the_store_modules() -> None:
     assert migrate.__all__ == ["MIGRATIONS_DIR", "alembic_config", "upgrade", "upgrade_on"]
     assert tables.__all__ == [
         "UTCDateTime",
+        "answer_parts",
         "conversations",
         "files",
         "message_files",

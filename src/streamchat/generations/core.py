@@ -36,7 +36,7 @@ from streamchat.events import Event
 from streamchat.fanout import Broker
 from streamchat.generations.orphans import Orphans
 from streamchat.generations.saving import Saver
-from streamchat.store import MessagePatch, Progress, Store
+from streamchat.store import MessagePatch, Store
 from streamchat.upstream import Upstream
 
 __all__ = ["Generation", "GenerationSpec", "Generations", "Observer"]
@@ -125,6 +125,9 @@ class Generation:
     # When the first reasoning token came, and how long until the first answer token.
     reasoning_at: float | None = None
     reasoning_ms: float | None = None
+    # generations/saving.py: the pieces of content and reasoning stored, the next part's number.
+    saved: tuple[int, int] = (0, 0)
+    parts: int = 0
 
     @property
     def id(self) -> str:
@@ -146,11 +149,10 @@ class Generation:
         """The stored answer: the generation's own id, or the one a continuation appends to."""
         return self.spec.message_id or self.spec.id
 
-    def progress(self) -> Progress:
-        """The text so far, taken at once with the id of the last event it includes."""
-        return Progress(
-            self.message_id, "".join(self.content), "".join(self.reasoning), self.next_id - 1
-        )
+    @property
+    def last_event_id(self) -> int:
+        """The id of the newest event published (the text so far includes it)."""
+        return self.next_id - 1
 
 
 class Generations:
@@ -195,7 +197,7 @@ class Generations:
         gen = Generation(spec, clock=loop.time, started=loop.time())
         if spec.message_id is not None:  # a continuation: the answer so far comes first
             gen.content, gen.reasoning = [spec.kept[0]], [spec.kept[1]]
-            gen.round_start = (1, 1)
+            gen.round_start = gen.saved = (1, 1)  # the kept text is the row's already
             gen.earlier_usage = spec.kept_usage
         # Counted before the broker may pause (Redis), so concurrent starts see each other.
         self.running[spec.id] = gen

@@ -1,8 +1,10 @@
 """Answers whose worker died (several workers sharing a broker).
 
 Every lease period each worker looks for unfinished answers whose worker's lease expired. One
-worker wins the claim, keeps the text the broker holds (stored ``incomplete``) and tells every
-subscriber with ``usage`` and a retryable ``interrupted`` error.
+worker wins the claim, keeps the text the broker holds, or the text saved so far (the answer's
+row and its parts, folded into the row) when the broker holds less (its log trimmed, or behind
+the store when the worker died), stored ``incomplete``, and tells every subscriber with
+``usage`` and a retryable ``interrupted`` error.
 """
 
 from __future__ import annotations
@@ -44,14 +46,14 @@ class Orphans:
             claimed = await self.broker.claim(stream_id)
             if claimed is None:
                 continue
-            _, kept = claimed
+            owner, kept = claimed
             if kept and kept[-1].terminal:
                 continue
-            await self._end(stream_id, kept)
+            await self._end(stream_id, kept, owner)
             adopted += 1
         return adopted
 
-    async def _end(self, stream_id: str, kept: list[Event]) -> None:
+    async def _end(self, stream_id: str, kept: list[Event], owner: str | None = None) -> None:
         content = "".join(e.data["text"] for e in kept if e.type == "delta")
         reasoning = "".join(e.data["text"] for e in kept if e.type == "reasoning")
         completion = estimate_tokens(content) + estimate_tokens(reasoning)
@@ -77,6 +79,10 @@ class Orphans:
             # text. Keep the row's text, end it.
             del patch["content"], patch["reasoning"], patch["usage"]
             patch["status"] = "incomplete"
+        elif not await self._holds_all(owner, message_id, kept, content, reasoning):
+            # The store has more than the broker: keep the row's text with its parts.
+            del patch["content"], patch["reasoning"]
+            patch["status"] = "incomplete"
         await self.saver.final(message_id, patch)
         self.broker.publish(
             stream_id, [events.usage(next_id, usage), events.error(next_id + 1, error)]
@@ -86,3 +92,17 @@ class Orphans:
             stream_id,
             len(content),
         )
+
+    async def _holds_all(
+        self, owner: str | None, message_id: str, kept: list[Event], content: str, reasoning: str
+    ) -> bool:
+        """Whether the broker's text holds the whole answer: it begins with the text saved so
+        far; when that cannot be read, when its log starts at ``meta`` (or is empty)."""
+        if owner is not None:
+            try:
+                stored = await self.saver.store.get_message(owner, message_id)
+            except StreamchatError:  # no row, or the store is away: the final save will say
+                pass
+            else:
+                return content.startswith(stored.content) and reasoning.startswith(stored.reasoning)
+        return not kept or (kept[0].id == 1 and kept[0].type == "meta")

@@ -1,9 +1,13 @@
 """Persistence of running answers, off the per-token path.
 
-One task saves, every ``interval`` seconds, the growing text of every stored answer that grew,
-in one transaction (one per interval, not one per answer). The final save of an answer waits
-for a periodic save in flight, so it lands last; when the store is away it is retried in the
-background and the client is told the answer could not be saved yet.
+One task saves, every ``interval`` seconds, what arrived since the previous save of every
+stored answer that grew: one part per answer (``answer_parts``), so a save writes in proportion
+to what arrived, not to the whole text (issue 15 item 5), in transactions of at most
+``BATCH_CHARS``. A save that fails is retried with the next one, under the same part number and
+with what came meanwhile. The final save of an answer waits for a periodic save in flight, so
+it lands last; it writes the whole text into the answer's row and deletes its parts (one
+transaction); when the store is away it is retried in the background and the client is told the
+answer could not be saved yet.
 """
 
 from __future__ import annotations
@@ -36,14 +40,20 @@ class Saved(Protocol):
     flushing: asyncio.Task[None] | None
     content: list[str]  # the text's pieces so far (only appended to)
     reasoning: list[str]
+    saved: tuple[int, int]  # how many pieces of each the store has
+    parts: int  # the number of the next part
 
     @property
     def id(self) -> str: ...
 
     @property
+    def message_id(self) -> str: ...
+
+    @property
     def stored(self) -> bool: ...
 
-    def progress(self) -> Progress: ...
+    @property
+    def last_event_id(self) -> int: ...
 
 
 class Saver:
@@ -98,13 +108,17 @@ class Saver:
     async def _flush(self, answers: list[Saved]) -> None:
         for batch in _batches(answers):
             # Each batch's text is taken when its turn comes: later ones include more.
-            progress = [a.progress() for a in batch]
+            taken = [_part(a) for a in batch]
             try:
-                await self.store.save_progress(progress)
+                await self.store.save_progress([part for part, _ in taken])
             except StoreError as exc:
                 for answer in batch:
-                    answer.dirty = True
+                    answer.dirty = True  # the next save writes this part again, and more
                 log.warning("saving %d answers' progress failed: %s", len(batch), exc.message)
+                continue
+            for answer, (_, lengths) in zip(batch, taken, strict=True):
+                answer.saved = lengths
+                answer.parts += 1
 
     async def _final_later(self, message_id: str, patch: MessagePatch) -> None:
         for delay in RETRY_DELAYS:
@@ -137,6 +151,24 @@ def _batches(answers: list[Saved]) -> list[list[Saved]]:
     return batches
 
 
+def _part(answer: Saved) -> tuple[Progress, tuple[int, int]]:
+    """What arrived since the answer's last save that went through, taken at once with the id
+    of the last event it includes; and how many pieces the store has once it is written."""
+    content, reasoning = len(answer.content), len(answer.reasoning)
+    at_content, at_reasoning = answer.saved
+    part = Progress(
+        answer.message_id,
+        "".join(answer.content[at_content:content]),
+        "".join(answer.reasoning[at_reasoning:reasoning]),
+        answer.last_event_id,
+        seq=answer.parts,
+    )
+    return part, (content, reasoning)
+
+
 def _length(answer: Saved) -> int:
-    """The answer's text length so far, without joining it."""
-    return sum(map(len, answer.content)) + sum(map(len, answer.reasoning))
+    """The length of what the answer's next part holds, without joining it."""
+    at_content, at_reasoning = answer.saved
+    return sum(map(len, answer.content[at_content:])) + sum(
+        map(len, answer.reasoning[at_reasoning:])
+    )

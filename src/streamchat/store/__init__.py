@@ -20,13 +20,18 @@ __all__ = ["MessagePatch", "Progress", "ResponsePatch", "SearchHit", "Store", "S
 
 @dataclass(slots=True, frozen=True)
 class Progress:
-    """An answer's text so far, and the id of the last event that text includes (a client that
-    reloads shows the text and re-attaches after that event)."""
+    """What one periodic save of an answer appends (issue 15 item 5): the text and reasoning
+    that arrived since its previous save, and the id of the last event the text so far
+    includes (a client that reloads shows the text and re-attaches after that event).
+
+    ``seq`` numbers an answer's saves from 0; a save retried after a failure keeps its number
+    and carries a longer text (written in place of the one that may have landed)."""
 
     message_id: str
     content: str
     reasoning: str
     last_event_id: int
+    seq: int = 0
 
 
 class MessagePatch(TypedDict, total=False):
@@ -171,11 +176,14 @@ class Store(Protocol):
         transaction."""
 
     async def update_message(self, message_id: str, patch: MessagePatch) -> None:
-        """Overwrite the given fields of one message (used by the generation's end)."""
+        """Overwrite the given fields of one message (used by the generation's end). The
+        answer's saved parts are folded into its row in the same transaction: a patch's
+        ``content`` / ``reasoning`` replace the text, without them the parts are appended."""
 
     async def save_progress(self, progress: Sequence[Progress]) -> None:
-        """Overwrite the text so far of several answers, in one transaction (the periodic
-        saves of every running answer); answers without a row (deleted) are skipped."""
+        """Append what arrived to several answers, in one transaction (the periodic saves of
+        every running answer); answers without a row (deleted) are skipped. Reads show an
+        answer's row text followed by its parts."""
 
     async def delete_messages(self, owner_id: str, message_ids: Sequence[str]) -> None:
         """All or none; a conversation whose current leaf goes shows the first one's parent."""
@@ -184,7 +192,8 @@ class Store(Protocol):
         """Make ``message_id`` the conversation's current leaf; ``updated_at`` is unchanged."""
 
     async def recover_streaming(self, before_ids: Sequence[str] = ()) -> int:
-        """Mark answers left ``streaming`` by a dead process as ``incomplete``; return how many.
+        """Mark answers left ``streaming`` by a dead process as ``incomplete``, their saved
+        parts folded into their text; return how many.
 
         Ids in ``before_ids`` are still running somewhere and are left alone."""
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection, RowMapping
 
 from streamchat.store import SearchHit, tables
@@ -108,24 +109,38 @@ def _fts_match(query_words: list[str]) -> str | None:
     return " ".join('"' + w.replace('"', '""') + '"' for w in long)
 
 
+def _saved_text(sqlite: bool) -> sa.ColumnElement[str]:
+    """A streaming answer's text as saved so far: its row's, then its parts' (migration 0009)."""
+    p = tables.answer_parts.c
+    if sqlite:  # the primary key's order is seq's: group_concat visits the parts in it
+        joined = sa.func.group_concat(p.content, "")
+    else:
+        joined = sa.func.string_agg(p.content, aggregate_order_by(sa.literal(""), p.seq))
+    parts = sa.select(joined).where(p.message_id == _M.id).scalar_subquery()
+    return (_M.content + sa.func.coalesce(parts, "")).label("content")
+
+
 def _message_selects(sqlite: bool, owner_id: str, query_words: list[str]) -> list[sa.Select[Any]]:
-    def select(*where: _Where) -> sa.Select[Any]:
+    def select(*where: _Where, text: sa.ColumnElement[str] = _M.content) -> sa.Select[Any]:
         return (
             sa.select(
                 _M.conversation_id,
                 _C.title,
                 _M.id.label("message_id"),
                 _M.role,
-                _M.content,
+                text,
                 _M.created_at.label("at"),
-                _tier(_M.content, query_words, sqlite, 1).label("tier"),
+                _tier(text, query_words, sqlite, 1).label("tier"),
             )
             .select_from(tables.messages.join(tables.conversations, _C.id == _M.conversation_id))
             .where(_M.owner_id == owner_id, _C.owner_id == owner_id, *where)
         )
 
+    saved = _saved_text(sqlite)
     every = [_holds(_M.content, w, sqlite) for w in query_words]
-    streaming = select(_M.status == "streaming", *every)
+    streaming = select(
+        _M.status == "streaming", *(_holds(saved, w, sqlite) for w in query_words), text=saved
+    )
     if not sqlite:
         return [select(_M.status != "streaming", *every), streaming]
     match = _fts_match(query_words)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -49,15 +50,30 @@ PING_TIMEOUT = 2.0
 _INSERT_CONVERSATION = tables.conversations.insert()
 _INSERT_MESSAGE = tables.messages.insert()
 _UPDATE_MESSAGE = tables.messages.update().where(tables.messages.c.id == sa.bindparam("m_id"))
-_SAVE_PROGRESS = (
-    tables.messages.update()
-    .where(tables.messages.c.id == sa.bindparam("p_id"))
-    .values(
-        content=sa.bindparam("p_content"),
-        reasoning=sa.bindparam("p_reasoning"),
-        last_event_id=sa.bindparam("p_last"),
-        updated_at=sa.bindparam("p_at"),
+# A periodic save appends a part per answer (issue 15 item 5); a retried save's part replaces
+# the one of the same number that may have landed (it holds that text and what came since).
+_PARTS = tables.answer_parts
+_SAVE_PART = {
+    name: insert.on_conflict_do_update(
+        index_elements=[_PARTS.c.message_id, _PARTS.c.seq],
+        set_={
+            "content": insert.excluded.content,
+            "reasoning": insert.excluded.reasoning,
+            "last_event_id": insert.excluded.last_event_id,
+        },
     )
+    for name, insert in (
+        ("postgresql", postgresql.insert(_PARTS)),
+        ("sqlite", sqlite.insert(_PARTS)),
+    )
+}
+_PARTS_OF = (
+    sa.select(_PARTS.c.message_id, _PARTS.c.content, _PARTS.c.reasoning, _PARTS.c.last_event_id)
+    .where(_PARTS.c.message_id.in_(sa.bindparam("p_ids", expanding=True)))
+    .order_by(_PARTS.c.message_id, _PARTS.c.seq)
+)
+_EXISTING = sa.select(tables.messages.c.id).where(
+    tables.messages.c.id.in_(sa.bindparam("p_ids", expanding=True))
 )
 
 
@@ -199,7 +215,7 @@ class SqlStore:
         await self._write(_update_message, message_id, patch)
 
     async def save_progress(self, progress: Sequence[Progress]) -> None:
-        """One executemany UPDATE for every answer's text so far."""
+        """One executemany INSERT of what arrived, a part per answer."""
         if progress:
             await self._write(_save_progress, list(progress))
 
@@ -443,7 +459,7 @@ def _list_messages(conn: Connection, owner_id: str, conversation_id: str) -> lis
         .where(tables.messages.c.owner_id == owner_id)
         .order_by(tables.messages.c.position)
     )
-    return [message_from_row(row) for row in conn.execute(query).mappings()]
+    return _with_parts(conn, [message_from_row(row) for row in conn.execute(query).mappings()])
 
 
 def _get_message(conn: Connection, owner_id: str, message_id: str) -> Message:
@@ -451,7 +467,33 @@ def _get_message(conn: Connection, owner_id: str, message_id: str) -> Message:
     row = conn.execute(query).mappings().first()
     if row is None:
         raise _message_not_found(message_id)
-    return message_from_row(row)
+    return _with_parts(conn, [message_from_row(row)])[0]
+
+
+def _with_parts(conn: Connection, messages: list[Message]) -> list[Message]:
+    """Each streaming answer with the parts its periodic saves appended (only streaming
+    answers have parts: every end folds them into the row)."""
+    streaming = [m.id for m in messages if m.status == "streaming"]
+    if not streaming:
+        return messages
+    parts = _parts(conn, streaming)
+    return [
+        replace(m, content=m.content + p[0], reasoning=m.reasoning + p[1], last_event_id=p[2])
+        if (p := parts.get(m.id)) is not None
+        else m
+        for m in messages
+    ]
+
+
+def _parts(conn: Connection, message_ids: list[str]) -> dict[str, tuple[str, str, int]]:
+    """The parts of each answer that has any: its text, its reasoning, the newest event id."""
+    pieces: dict[str, tuple[list[str], list[str], list[int]]] = {}
+    for row in conn.execute(_PARTS_OF, {"p_ids": message_ids}):
+        content, reasoning, last = pieces.setdefault(row.message_id, ([], [], []))
+        content.append(row.content)
+        reasoning.append(row.reasoning)
+        last.append(row.last_event_id)
+    return {i: ("".join(c), "".join(r), last[-1]) for i, (c, r, last) in pieces.items()}
 
 
 def _add_messages(conn: Connection, messages: list[Message], new: Conversation | None) -> None:
@@ -489,25 +531,56 @@ def _add_messages_with_files(
 
 
 def _update_message(conn: Connection, message_id: str, patch: MessagePatch) -> None:
-    # The SET clause is the parameters' columns (compiled once per set of columns).
-    values = {**patch_values(patch), "updated_at": utcnow(), "m_id": message_id}
+    # The SET clause is the parameters' columns (compiled once per set of columns). The
+    # answer's parts are folded in (the patch's own text wins) in this same transaction.
+    values = {
+        **_fold(conn, message_id, patch),
+        **patch_values(patch),
+        "updated_at": utcnow(),
+        "m_id": message_id,
+    }
     if conn.execute(_UPDATE_MESSAGE, values).rowcount == 0:
         raise _message_not_found(message_id)
 
 
+def _fold(conn: Connection, message_id: str, patch: MessagePatch) -> dict[str, Any]:
+    """Delete the answer's parts; the columns that keep their text (those ``patch`` does not
+    overwrite): the row's text followed by the parts', and the newest event id."""
+    parts = _parts(conn, [message_id]).get(message_id)
+    if parts is None:
+        return {}
+    conn.execute(_PARTS.delete().where(_PARTS.c.message_id == message_id))
+    values: dict[str, Any] = {"last_event_id": parts[2]}
+    kept = [name for name in ("content", "reasoning") if name not in patch]
+    if kept:
+        m = tables.messages.c
+        row = conn.execute(sa.select(m.content, m.reasoning).where(m.id == message_id)).first()
+        if row is not None:
+            if "content" in kept:
+                values["content"] = row.content + parts[0]
+            if "reasoning" in kept:
+                values["reasoning"] = row.reasoning + parts[1]
+    return values
+
+
 def _save_progress(conn: Connection, progress: list[Progress]) -> None:
-    now = utcnow()
+    # Only what arrived is written: the answers' rows are not touched (on SQLite, updating any
+    # column of a row rewrites the whole row, its long text included).
+    ids = list({p.message_id for p in progress})
+    existing = set(conn.execute(_EXISTING, {"p_ids": ids}).scalars())
     rows = [
         {
-            "p_id": p.message_id,
-            "p_content": p.content,
-            "p_reasoning": p.reasoning,
-            "p_last": p.last_event_id,
-            "p_at": now,
+            "message_id": p.message_id,
+            "seq": p.seq,
+            "content": p.content,
+            "reasoning": p.reasoning,
+            "last_event_id": p.last_event_id,
         }
         for p in progress
+        if p.message_id in existing
     ]
-    conn.execute(_SAVE_PROGRESS, rows)
+    if rows:
+        conn.execute(_SAVE_PART[conn.dialect.name], rows)
 
 
 def _delete_messages(conn: Connection, owner_id: str, message_ids: list[str]) -> None:
@@ -546,6 +619,12 @@ def _set_current(conn: Connection, owner_id: str, conversation_id: str, message_
 
 
 def _recover_streaming(conn: Connection, before_ids: list[str]) -> int:
+    left = sa.select(_PARTS.c.message_id).distinct()
+    if before_ids:
+        left = left.where(_PARTS.c.message_id.not_in(before_ids))
+    for message_id in conn.execute(left).scalars().all():
+        folded = {**_fold(conn, message_id, {}), "updated_at": utcnow(), "m_id": message_id}
+        conn.execute(_UPDATE_MESSAGE, folded)
     statement = (
         tables.messages.update()
         .where(tables.messages.c.status == "streaming")

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Dialect
 
 __all__ = [
     "UTCDateTime",
+    "answer_parts",
     "conversations",
     "files",
     "message_files",
@@ -121,6 +122,26 @@ messages = sa.Table(
     sa.Column("reasoning_ms", sa.Float(), nullable=True),
     sa.Index("ix_messages_conversation_position", "conversation_id", "position", unique=True),
     sa.Index("ix_messages_status", "status"),
+)
+
+# What each periodic save of a streaming answer appended (issue 15 item 5, migration 0009):
+# the text and reasoning that arrived since the save before (``seq`` 0, 1, ... per answer) and
+# the id of the last event the text up to here includes. An answer's text is its row's
+# ``content`` followed by its parts; the final save (or recovery) writes the whole text into
+# the row and deletes the parts in one transaction, so only streaming answers have parts.
+answer_parts = sa.Table(
+    "answer_parts",
+    metadata,
+    sa.Column(
+        "message_id",
+        sa.String(),
+        sa.ForeignKey("messages.id", name="fk_answer_parts_message", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("seq", sa.Integer(), primary_key=True),
+    sa.Column("content", sa.Text(), nullable=False),
+    sa.Column("reasoning", sa.Text(), nullable=False),
+    sa.Column("last_event_id", sa.Integer(), nullable=False),
 )
 
 # Search (issue 14, migration 0007): on PostgreSQL, trigram indexes for ILIKE (the messages'
