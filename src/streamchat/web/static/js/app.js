@@ -21,6 +21,7 @@ import { t } from "./i18n.js";
 import { Catalog, fillModelSelect } from "./models.js";
 import { routing } from "./routes.js";
 import { Run, RunRegistry } from "./runs.js";
+import { search } from "./search.js";
 import { settings } from "./settings.js";
 import { Follower } from "./scroller.js";
 import { ensureSession } from "./session.js";
@@ -77,6 +78,8 @@ export class App {
     on(this.sidebar, "sc-rename", (e) => this.rename(e.detail.id, e.detail.title));
     on(this.sidebar, "sc-delete", (e) => this.remove(e.detail.id));
     on(this.sidebar, "sc-more", () => this.loadMore());
+    on(this.sidebar, "sc-search-focus", () => this.navOpen(true));
+    on(this.sidebar, "sc-open-result", (e) => this.openResult(e.detail));
     on(this.sidebar, "click", (e) => e.target.closest(".conv-open") && this.navOpen(false));
     // The skip link focuses the input without touching the hash, which is the route: following
     // its href would leave the open conversation (and clear an answer just sent).
@@ -253,4 +256,4 @@ export class App {
 }
 
 // the other jobs of the controller, each in its module
-Object.assign(App.prototype, routing, conversations, settings);
+Object.assign(App.prototype, routing, conversations, settings, search);

@@ -5,6 +5,13 @@
 const STRINGS = {
   en: {
     appName: "streamchat",
+    // search (issue 14)
+    searchLabel: "Search conversations",
+    searchPlaceholder: "Search (Ctrl+K)",
+    searchResults: "Results: {n}",
+    searchNone: "Nothing found for “{q}”.",
+    searchYou: "You:",
+    searchAssistant: "Answer:",
     skip: "Skip to the message input",
     newChat: "New chat",
     conversations: "Conversations",
@@ -100,6 +107,13 @@ const STRINGS = {
   },
   "zh-CN": {
     appName: "streamchat",
+    // search (issue 14)
+    searchLabel: "搜索会话",
+    searchPlaceholder: "搜索（Ctrl+K）",
+    searchResults: "结果：{n} 条",
+    searchNone: "没有找到“{q}”。",
+    searchYou: "你：",
+    searchAssistant: "回答：",
     skip: "跳到输入框",
     newChat: "新对话",
     conversations: "对话列表",

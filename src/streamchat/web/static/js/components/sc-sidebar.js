@@ -1,18 +1,33 @@
-// <sc-sidebar>: the conversation list, newest first. Each entry is a link to #/c/{id} plus
-// Rename (inline input: Enter saves, Escape cancels) and Delete (a second click confirms).
-// Events: sc-rename {id, title}, sc-delete {id}, sc-more.
+// <sc-sidebar>: the search box and the conversation list, newest first. Each entry is a link
+// to #/c/{id} plus Rename (inline input: Enter saves, Escape cancels) and Delete (a second
+// click confirms). Search (issue 14): Ctrl/Cmd+K focuses the box; results come as one types
+// (debounced) in place of the list; ArrowDown/ArrowUp choose, Enter opens, Escape clears.
+// Events: sc-rename {id, title}, sc-delete {id}, sc-more, sc-search-focus (the box was
+// focused from the keyboard: a phone's drawer opens), sc-open-result {conversationId,
+// messageId}.
 
+import { errorText } from "../feedback.js";
 import { t } from "../i18n.js";
+import { markedText, searchConversations } from "../search.js";
 import { displayTitle } from "../titles.js";
+
+const SEARCH_DEBOUNCE_MS = 200;
 
 export class ScSidebar extends HTMLElement {
   connectedCallback() {
     if (this.list) return;
     this.innerHTML = `
+      <div class="search" role="search">
+        <input type="search" class="search-input" role="combobox" aria-expanded="false"
+          aria-controls="search-results" aria-autocomplete="list" aria-keyshortcuts="Control+K Meta+K"
+          autocomplete="off" spellcheck="false" maxlength="200">
+        <p class="search-status muted" role="status" aria-live="polite"></p>
+        <ul class="search-results" id="search-results" role="listbox" hidden></ul>
+      </div>
       <ul class="conv-list"></ul>
       <p class="conv-empty muted" data-i18n="noConversations" hidden></p>
       <button type="button" class="btn more" data-i18n="loadMore" hidden></button>`;
-    this.list = this.querySelector("ul");
+    this.list = this.querySelector("ul.conv-list");
     this.items = [];
     this.streaming = new Set();
     this.currentId = null;
@@ -25,6 +40,7 @@ export class ScSidebar extends HTMLElement {
       const del = event.target.closest?.(".conv-delete");
       if (del) resetDelete(del);
     });
+    this.setupSearch();
   }
 
   /** Show `items` (conversation objects, newest first). */
@@ -42,11 +58,14 @@ export class ScSidebar extends HTMLElement {
     if (focusId && focusClass) {
       this.list.querySelector(`li[data-id="${CSS.escape(focusId)}"] .${focusClass}`)?.focus();
     }
-    this.querySelector(".conv-empty").hidden = items.length > 0;
+    this.hasMore = hasMore;
+    this.list.hidden = Boolean(this.searching);
+    this.querySelector(".conv-empty").hidden = items.length > 0 || this.searching;
     this.querySelector(".conv-empty").textContent = t("noConversations");
     const more = this.querySelector(".more");
-    more.hidden = !hasMore;
+    more.hidden = !hasMore || this.searching;
     more.textContent = t("loadMore");
+    this.translateSearch();
   }
 
   entry(conversation) {
@@ -170,6 +189,169 @@ export class ScSidebar extends HTMLElement {
     input.addEventListener("blur", () => finish(true));
   }
 }
+
+// -- search --------------------------------------------------------------------------------------
+
+Object.assign(ScSidebar.prototype, {
+  setupSearch() {
+    this.searchInput = this.querySelector(".search-input");
+    this.searchList = this.querySelector(".search-results");
+    this.searchStatus = this.querySelector(".search-status");
+    this.hits = [];
+    this.active = -1;
+    this.searching = false;
+    this.searchInput.addEventListener("input", () => {
+      clearTimeout(this.searchTimer);
+      this.searchTimer = setTimeout(() => this.runSearch(), SEARCH_DEBOUNCE_MS);
+    });
+    this.searchInput.addEventListener("keydown", (event) => this.onSearchKey(event));
+    this.searchList.addEventListener("click", (event) => {
+      const option = event.target.closest("li.search-hit");
+      if (option) this.openHit(Number(option.dataset.index));
+    });
+    document.addEventListener("keydown", (event) => {
+      if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "k") {
+        event.preventDefault();
+        this.dispatchEvent(new CustomEvent("sc-search-focus", { bubbles: true }));
+        this.searchInput.focus();
+        this.searchInput.select();
+      }
+    });
+    this.translateSearch();
+  },
+
+  translateSearch() {
+    if (!this.searchInput) return;
+    this.searchInput.placeholder = t("searchPlaceholder");
+    this.searchInput.setAttribute("aria-label", t("searchLabel"));
+    if (this.searching && !this.searchError) this.showHits(this.hits, this.searchQuery);
+  },
+
+  async runSearch() {
+    const q = this.searchInput.value.trim();
+    this.searchAbort?.abort();
+    if (!q) {
+      this.endSearch();
+      return;
+    }
+    const abort = (this.searchAbort = new AbortController());
+    try {
+      const page = await searchConversations(q, { signal: abort.signal });
+      if (abort.signal.aborted) return;
+      this.searchError = null;
+      this.showHits(page.results, q);
+    } catch (error) {
+      if (error?.name === "AbortError" || abort.signal.aborted) return;
+      this.searchError = error;
+      this.showHits([], q);
+      this.searchStatus.textContent = errorText(error);
+    }
+  },
+
+  showHits(hits, q) {
+    this.searching = true;
+    this.searchQuery = q;
+    this.hits = hits;
+    this.active = hits.length ? 0 : -1;
+    this.searchList.replaceChildren(...hits.map((hit, i) => this.hitEntry(hit, i)));
+    this.searchList.hidden = hits.length === 0;
+    this.list.hidden = true;
+    this.querySelector(".conv-empty").hidden = true;
+    this.querySelector(".more").hidden = true;
+    this.searchInput.setAttribute("aria-expanded", String(hits.length > 0));
+    this.searchStatus.textContent = hits.length ? t("searchResults", { n: hits.length }) : t("searchNone", { q });
+    this.markActive();
+  },
+
+  hitEntry(hit, index) {
+    const li = document.createElement("li");
+    li.className = "search-hit";
+    li.id = `search-hit-${index}`;
+    li.setAttribute("role", "option");
+    li.dataset.index = String(index);
+    li.dataset.conversation = hit.conversation_id;
+    if (hit.message_id) li.dataset.message = hit.message_id;
+    const title = document.createElement("span");
+    title.className = "search-title";
+    const shown = displayTitle(hit.title, t("untitled"));
+    title.append(...(shown === hit.title ? markedText(hit.title, hit.title_marks) : [shown]));
+    li.append(title);
+    if (hit.message_id) {
+      const snippet = document.createElement("span");
+      snippet.className = "search-snippet";
+      const role = document.createElement("span");
+      role.className = "search-role";
+      role.textContent = t(hit.role === "user" ? "searchYou" : "searchAssistant");
+      snippet.append(role, " ", ...markedText(hit.snippet, hit.marks));
+      li.append(snippet);
+    }
+    return li;
+  },
+
+  markActive() {
+    for (const [i, option] of [...this.searchList.children].entries()) {
+      option.setAttribute("aria-selected", String(i === this.active));
+    }
+    const option = this.searchList.children[this.active];
+    if (option) {
+      this.searchInput.setAttribute("aria-activedescendant", option.id);
+      option.scrollIntoView({ block: "nearest" });
+    } else {
+      this.searchInput.removeAttribute("aria-activedescendant");
+    }
+  },
+
+  onSearchKey(event) {
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      if (!this.hits.length) return;
+      event.preventDefault();
+      const step = event.key === "ArrowDown" ? 1 : -1;
+      this.active = (this.active + step + this.hits.length) % this.hits.length;
+      this.markActive();
+    } else if (event.key === "Enter") {
+      event.preventDefault();
+      clearTimeout(this.searchTimer);
+      if (this.searchInput.value.trim() !== this.searchQuery) this.runSearch();
+      else if (this.active >= 0) this.openHit(this.active);
+    } else if (event.key === "Escape") {
+      if (this.searchInput.value) {
+        event.stopPropagation(); // the first Escape clears the search, the next closes a drawer
+        event.preventDefault();
+        this.searchInput.value = "";
+        this.searchAbort?.abort();
+        clearTimeout(this.searchTimer);
+        this.endSearch();
+      } else {
+        this.searchInput.blur();
+      }
+    }
+  },
+
+  openHit(index) {
+    const hit = this.hits[index];
+    if (!hit) return;
+    this.dispatchEvent(new CustomEvent("sc-open-result", {
+      bubbles: true,
+      detail: { conversationId: hit.conversation_id, messageId: hit.message_id },
+    }));
+  },
+
+  endSearch() {
+    this.searching = false;
+    this.searchQuery = "";
+    this.searchError = null;
+    this.hits = [];
+    this.active = -1;
+    this.searchList.replaceChildren();
+    this.searchList.hidden = true;
+    this.searchStatus.textContent = "";
+    this.searchInput.setAttribute("aria-expanded", "false");
+    this.searchInput.removeAttribute("aria-activedescendant");
+    this.list.hidden = false;
+    this.querySelector(".conv-empty").hidden = this.items.length > 0;
+    this.querySelector(".more").hidden = !this.hasMore;
+  },
+});
 
 function iconButton(className, glyph, label) {
   const button = document.createElement("button");
