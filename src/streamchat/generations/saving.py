@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
-from streamchat.errors import NotFound, StoreError
+from streamchat.errors import Conflict, NotFound, StoreError
 from streamchat.store import MessagePatch, Progress, Store
 
 __all__ = ["Saved", "Saver"]
@@ -111,7 +111,7 @@ class Saver:
             taken = [_part(a) for a in batch]
             try:
                 await self.store.save_progress([part for part, _ in taken])
-            except StoreError as exc:
+            except (StoreError, Conflict) as exc:  # Conflict: a row deleted meanwhile
                 for answer in batch:
                     answer.dirty = True  # the next save writes this part again, and more
                 log.warning("saving %d answers' progress failed: %s", len(batch), exc.message)
