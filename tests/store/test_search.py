@@ -160,6 +160,7 @@ async def test_progressive_saves_the_final_save_and_continue_keep_the_index(
     await people.save_progress([Progress("a1", "Zebras have str", "", 3)])
     await people.save_progress([Progress("a1", "ipes", "", 4, seq=1)])
     assert await found(people, "stripes") == ["a1"]  # across two parts (migration 0009)
+    assert await found(people, "ip") == ["a1"]  # a word too short for the index: scanned too
     await people.save_progress([Progress("a1", " and live in herds", "", 9, seq=2)])
     assert await found(people, "herds") == ["a1"]
     assert await found(people, "stripes") == ["a1"]

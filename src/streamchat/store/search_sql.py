@@ -145,7 +145,7 @@ def _message_selects(sqlite: bool, owner_id: str, query_words: list[str]) -> lis
         return [select(_M.status != "streaming", *every), streaming]
     match = _fts_match(query_words)
     if match is None:  # no word the index can look up: the owner's messages, all of them
-        return [select(*every)]
+        return [select(_M.status != "streaming", *every), streaming]
     short = [_holds(_M.content, w, True) for w in query_words if len(w) < _TRIGRAM]
     indexed = sa.text(
         "messages.rowid IN (SELECT rowid FROM message_search WHERE message_search MATCH :m_match)"
