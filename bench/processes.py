@@ -168,7 +168,9 @@ def streamchat_process(
     with tempfile.TemporaryDirectory() as data:
         config = Path(data) / "streamchat.toml"
         config.write_text(
-            'default_model = "gpt-4o-mini"\n[[providers]]\nname = "mock"\npreset = "openai"\n'
+            # titles off: each /api/chat is a new conversation, and a title call would follow
+            'default_model = "gpt-4o-mini"\ntitles = false\n'
+            '[[providers]]\nname = "mock"\npreset = "openai"\n'
             f'base_url = "{upstream}"\napi_key = "{MOCK_KEY}"\nmodels = ["gpt-4o-mini"]\n'
             "list_models = false\n"
         )

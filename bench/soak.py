@@ -518,6 +518,7 @@ async def soak(duration: float) -> str:
                     "STREAMCHAT_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
                     "STREAMCHAT_SEND_TIMEOUT": "5",
                     "STREAMCHAT_LOG_LEVEL": "error",
+                    "STREAMCHAT_TITLES": "false",  # every conversation new: no title calls
                     "STREAMCHAT_CONFIG": str(config),
                 }
                 await asyncio.to_thread(migrate, env)  # once: two first starts would race

@@ -91,6 +91,7 @@ def worker(
         "STREAMCHAT_WORKER_LEASE": "1",
         "STREAMCHAT_FLUSH_INTERVAL": "0.2",
         "STREAMCHAT_LOG_LEVEL": "warning",
+        "STREAMCHAT_TITLES": "false",  # no title calls (tests/test_titles.py has them)
     }
     args = [
         sys.executable,

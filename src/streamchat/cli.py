@@ -50,6 +50,8 @@ def settings_options(func: F) -> F:
         kind: Any = str
         if annotation in (int, float):
             kind = annotation
+        if annotation is bool:  # --titles false (true/false, yes/no, 1/0)
+            kind = click.BOOL
         if annotation is not None and "Literal" in str(annotation):
             kind = click.Choice(list(annotation.__args__))
         func = click.option(

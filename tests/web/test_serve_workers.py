@@ -71,6 +71,7 @@ def serve_workers(directory: Path, mock: MockUpstream) -> Iterator[Served]:
             "STREAMCHAT_FLUSH_INTERVAL": "0.2",
             "STREAMCHAT_SHUTDOWN_GRACE": "1",
             "STREAMCHAT_LOG_LEVEL": "info",
+            "STREAMCHAT_TITLES": "false",  # no title calls (tests/test_titles.py has them)
         }
         proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=sink)
         tree: list[int] = []
