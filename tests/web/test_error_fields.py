@@ -4,8 +4,13 @@ sentence. The message itself is unchanged for API clients."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import httpx
 
+from streamchat.errors import STATUS_BY_CODE
+from streamchat.web.problems import _HTTP_CODES
 from tests.conftest import ServerFactory
 
 
@@ -42,3 +47,26 @@ async def test_validation_errors_carry_their_numbers(make_server: ServerFactory)
             "/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user"}]}
         )
         assert set(v1.json()["error"]) == {"message", "type", "param", "code"}
+
+
+SRC = Path(__file__).parents[2] / "src" / "streamchat"
+# Codes only /v1 answers with (the page never calls the Responses API).
+V1_ONLY = {"previous_response_not_found", "previous_response_not_ended"}
+
+
+def _zh_keys() -> set[str]:
+    text = (SRC / "web" / "static" / "js" / "i18n.js").read_text()
+    zh = text[text.index('"zh-CN": {') :]
+    return set(re.findall(r"^\s+err_(\w+):", zh, re.MULTILINE))
+
+
+def test_every_code_and_reason_the_page_can_get_has_its_chinese_text() -> None:
+    """A code added without its zh-CN text would reach a Chinese page in English."""
+    source = "\n".join(p.read_text() for p in SRC.rglob("*.py") if "mock" not in p.name)
+    codes = set(re.findall(r'\bcode(?:=| = )"([a-z_]+)"', source))
+    codes |= set(STATUS_BY_CODE) | set(_HTTP_CODES.values())
+    reasons = set(re.findall(r'"reason": "([a-z_]+)"', source))
+    assert {"invalid_request", "upstream_timeout", "too_many_files"} <= codes  # the scan works
+    assert {"message_too_long", "pdf_no_text"} <= reasons
+    missing = sorted((codes | reasons) - V1_ONLY - _zh_keys())
+    assert missing == []
