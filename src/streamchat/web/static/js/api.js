@@ -95,6 +95,13 @@ export const api = {
 
   /** POST /api/chat {message, conversation_id?, parent_id?, model?}: the answer's SSE Response. */
   chat: (body, signal) => send("POST", "/api/chat", { body, signal }),
+  /** What each model can take (vision, switches, Continue) and the upload limits. */
+  capabilities: () => json("GET", "/api/capabilities"),
+  deleteFile: (id) => json("DELETE", `/api/files/${enc(id)}`),
+  /** {attachments: {question_id: [file, ...]}} of a conversation. */
+  attachments: (id) => json("GET", `/api/conversations/${enc(id)}/attachments`),
+  /** More of answer `answerId`, cut at its length (partial mode): a stream into the same answer. */
+  continueAnswer: (answerId, signal) => send("POST", `/api/messages/${enc(answerId)}/continue`, { signal }),
   /** A new version of answer `answerId` (a sibling, answering the same question). */
   regenerate: (answerId, body, signal) =>
     send("POST", `/api/messages/${enc(answerId)}/regenerate`, { body, signal }),
@@ -108,3 +115,33 @@ export const api = {
       signal,
     }),
 };
+
+/**
+ * POST /api/files (multipart field `file`) through XMLHttpRequest, whose upload reports its
+ * progress (fetch cannot): {promise (the file's description), abort}. onProgress(0..1).
+ */
+export function upload(file, onProgress) {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise((resolve, reject) => {
+    xhr.open("POST", "/api/files");
+    xhr.upload.addEventListener("progress", (e) => e.lengthComputable && onProgress?.(e.loaded / e.total));
+    xhr.addEventListener("load", () => {
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        // not JSON: described by the status below
+      }
+      if (xhr.status === 201 && body) return resolve(body);
+      if (xhr.status === 401) document.dispatchEvent(new CustomEvent("sc-unauthorized"));
+      const fallback = { code: `http_${xhr.status}`, message: `${xhr.status} ${xhr.statusText}`.trim() };
+      reject(new ApiError(body && typeof body.error === "object" ? body.error : fallback, xhr.status));
+    });
+    xhr.addEventListener("error", () => reject(ApiError.network(new Error("the upload failed"))));
+    xhr.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));
+    const form = new FormData();
+    form.append("file", file, file.name || "pasted");
+    xhr.send(form);
+  });
+  return { promise, abort: () => xhr.abort() };
+}

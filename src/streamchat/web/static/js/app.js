@@ -22,6 +22,7 @@ import { Catalog, fillModelSelect } from "./models.js";
 import { routing } from "./routes.js";
 import { Run, RunRegistry } from "./runs.js";
 import { search } from "./search.js";
+import { kimi } from "./kimi.js";
 import { settings } from "./settings.js";
 import { Follower } from "./scroller.js";
 import { ensureSession } from "./session.js";
@@ -56,6 +57,7 @@ export class App {
     } catch (error) {
       toast(errorText(error));
     }
+    await this.loadCapabilities();
     fillModelSelect(this.modelSelect, this.catalog, null);
     this.model = this.modelSelect.value;
     window.addEventListener("hashchange", () => this.route());
@@ -65,10 +67,11 @@ export class App {
 
   listen() {
     const on = (target, type, handler) => target.addEventListener(type, handler);
-    on(this.composer, "sc-send", (e) => this.send(e.detail.text));
+    on(this.composer, "sc-send", (e) => this.send(e.detail.text, e.detail.files));
     on(this.composer, "sc-stop", () => this.stop());
     const thread = this.thread.el;
     on(thread, "sc-regenerate", (e) => this.regenerate(e.target));
+    on(thread, "sc-continue", (e) => this.continueAnswer(e.target));
     on(thread, "sc-edit", (e) => this.edit(e.target, e.detail.text));
     on(thread, "sc-retry", (e) => this.retry(e.target, e.detail.error));
     on(thread, "sc-resend", (e) => this.resend(e.target));
@@ -111,7 +114,7 @@ export class App {
     return this.conversation ? this.runs.forConversation(this.conversation.id) : null;
   }
 
-  async send(text) {
+  async send(text, files = []) {
     await this.afterStop();
     let conversationId = this.conversation?.id ?? null;
     if (!conversationId && (this.draft.system_prompt || Object.keys(this.draft.params).length)) {
@@ -126,7 +129,7 @@ export class App {
       conversationId = created.id;
     }
     this.thread.dropUnsent();
-    this.begin({ kind: "chat", message: text, conversationId, parentId: this.thread.lastAnswerId() });
+    this.begin({ kind: "chat", message: text, conversationId, parentId: this.thread.lastAnswerId(), files });
   }
 
   /** A new version of this answer (Regenerate on any answer, Retry on a stored error). */
@@ -169,6 +172,7 @@ export class App {
   begin(origin, from = null) {
     const taken = from ? this.thread.cut(from) : [];
     const question = origin.kind === "regenerate" ? null : this.thread.addQuestion(origin.message);
+    if (question) this.questionFiles(question, origin, from);
     const run = this.track(new Run({ conversationId: origin.conversationId, origin }));
     run.view = this.view;
     this.view.run = run;
@@ -177,7 +181,7 @@ export class App {
     answer.bindRun(run);
     this.updateView();
     this.follower.toBottom();
-    run.start((signal) => ask(origin, this.model, signal));
+    run.start((signal) => ask(origin, this.model, signal, this.composer.switchValues));
   }
 
   track(run) {
@@ -237,7 +241,7 @@ export class App {
     toast(code === "conflict" ? t("conflict") : wait ? t("refusedWait", { message, seconds: wait }) : message);
     if (code !== "conflict") return;
     if (run.origin.kind === "edit") taken[0]?.startEdit(run.origin.message);
-    else if (run.origin.kind === "chat") this.composer.restore(run.origin.message);
+    else if (run.origin.kind === "chat") this.composer.restore(run.origin.message, run.origin.files);
   }
 
   stop() {
@@ -255,5 +259,7 @@ export class App {
   }
 }
 
+// issue 13: attachments, the switches, tool chips, Continue (kimi.js)
+Object.assign(App.prototype, kimi);
 // the other jobs of the controller, each in its module
 Object.assign(App.prototype, routing, conversations, settings, search);

@@ -144,16 +144,18 @@ export class Thread {
 }
 
 /** Open the stream that asks `origin` (runs.js Run.origin), naming its message. */
-export function ask(origin, model, signal) {
-  if (origin.kind === "regenerate") return api.regenerate(origin.answerId, { model }, signal);
+export function ask(origin, model, signal, switches = {}) {
+  if (origin.kind === "regenerate") return api.regenerate(origin.answerId, { model, ...switches }, signal);
   if (origin.kind === "edit") {
-    return api.edit(origin.questionId, { message: origin.message, model }, signal);
+    return api.edit(origin.questionId, { message: origin.message, model, ...switches }, signal);
   }
   const body = {
     message: origin.message,
     conversation_id: origin.conversationId ?? undefined,
     parent_id: origin.parentId ?? undefined,
     model,
+    attachments: origin.files?.length ? origin.files.map((file) => file.id) : undefined,
+    ...switches,
   };
   return api.chat(body, signal);
 }

@@ -1,13 +1,21 @@
-// Export a conversation (as GET /api/conversations/{id} returns it) as Markdown or JSON.
+// Export a conversation (as GET /api/conversations/{id} returns it) as Markdown or JSON, with
+// its questions' files (`files`: GET /api/conversations/{id}/attachments, by question id).
 
+import { size } from "./attachments.js";
 import { t } from "./i18n.js";
 
-export function toMarkdown(conversation) {
+export function toMarkdown(conversation, files = {}) {
   const lines = [`# ${conversation.title || t("untitled")}`, ""];
   if (conversation.system_prompt) lines.push(`> ${t("systemPrompt")}: ${conversation.system_prompt}`, "");
   for (const message of conversation.messages) {
     if (message.role === "user") {
       lines.push(`## ${t("you")}`, "", message.content, "");
+      const attached = files[message.id] ?? [];
+      if (attached.length) {
+        lines.push(`${t("attachments")}:`, "");
+        for (const file of attached) lines.push(`- 📎 ${file.name} (${file.mime}, ${size(file.bytes)})`);
+        lines.push("");
+      }
     } else if (message.role === "assistant") {
       lines.push(`## ${t("assistant")}${message.model ? ` (${message.model})` : ""}`, "");
       if (message.reasoning) {
@@ -20,8 +28,9 @@ export function toMarkdown(conversation) {
   return `${lines.join("\n").trimEnd()}\n`;
 }
 
-export function toJSON(conversation) {
-  return `${JSON.stringify(conversation, null, 2)}\n`;
+export function toJSON(conversation, files = {}) {
+  const messages = conversation.messages.map((m) => (files[m.id] ? { ...m, attachments: files[m.id] } : m));
+  return `${JSON.stringify({ ...conversation, messages }, null, 2)}\n`;
 }
 
 export function fileName(conversation, extension) {

@@ -60,6 +60,7 @@ export const routing = {
 
   renderThread(messages) {
     this.thread.render(messages, (message) => this.runFor(message));
+    this.loadExtras(messages); // files and tool chips (kimi.js)
     this.updateView();
   },
 
@@ -117,6 +118,7 @@ export const routing = {
   /** A new chat got its conversation: show it as such without reloading the thread. */
   adopt(conversation) {
     this.conversation = conversation;
+    this.switchKey = conversation.id; // the switches chosen for the new chat stay
     history.replaceState(null, "", `#/c/${encodeURIComponent(conversation.id)}`);
     this.thread.el.dataset.conversation = conversation.id;
     this.sidebar.current = conversation.id;

@@ -10,6 +10,7 @@
 
 import { api, ApiError } from "./api.js";
 import { readEvents } from "./sse.js";
+import { mergeTool } from "./tools.js";
 
 const MAX_ATTEMPTS = 8;
 
@@ -40,6 +41,7 @@ export class Run extends EventTarget {
     this.reasoningStart = null;
     this.reasoningMs = null;
     this.title = null; // a `title` event's: the title the conversation's model wrote
+    this.tools = []; // the builtin tools the server runs within the answer (`tool` events)
     this.startedAt = performance.now(); // for the wait before the first token
     this.abort = new AbortController();
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
@@ -167,6 +169,9 @@ export class Run extends EventTarget {
         break;
       case "title": // the conversation's first answer: the title its model wrote (null: none)
         this.title = data.title ?? null;
+        break;
+      case "tool": // {id, name, status}: Kimi's $web_search, run by the server
+        mergeTool(this.tools, data);
         break;
       case "done":
         this.endReasoning();

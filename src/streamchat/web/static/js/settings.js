@@ -10,6 +10,7 @@ export const settings = {
   setModel(id) {
     this.model = id;
     this.modelSelect.value = id;
+    this.offerFor(id); // what the composer offers for it (kimi.js)
     const notice = document.querySelector("#demo-notice");
     notice.hidden = !this.catalog.isDemo(id) || demoNoticeDismissed();
     const [before, after = ""] = t("demoNotice").split("{command}");
@@ -65,8 +66,9 @@ export const settings = {
     if (!this.conversation) return;
     const conversation = await guard(api.conversation(this.conversation.id));
     if (!conversation) return;
-    if (format === "json") download(fileName(conversation, "json"), toJSON(conversation), "application/json");
-    else download(fileName(conversation, "md"), toMarkdown(conversation), "text/markdown");
+    const files = (await guard(api.attachments(conversation.id)))?.attachments ?? {};
+    if (format === "json") download(fileName(conversation, "json"), toJSON(conversation, files), "application/json");
+    else download(fileName(conversation, "md"), toMarkdown(conversation, files), "text/markdown");
   },
 
   /** Redraw every text after a language switch, in place: the thread and its scroll stay. */

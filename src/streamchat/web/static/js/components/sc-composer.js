@@ -1,7 +1,12 @@
 // <sc-composer>: the message input. Enter sends, Shift+Enter (or Enter while an IME is composing)
 // adds a new line. While an answer streams the Send button becomes Stop; the textarea stays
-// editable throughout. Events: sc-send {text}, sc-stop.
+// editable throughout. Files are attached with the button (a file input), by paste or by
+// dropping them (on the composer; the controller forwards drops on the thread to addFiles):
+// they upload at once, shown in the tray above the input with their progress and a ✕. The
+// web-search and thinking switches are shown when the selected model offers them (offer()).
+// Events: sc-send {text, files, switches}, sc-stop.
 
+import { drawTray, Tray } from "../attachments.js";
 import { t } from "../i18n.js";
 
 export class ScComposer extends HTMLElement {
@@ -9,15 +14,36 @@ export class ScComposer extends HTMLElement {
     if (this.form) return;
     this.innerHTML = `
       <form class="composer">
-        <textarea id="composer-input" class="composer-input" rows="1"
-          data-i18n-attr="aria-label:inputLabel"></textarea>
-        <button type="submit" class="btn primary send" data-i18n="send"></button>
-        <button type="button" class="btn danger stop" data-i18n="stop" hidden></button>
+        <ul class="att-list composer-files" hidden></ul>
+        <p class="composer-warning" role="alert" hidden></p>
+        <div class="composer-row">
+          <button type="button" class="icon-btn attach" data-i18n-attr="aria-label:attach;title:attach">📎</button>
+          <input type="file" class="attach-input" multiple hidden tabindex="-1">
+          <textarea id="composer-input" class="composer-input" rows="1"
+            data-i18n-attr="aria-label:inputLabel"></textarea>
+          <button type="submit" class="btn primary send" data-i18n="send"></button>
+          <button type="button" class="btn danger stop" data-i18n="stop" hidden></button>
+        </div>
+        <div class="composer-switches" hidden>
+          <button type="button" class="switch switch-web" aria-pressed="false" hidden>
+            <span aria-hidden="true">🌐</span> <span data-i18n="webSearch"></span></button>
+          <button type="button" class="switch switch-thinking" aria-pressed="false" hidden>
+            <span aria-hidden="true">💡</span> <span data-i18n="thinkingSwitch"></span></button>
+        </div>
       </form>`;
-    this.form = this.querySelector("form");
-    this.input = this.querySelector("textarea");
-    this.sendButton = this.querySelector(".send");
-    this.stopButton = this.querySelector(".stop");
+    const $ = (selector) => this.querySelector(selector);
+    this.form = $("form");
+    this.input = $("textarea");
+    this.sendButton = $(".send");
+    this.stopButton = $(".stop");
+    this.fileInput = $(".attach-input");
+    this.list = $(".composer-files");
+    this.warning = $(".composer-warning");
+    this.switches = { web_search: $(".switch-web"), thinking: $(".switch-thinking") };
+    this.caps = { vision: false, web_search: false, thinking: null };
+    this.values = {};
+    this.tray = new Tray();
+    this.tray.addEventListener("change", () => this.drawFiles());
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();
@@ -31,28 +57,107 @@ export class ScComposer extends HTMLElement {
     this.stopButton.addEventListener("click", () => {
       this.dispatchEvent(new CustomEvent("sc-stop", { bubbles: true }));
     });
+    $(".attach").addEventListener("click", () => this.fileInput.click());
+    this.fileInput.addEventListener("change", () => {
+      this.addFiles(this.fileInput.files);
+      this.fileInput.value = "";
+    });
+    this.input.addEventListener("paste", (event) => {
+      const files = [...(event.clipboardData?.files ?? [])];
+      if (!files.length) return;
+      if (!event.clipboardData.getData("text/plain")) event.preventDefault(); // a screenshot: no text to paste
+      this.addFiles(files);
+    });
+    this.list.addEventListener("click", (event) => {
+      const remove = event.target.closest(".att-remove");
+      if (!remove) return;
+      this.tray.remove(Number(remove.dataset.key));
+      this.input.focus(); // the ✕ is gone: the focus goes back to the input, not <body>
+    });
+    for (const [name, button] of Object.entries(this.switches)) {
+      button.addEventListener("click", () => {
+        this.values[name] = button.getAttribute("aria-pressed") !== "true";
+        this.drawSwitches();
+      });
+    }
+    dropZone(this, (files) => this.addFiles(files));
     this.translate();
   }
 
   translate() {
     for (const el of this.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+    const attach = this.querySelector(".attach");
+    attach.setAttribute("aria-label", t("attach"));
+    attach.title = t("attach");
     // no keyboard shortcuts to tell of on a touch screen
     const touch = navigator.maxTouchPoints > 0 || globalThis.matchMedia?.("(pointer: coarse)").matches;
     this.input.placeholder = t(touch ? "inputPlaceholderTouch" : "inputPlaceholder");
     this.input.setAttribute("aria-label", t("inputLabel"));
+    this.drawFiles();
+  }
+
+  addFiles(files) {
+    if (files?.length) this.tray.add([...files]);
+  }
+
+  /** What the selected model offers (capabilities.js) and the conversation's switches. */
+  offer(caps, values) {
+    this.caps = caps;
+    this.values = { ...values };
+    this.drawSwitches();
+    this.drawFiles();
+  }
+
+  /** The switches to send: only those the model offers and the user (or the conversation) set. */
+  get switchValues() {
+    const sent = {};
+    if (this.caps.web_search && this.values.web_search !== undefined) sent.web_search = this.values.web_search;
+    if (this.caps.thinking && this.values.thinking !== undefined) sent.thinking = this.values.thinking;
+    return sent;
+  }
+
+  drawSwitches() {
+    const { web_search: web, thinking } = this.switches;
+    web.hidden = !this.caps.web_search;
+    thinking.hidden = !this.caps.thinking;
+    web.setAttribute("aria-pressed", String(Boolean(this.values.web_search)));
+    // unset: the model's own default (Kimi's thinking models think unless told not to)
+    thinking.setAttribute("aria-pressed", String(this.values.thinking ?? this.caps.thinking === "kimi"));
+    this.querySelector(".composer-switches").hidden = web.hidden && thinking.hidden;
+  }
+
+  drawFiles() {
+    if (!this.tray) return;
+    drawTray(this.list, this.tray);
+    const warning = this.tray.hasImage && !this.caps.vision ? t("cannotSee", { model: this.caps.id ?? "" }) : "";
+    this.warn(warning);
+  }
+
+  warn(text) {
+    if (this.warning.textContent !== text) this.warning.textContent = text;
+    this.warning.hidden = !text;
   }
 
   submit() {
     if (this.busy) return;
     const text = this.input.value;
     if (!text.trim()) return;
+    if (this.tray.hasImage && !this.caps.vision) {
+      this.warn(""); // said again, for the screen reader too
+      return void requestAnimationFrame(() => this.warn(t("cannotSee", { model: this.caps.id ?? "" })));
+    }
+    if (this.tray.uploading) return this.warn(t("attachWait"));
+    const files = this.tray.files;
     this.input.value = "";
-    this.dispatchEvent(new CustomEvent("sc-send", { bubbles: true, detail: { text } }));
+    this.tray.clear();
+    this.dispatchEvent(new CustomEvent("sc-send", { bubbles: true, detail: { text, files, switches: this.switchValues } }));
   }
 
   /** Put back a question the server did not take, unless something new was typed meanwhile. */
-  restore(text) {
-    if (!this.input.value.trim()) this.input.value = text;
+  restore(text, files = []) {
+    if (this.input.value.trim()) return;
+    this.input.value = text;
+    this.tray.restore(files);
   }
 
   /** Streaming: show Stop instead of Send (the input stays usable). */
@@ -71,6 +176,33 @@ export class ScComposer extends HTMLElement {
   focus() {
     this.input.focus();
   }
+}
+
+/** Files dropped on `target` go to `take(files)`; `target` is marked data-dropping meanwhile. */
+export function dropZone(target, take) {
+  const carriesFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes("Files");
+  let depth = 0;
+  target.addEventListener("dragenter", (event) => {
+    if (!carriesFiles(event)) return;
+    depth++;
+    target.dataset.dropping = "";
+  });
+  target.addEventListener("dragleave", () => {
+    if (--depth <= 0) (depth = 0), delete target.dataset.dropping;
+  });
+  target.addEventListener("dragover", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+  });
+  target.addEventListener("drop", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    event.stopPropagation();
+    depth = 0;
+    delete target.dataset.dropping;
+    take(event.dataTransfer.files);
+  });
 }
 
 customElements.define("sc-composer", ScComposer);

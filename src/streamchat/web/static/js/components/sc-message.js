@@ -12,6 +12,7 @@ import { errorText } from "../feedback.js";
 import { t } from "../i18n.js";
 import { MarkdownStream } from "../markdown-stream.js";
 import { copyText } from "../clipboard.js";
+import { drawAnswerParts } from "../tools.js";
 
 const WAIT_SHOWN = 3; // seconds of waiting before the wait shows how long it has lasted
 
@@ -94,6 +95,7 @@ export class ScMessage extends HTMLElement {
     } else {
       this.drawReconnecting(src);
     }
+    drawAnswerParts(this, src);
   }
 
   // -- versions -------------------------------------------------------------------------------
@@ -231,7 +233,7 @@ export class ScMessage extends HTMLElement {
       finished: message.status !== "streaming",
       usage: message.usage,
       error: message.error,
-      done: { ttft_ms: message.ttft_ms, total_ms: message.total_ms },
+      done: { ttft_ms: message.ttft_ms, total_ms: message.total_ms, finish_reason: message.finish_reason },
       timed: message.reasoning_ms != null, // how long it thought is stored (issue 14 item 6)
       reasoningMs: message.reasoning_ms ?? null,
     };
@@ -299,6 +301,7 @@ export class ScMessage extends HTMLElement {
     } else if (!src.finished) {
       this.drawReconnecting(src);
     }
+    drawAnswerParts(this, src); // tool chips, Continue (tools.js)
     const ms = performance.now() - started;
     globalThis.streamchatProbe?.rendered(src.lastId ?? 0, ms, src.text.length - Math.max(before, 0));
     this.dispatchEvent(new CustomEvent("sc-rendered", { bubbles: true }));
