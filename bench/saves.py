@@ -12,8 +12,20 @@ Columns: probe TTFT p50 / p95 / max, idle and loaded, and their difference at p9
 CPU (% of its core) and, on SQLite, the bytes it wrote per second (``/proc/<pid>/io``) while
 loaded: what the periodic save writes.
 
+First (``--bytes``, the default; ``--no-probes`` for it alone), what one periodic save writes
+for an answer of growing length (``--lengths`` KB): per commit and database, a process of its
+own runs that commit's ``Generation`` and ``Saver`` on its store (SQLite in a temporary
+directory, a fresh PostgreSQL database), fills an answer to the length, then times
+``--intervals`` saves, each after ``--arrival`` bytes arrived in 4-byte tokens. Per save: the
+bytes of the statements' parameters (exact), what the database wrote (SQLite: the process's
+``write()`` bytes, ``/proc/self/io`` wchar, checkpoints included, exact; PostgreSQL: WAL bytes,
+``pg_current_wal_insert_lsn`` before and after, cluster-wide, so the smallest of the saves: an
+upper bound when other work writes too), the save's time (median; an upper bound on a busy
+machine), and what the final save (the whole text, once) sent.
+
     .venv/bin/python -m bench.saves --commits abc1234,HEAD            # SQLite and PostgreSQL
     .venv/bin/python -m bench.saves --databases sqlite --seconds 15
+    .venv/bin/python -m bench.saves --commits abc1234,HEAD --no-probes --lengths 10,100,1000
 """
 
 from __future__ import annotations
@@ -22,8 +34,10 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -135,6 +149,173 @@ async def _run(url: str, pid: int, answers: int, kb: int, seconds: float) -> dic
     }
 
 
+def _wchar() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _param_bytes(parameters: Any) -> int:
+    """The bytes of a statement's parameters (a dict, a sequence, or a list of them)."""
+    if isinstance(parameters, dict):
+        return sum(_param_bytes(v) for v in parameters.values())
+    if isinstance(parameters, list | tuple):
+        return sum(_param_bytes(v) for v in parameters)
+    if isinstance(parameters, str):
+        return len(parameters.encode())
+    if isinstance(parameters, bytes):
+        return len(parameters)
+    return 0 if parameters is None else 8
+
+
+async def save_bytes(
+    url: str, lengths_kb: list[int], arrival: int, intervals: int
+) -> list[dict[str, Any]]:
+    """For each length: what one periodic save of an answer that long writes (see the module's
+    docstring), with whichever ``streamchat`` is on the path (a commit's tree)."""
+    # Imported here: the commit's streamchat is the one on the path of this process.
+    import sqlalchemy as sa
+
+    from streamchat.generations.saving import Saver
+    from streamchat.store.sql import SqlStore
+
+    sent = [0]
+
+    def count(*args: Any) -> None:
+        sent[0] += _param_bytes(args[3])
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
+    wal: asyncpg.Connection | None = None
+    if url.startswith("postgresql"):
+        wal = await asyncpg.connect(url.replace("+asyncpg", ""), timeout=5)
+    store = SqlStore(url)
+    await store.open()
+    await store.ensure_user("bench", "bench")
+    saver = Saver(store, 1.0, asyncio.ensure_future)
+    results = []
+    try:
+        for kb in lengths_kb:
+            results.append(await _one_length(store, saver, wal, sent, kb, arrival, intervals))
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
+        await store.close()
+        if wal is not None:
+            await wal.close()
+    return results
+
+
+async def _lsn(wal: asyncpg.Connection | None) -> int:
+    """Where PostgreSQL's WAL is now, in bytes (0 without PostgreSQL)."""
+    if wal is None:
+        return 0
+    return int(await wal.fetchval("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint"))
+
+
+async def _one_length(
+    store: Any,
+    saver: Any,
+    wal: asyncpg.Connection | None,
+    sent: list[int],
+    kb: int,
+    arrival: int,
+    intervals: int,
+) -> dict[str, Any]:
+    import statistics
+
+    from streamchat.chat import Conversation, Message
+    from streamchat.generations.core import Generation, GenerationSpec
+
+    cid, aid = f"c{kb}", f"a{kb}"
+    question = Message(f"q{kb}", cid, "bench", "user", content="tell me")
+    answer = Message(aid, cid, "bench", "assistant", status="streaming", parent_id=question.id)
+    await store.add_messages([question, answer], new=Conversation(cid, "bench", title="t"))
+    spec = GenerationSpec(aid, "bench", "m", upstream=None, request=None, conversation_id=cid)  # type: ignore[arg-type]
+    gen = Generation(spec, clock=time.monotonic, started=time.monotonic())
+    gen.content.append(_text(kb * 1000))
+    gen.next_id = 2
+    await saver._flush([gen])  # the text so far, saved
+    sent_per, wrote_per, took = [], [], []
+    for _ in range(intervals):
+        for _ in range(max(1, arrival // 4)):
+            gen.content.append(" tok")
+            gen.next_id += 1
+        sent0, wchar0, lsn0, began = sent[0], _wchar(), await _lsn(wal), time.perf_counter()
+        await saver._flush([gen])
+        took.append(time.perf_counter() - began)
+        sent_per.append(sent[0] - sent0)
+        if wal is None:
+            wrote_per.append(_wchar() - wchar0)
+        else:
+            wrote_per.append(await _lsn(wal) - lsn0)
+    final0 = sent[0]
+    patch = {"content": "".join(gen.content), "reasoning": "", "status": "complete"}
+    await store.update_message(aid, patch)
+    stored = await store.get_message("bench", aid)
+    assert stored.content == patch["content"], "the stored text differs from the answer's"
+    return {
+        "kb": kb,
+        "arrival": arrival,
+        "sent": statistics.median(sent_per),
+        "wrote": min(wrote_per) if wal is not None else statistics.median(wrote_per),
+        "ms": statistics.median(took) * 1000,
+        "final": sent[0] - final0,
+    }
+
+
+def _text(size: int) -> str:
+    """About ``size`` bytes of text that does not compress (PostgreSQL compresses long values:
+    a repeated word would hide what is written): random words of Latin, accented and CJK
+    letters, seeded."""
+    rng = random.Random(size)
+    letters = "abcdefghijklmnopqrstuvwxyzéüøß" + "".join(map(chr, range(0x4E00, 0xA000)))
+    pieces, length = [], 0
+    while length < size:
+        word = "".join(rng.choices(letters, k=rng.randint(1, 8))) + " "
+        pieces.append(word)
+        length += len(word.encode())
+    return "".join(pieces)
+
+
+def _bytes_rows(
+    trees: dict[str, Path], databases: list[str], args: argparse.Namespace, logs: Path
+) -> list[str]:
+    rows = []
+    for database in databases:
+        for commit, tree in trees.items():
+            print(f"[{time.strftime('%H:%M:%S')}] bytes {database} {commit} ...", file=sys.stderr)
+            with contextlib.ExitStack() as stack:
+                if database == "postgres":
+                    url = stack.enter_context(_postgres(args.pg_admin_url))
+                else:
+                    url = f"sqlite+aiosqlite:///{stack.enter_context(tempfile.TemporaryDirectory())}/b.db"
+                command = [
+                    sys.executable,
+                    "-c",
+                    "import asyncio, sys, orjson; from bench.saves import save_bytes; "
+                    "print(orjson.dumps(asyncio.run(save_bytes(sys.argv[1], "
+                    "[int(k) for k in sys.argv[2].split(',')], int(sys.argv[3]), "
+                    "int(sys.argv[4])))).decode())",
+                    url,
+                    args.lengths,
+                    str(args.arrival),
+                    str(args.intervals),
+                ]
+                env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{ROOT}"}
+                out = subprocess.run(command, env=env, capture_output=True, check=False)
+                (logs / f"bytes-{database}-{commit}.log").write_bytes(out.stderr)
+                if out.returncode:
+                    raise RuntimeError(f"bytes {database} {commit}: {out.stderr.decode()[-2000:]}")
+            for r in orjson.loads(out.stdout.splitlines()[-1]):
+                rows.append(
+                    f"| {database} | {commit} | {r['kb']:,} KB | {r['arrival']:,} B "
+                    f"| {r['sent']:,.0f} | {r['wrote']:,.0f} | {r['ms']:,.2f} "
+                    f"| {r['final'] / 1000:,.0f} KB |"
+                )
+                print("  " + rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
 def _ms(values: list[float], pct: float) -> str:
     value = percentile(values, pct)
     return "—" if value is None else f"{value * 1000:,.1f}"
@@ -151,6 +332,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=24.0, help="how long the answers grow")
     parser.add_argument("--rounds", type=int, default=1, help="commits alternate per round")
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--bytes", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--probes", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--lengths", default="10,100,1000", help="answer lengths, KB")
+    parser.add_argument("--arrival", type=int, default=1000, help="bytes arriving per interval")
+    parser.add_argument("--intervals", type=int, default=5, help="saves timed per length")
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="streamchat-saves-"))
     trees: dict[str, Path] = {}
@@ -167,6 +353,22 @@ def main() -> None:
     if pin:
         os.sched_setaffinity(0, {CLIENT_CPU})
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    if args.bytes:
+        byte_rows = _bytes_rows(trees, args.databases.split(","), args, logs)
+        print(
+            f"Command: `.venv/bin/python -m bench.saves {' '.join(sys.argv[1:])}`, {started}; "
+            f"per save: {args.arrival:,} bytes arrived, median of {args.intervals} saves "
+            "(PostgreSQL WAL: the smallest)\n"
+        )
+        print(
+            "| database | commit | answer so far | arrived per interval "
+            "| statement bytes per save | database wrote per save (SQLite write() bytes; "
+            "PostgreSQL WAL bytes) | save ms | final save sent |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        print("\n".join(byte_rows) + "\n", flush=True)
+    if not args.probes:
+        return
     rows = []
     plan = [
         (database, commit)
