@@ -333,6 +333,7 @@ async def test_add_messages_keeps_every_field(people: SqlStore, db: AsyncEngine)
         ttft_ms=123.5,
         total_ms=4567.25,
         last_event_id=42,
+        reasoning_ms=812.5,
     )
     await people.add_messages([answer])
     assert await people.get_message(ALICE, "m1") == answer
@@ -359,6 +360,7 @@ async def test_add_messages_keeps_every_field(people: SqlStore, db: AsyncEngine)
         "last_event_id": 42,
         "created_at": T0,
         "updated_at": T0,
+        "reasoning_ms": 812.5,
     }
 
 
@@ -801,3 +803,22 @@ def test_the_public_surface_of_the_store_modules() -> None:
         "patch_values",
         "usage_values",
     ]
+
+
+async def test_a_generated_title_is_set_only_over_the_automatic_one(people: SqlStore) -> None:
+    """Issue 14 item 5: the model's title never overwrites a rename."""
+    await people.create_conversation(conversation("c1", title="first words"))
+    assert not await people.set_generated_title(BOB, "c1", "first words", "Bob's")
+    assert await people.set_generated_title(ALICE, "c1", "first words", "Model title")
+    stored = await people.get_conversation(ALICE, "c1")
+    assert (stored.title, stored.updated_at) == ("Model title", T0)  # not activity
+    await people.update_conversation(ALICE, "c1", {"title": "Mine"})
+    assert not await people.set_generated_title(ALICE, "c1", "Model title", "Again")
+    assert (await people.get_conversation(ALICE, "c1")).title == "Mine"
+
+
+async def test_the_reasoning_time_is_patched(people: SqlStore) -> None:
+    await people.create_conversation(conversation("c1"))
+    await people.add_messages([message("m1", "c1", role="assistant", status="streaming")])
+    await people.update_message("m1", {"status": "complete", "reasoning_ms": 1234.5})
+    assert (await people.get_message(ALICE, "m1")).reasoning_ms == 1234.5
