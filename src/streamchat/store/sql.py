@@ -22,6 +22,7 @@ from streamchat.store import (
     MessagePatch,
     Progress,
     ResponsePatch,
+    SearchHit,
     StoredResponse,
     files_sql,
     responses_sql,
