@@ -157,3 +157,16 @@ def test_chinese_on_a_phone(new_page: PageFactory) -> None:
     assert chat.message_id(bubble) == palace["message_id"]
     expect(bubble).to_be_in_viewport(ratio=1)
     assert chat.conversation_id() == palace["conversation_id"]
+
+
+def test_cmd_k_on_a_mac(new_page: PageFactory) -> None:
+    chat = new_page()
+    chat.page.add_init_script(
+        "Object.defineProperty(navigator, 'platform', {get: () => 'MacIntel'})"
+    )
+    chat.open()
+    box = chat.page.locator("sc-sidebar .search-input")
+    expect(box).to_have_attribute("placeholder", "Search (⌘K)")
+    chat.input.focus()
+    chat.page.keyboard.press("Meta+K")
+    expect(box).to_be_focused()

@@ -7,7 +7,7 @@ const STRINGS = {
     appName: "streamchat",
     // search (issue 14)
     searchLabel: "Search conversations",
-    searchPlaceholder: "Search (Ctrl+K)",
+    searchPlaceholder: "Search ({keys})",
     searchResults: "Results: {n}",
     searchNone: "Nothing found for “{q}”.",
     searchYou: "You:",
@@ -130,7 +130,7 @@ const STRINGS = {
     appName: "streamchat",
     // search (issue 14)
     searchLabel: "搜索会话",
-    searchPlaceholder: "搜索（Ctrl+K）",
+    searchPlaceholder: "搜索（{keys}）",
     searchResults: "结果：{n} 条",
     searchNone: "没有找到“{q}”。",
     searchYou: "你：",

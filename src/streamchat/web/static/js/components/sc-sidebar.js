@@ -12,6 +12,7 @@ import { markedText, searchConversations } from "../search.js";
 import { displayTitle } from "../titles.js";
 
 const SEARCH_DEBOUNCE_MS = 200;
+const APPLE = /Mac|iPhone|iPad/.test(navigator.platform); // the shortcut is ⌘K there
 
 export class ScSidebar extends HTMLElement {
   connectedCallback() {
@@ -222,7 +223,7 @@ Object.assign(ScSidebar.prototype, {
 
   translateSearch() {
     if (!this.searchInput) return;
-    this.searchInput.placeholder = t("searchPlaceholder");
+    this.searchInput.placeholder = t("searchPlaceholder", { keys: APPLE ? "⌘K" : "Ctrl+K" });
     this.searchInput.setAttribute("aria-label", t("searchLabel"));
     if (this.searching && !this.searchError) this.showHits(this.hits, this.searchQuery);
   },
