@@ -170,3 +170,31 @@ def test_cmd_k_on_a_mac(new_page: PageFactory) -> None:
     chat.input.focus()
     chat.page.keyboard.press("Meta+K")
     expect(box).to_be_focused()
+
+
+CONTRAST = """(el) => {
+  const rgb = (c) => c.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
+  const lum = (c) => {
+    const [r, g, b] = rgb(c).map((v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const style = getComputedStyle(el);
+  const [a, b] = [lum(style.color), lum(style.backgroundColor)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_marks_are_readable_in_both_themes(new_page: PageFactory, scheme: str) -> None:
+    chat = new_page(color_scheme=scheme)
+    conversation = ask(chat, "the word quokka [[mock text=echo]]")["conversation_id"]
+    rename(chat, conversation, "Marsupials")
+    chat.open()
+    chat.page.locator("sc-sidebar .search-input").fill("quokka")
+    mark = chat.page.locator("sc-sidebar .search-results mark").first
+    expect(mark).to_have_text("quokka")
+    assert mark.evaluate(CONTRAST) >= 4.5
+    shoot(chat, f"search-{scheme}.png")
