@@ -5,8 +5,9 @@ script: Chinese has no spaces to split words at), external content on ``messages
 ``conversations`` (the text is not stored twice), kept in sync by triggers. PostgreSQL: GIN
 indexes with ``pg_trgm``'s ``gin_trgm_ops`` on the same columns (``ILIKE`` uses them; the
 index follows the rows by itself). On both, an answer still ``streaming`` is left out of the
-index (each progress save would re-index the whole text: 20 ms per save of a 64 K-character
-answer on SQLite, 0.2 ms without) and is found by a scan of the few streaming rows instead;
+index (each progress save would re-index the whole text: 11-20 ms per save of a 64 K-character
+answer on SQLite, 0.2 ms without, bench/search_cost.py) and is found by a scan of the few
+streaming rows instead (since 0009 its text as saved is the row's and its ``answer_parts``);
 the final save indexes it. Existing rows are indexed here.
 
 A later migration that recreates ``messages`` or ``conversations`` on SQLite (Alembic's batch
