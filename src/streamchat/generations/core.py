@@ -505,6 +505,16 @@ class Generations:
         estimate = Usage(prompt, completion, prompt + completion, estimated=True)
         return _add(gen.earlier_usage, estimate) or estimate
 
+    async def _title(
+        self, gen: Generation, titler: Callable[[str], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """The ``title`` event's data; whatever goes wrong, the answer still ends."""
+        try:
+            return await titler("".join(gen.content))
+        except Exception:
+            log.exception("generation %s: titling its conversation failed", gen.id)
+            return {"conversation_id": gen.spec.conversation_id, "title": None}
+
     async def _finish(self, gen: Generation, ending: _Ending) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
@@ -538,7 +548,7 @@ class Generations:
         if title_id is not None and gen.spec.titler is not None:
             # The answer is stored and its usage out; the title call's own usage is not its.
             self.broker.publish(gen.id, published)
-            published = [Event(title_id, "title", await gen.spec.titler("".join(gen.content)))]
+            published = [Event(title_id, "title", await self._title(gen, gen.spec.titler))]
         if error is None:
             terminal = events.done(gen.take_id(), ending.finish_reason, ttft_ms, total_ms)
         else:
