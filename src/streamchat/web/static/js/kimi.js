@@ -95,22 +95,24 @@ export const kimi = {
   /** Continue a cut-off answer: its provider writes on, streamed into the same bubble. */
   continueAnswer(answer) {
     const prior = answer.source;
-    if (this.activeRun() || !answer.messageId || !this.conversation || !prior) return;
+    const id = answer.messageId;
+    if (this.activeRun() || !id || !this.conversation || !prior) return;
     const run = this.track(new Run({
       conversationId: this.conversation.id,
-      origin: { kind: "continue", answerId: answer.messageId },
+      origin: { kind: "continue", answerId: id },
     }));
-    Object.assign(run, { text: prior.text, reasoning: prior.reasoning, model: prior.model, tools: [...(prior.tools ?? [])] });
+    Object.assign(run, { id, text: prior.text, reasoning: prior.reasoning, model: prior.model, tools: [...(prior.tools ?? [])] });
     run.view = this.view;
     this.view.run = run;
     const stored = {
-      id: answer.messageId, parent_id: answer.parentId, sibling_ids: answer.siblingIds, content: prior.text,
+      id, parent_id: answer.parentId, sibling_ids: answer.siblingIds, content: prior.text,
       reasoning: prior.reasoning, model: prior.model, status: prior.status, finish_reason: "length",
       usage: prior.usage, error: null, ttft_ms: prior.done?.ttft_ms, total_ms: prior.done?.total_ms,
     };
     run.addEventListener("change", ({ detail }) => {
       // the stored usage is the sum: so is the bubble's
       if (detail === "usage" && prior.usage) run.usage = sum(prior.usage, run.usage);
+      if (detail === "id" || detail === "meta") run.id = id; // the answer's id, not its stream's (.c1)
       if (detail === "end" && run.httpError) {
         answer.showStored(stored); // refused (not continuable, no partial mode): unchanged
         answer.source.tools = run.tools;
@@ -119,7 +121,7 @@ export const kimi = {
     });
     answer.bindRun(run);
     this.updateView();
-    run.start((signal) => api.continueAnswer(answer.messageId, signal));
+    run.start((signal) => api.continueAnswer(id, signal));
   },
 };
 
