@@ -198,3 +198,33 @@ def test_marks_are_readable_in_both_themes(new_page: PageFactory, scheme: str) -
     expect(mark).to_have_text("quokka")
     assert mark.evaluate(CONTRAST) >= 4.5
     shoot(chat, f"search-{scheme}.png")
+
+
+def test_more_results(new_page: PageFactory) -> None:
+    chat = new_page()
+    for i in range(11):  # 22 messages (and the titles, when they are the questions) hold "kiwi"
+        ask(chat, f"kiwi number {i} [[mock text=echo]]")
+    total = len(chat.api("GET", "/api/search", params={"q": "kiwi", "limit": 50}).json()["results"])
+    assert 22 <= total <= 33
+    chat.open()
+    page = chat.page
+    page.keyboard.press("Control+K")
+    page.keyboard.type("kiwi")
+    options = page.locator("sc-sidebar .search-results li.search-hit")
+    status = page.locator("sc-sidebar .search-status")
+    more = page.locator("sc-sidebar .search-more")
+    expect(options).to_have_count(20)
+    expect(status).to_have_text("Results: 20+")
+    page.keyboard.press("ArrowUp")  # from the first to the last
+    expect(options.nth(19)).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("Tab")
+    expect(more).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(options).to_have_count(total)
+    expect(status).to_have_text(f"Results: {total}")
+    expect(more).to_be_hidden()
+    expect(options.nth(19)).to_have_attribute("aria-selected", "true")  # kept
+    ids = options.evaluate_all(
+        "els => els.map((el) => el.dataset.message ?? el.dataset.conversation)"
+    )
+    assert len(set(ids)) == total  # no result twice

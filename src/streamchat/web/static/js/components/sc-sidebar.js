@@ -24,6 +24,7 @@ export class ScSidebar extends HTMLElement {
           autocomplete="off" spellcheck="false" maxlength="200">
         <p class="search-status muted" role="status" aria-live="polite"></p>
         <ul class="search-results" id="search-results" role="listbox" hidden></ul>
+        <button type="button" class="btn search-more" hidden></button>
       </div>
       <ul class="conv-list"></ul>
       <p class="conv-empty muted" data-i18n="noConversations" hidden></p>
@@ -198,6 +199,8 @@ Object.assign(ScSidebar.prototype, {
     this.searchInput = this.querySelector(".search-input");
     this.searchList = this.querySelector(".search-results");
     this.searchStatus = this.querySelector(".search-status");
+    this.searchMore = this.querySelector(".search-more");
+    this.searchMore.addEventListener("click", () => this.moreHits());
     this.hits = [];
     this.active = -1;
     this.searching = false;
@@ -225,7 +228,7 @@ Object.assign(ScSidebar.prototype, {
     if (!this.searchInput) return;
     this.searchInput.placeholder = t("searchPlaceholder", { keys: APPLE ? "⌘K" : "Ctrl+K" });
     this.searchInput.setAttribute("aria-label", t("searchLabel"));
-    if (this.searching && !this.searchError) this.showHits(this.hits, this.searchQuery);
+    if (this.searching && !this.searchError) this.showHits(this.hits, this.searchQuery, this.active);
   },
 
   async runSearch() {
@@ -240,27 +243,51 @@ Object.assign(ScSidebar.prototype, {
       const page = await searchConversations(q, { signal: abort.signal });
       if (abort.signal.aborted) return;
       this.searchError = null;
+      this.searchHasMore = page.has_more;
       this.showHits(page.results, q);
     } catch (error) {
       if (error?.name === "AbortError" || abort.signal.aborted) return;
       this.searchError = error;
+      this.searchHasMore = false;
       this.showHits([], q);
       this.searchStatus.textContent = errorText(error);
     }
   },
 
-  showHits(hits, q) {
+  /** The next page of results, after those shown (the choice stays where it was). */
+  async moreHits() {
+    const q = this.searchQuery;
+    const abort = (this.searchAbort = new AbortController());
+    try {
+      const page = await searchConversations(q, { offset: this.hits.length, signal: abort.signal });
+      if (abort.signal.aborted || q !== this.searchQuery) return;
+      this.searchHasMore = page.has_more;
+      const first = this.hits.length;
+      this.showHits([...this.hits, ...page.results], q, this.active);
+      this.searchList.children[first]?.scrollIntoView({ block: "nearest" });
+      this.searchInput.focus();
+    } catch (error) {
+      if (error?.name === "AbortError" || abort.signal.aborted) return;
+      this.searchStatus.textContent = errorText(error);
+    }
+  },
+
+  showHits(hits, q, active = 0) {
     this.searching = true;
     this.searchQuery = q;
     this.hits = hits;
-    this.active = hits.length ? 0 : -1;
+    this.active = hits.length ? Math.min(active, hits.length - 1) : -1;
     this.searchList.replaceChildren(...hits.map((hit, i) => this.hitEntry(hit, i)));
     this.searchList.hidden = hits.length === 0;
     this.list.hidden = true;
     this.querySelector(".conv-empty").hidden = true;
     this.querySelector(".more").hidden = true;
     this.searchInput.setAttribute("aria-expanded", String(hits.length > 0));
-    this.searchStatus.textContent = hits.length ? t("searchResults", { n: hits.length }) : t("searchNone", { q });
+    const more = Boolean(this.searchHasMore && hits.length);
+    this.searchMore.hidden = !more;
+    this.searchMore.textContent = t("searchMore");
+    const n = more ? `${hits.length}+` : hits.length;
+    this.searchStatus.textContent = hits.length ? t("searchResults", { n }) : t("searchNone", { q });
     this.markActive();
   },
 
@@ -345,6 +372,8 @@ Object.assign(ScSidebar.prototype, {
     this.active = -1;
     this.searchList.replaceChildren();
     this.searchList.hidden = true;
+    this.searchMore.hidden = true;
+    this.searchHasMore = false;
     this.searchStatus.textContent = "";
     this.searchInput.setAttribute("aria-expanded", "false");
     this.searchInput.removeAttribute("aria-activedescendant");
