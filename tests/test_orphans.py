@@ -78,3 +78,40 @@ async def test_an_interrupted_continuation_keeps_the_answer_before_it(store: Sql
     answer = await ended(store, "a1.c1", kept)
     assert (answer.content, answer.status) == ("kept so far", "incomplete")
     assert answer.error is not None and answer.error["code"] == "interrupted"
+
+
+async def test_a_worker_that_died_in_the_title_call_leaves_the_answer_complete(
+    store: SqlStore,
+) -> None:
+    """Issue 14 item 5: a first answer is stored whole, then its usage is published, then its
+    conversation's title is asked for. A worker dying in that call must not turn the stored
+    answer into an interrupted one; its stream ends as the row says."""
+    await store.update_message(
+        "a1",
+        {
+            "content": "all of it",
+            "status": "complete",
+            "finish_reason": "stop",
+            "ttft_ms": 12.0,
+            "total_ms": 34.0,
+            "last_event_id": 5,
+        },
+    )
+    kept = [
+        events.meta(1, conversation_id="c1", message_id="a1", model="m"),
+        Event(2, "delta", {"text": "all of it"}),
+        Event(3, "usage", {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4}),
+    ]
+    broker = MemoryBroker()
+    await broker.create("a1", "ann")
+    broker.publish("a1", kept)
+    await Orphans(broker, Saver(store, 1.0, spawn))._end("a1", kept, "ann")
+    answer = await store.get_message("ann", "a1")
+    assert (answer.content, answer.status, answer.error) == ("all of it", "complete", None)
+    subscription = await broker.subscribe("a1", 3)
+    rest = await subscription.next(1.0)
+    await subscription.close()
+    assert rest == [
+        Event(4, "title", {"conversation_id": "c1", "title": None}),
+        events.done(5, "stop", 12.0, 34.0),
+    ]

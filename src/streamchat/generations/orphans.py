@@ -4,7 +4,9 @@ Every lease period each worker looks for unfinished answers whose worker's lease
 worker wins the claim, keeps the text the broker holds, or the text saved so far (the answer's
 row and its parts, folded into the row) when the broker holds less (its log trimmed, or behind
 the store when the worker died), stored ``incomplete``, and tells every subscriber with
-``usage`` and a retryable ``interrupted`` error.
+``usage`` and a retryable ``interrupted`` error. An answer whose ``usage`` is out was stored
+whole before it (a worker that died in a first answer's title call): it keeps its row, and
+the stream gets the rest of its events from it (``title`` null, its ``done``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class Orphans:
         return adopted
 
     async def _end(self, stream_id: str, kept: list[Event], owner: str | None = None) -> None:
+        if any(e.type == "usage" for e in kept) and await self._end_stored(stream_id, kept, owner):
+            return
         content = "".join(e.data["text"] for e in kept if e.type == "delta")
         reasoning = "".join(e.data["text"] for e in kept if e.type == "reasoning")
         completion = estimate_tokens(content) + estimate_tokens(reasoning)
@@ -92,6 +96,35 @@ class Orphans:
             stream_id,
             len(content),
         )
+
+    async def _end_stored(self, stream_id: str, kept: list[Event], owner: str | None) -> bool:
+        """End the stream of an answer stored whole (its end was saved before ``usage`` was
+        published) from its row; False when the row cannot be read."""
+        meta = kept[0].data if kept[0].type == "meta" else {}
+        message_id = str(meta.get("message_id") or stream_id)
+        if owner is None:
+            return False
+        try:
+            message = await self.saver.store.get_message(owner, message_id)
+        except StreamchatError:
+            return False
+        if message.status == "streaming" or message.last_event_id is None:
+            return False
+        last, rest = message.last_event_id, []
+        if last == kept[-1].id + 2:  # a title event was to come between
+            conversation_id = meta.get("conversation_id")
+            rest.append(
+                Event(last - 1, "title", {"conversation_id": conversation_id, "title": None})
+            )
+        if message.error:
+            rest.append(events.error(last, message.error))
+        else:
+            rest.append(events.done(last, message.finish_reason, message.ttft_ms, message.total_ms))
+        self.broker.publish(stream_id, rest)
+        log.warning(
+            "answer %s: its worker died after it was stored; its stream is ended", stream_id
+        )
+        return True
 
     async def _holds_all(
         self, owner: str | None, message_id: str, kept: list[Event], content: str, reasoning: str
