@@ -163,6 +163,35 @@ async def test_redis_down_keeps_local_streams_and_catches_up(clean_redis: None) 
     await broker.close()
 
 
+async def test_a_late_reply_to_create_is_not_a_lost_redis(clean_redis: None) -> None:
+    """Under a ramp of new answers the event loop can be late to read Redis's reply to the
+    owner's write (here: no reply within the 1 s bound): that answer's owner goes with the
+    writer, and Redis stays in use. It used to be marked unavailable, every stream of the
+    worker kept local until the writer found it "back"."""
+    relay = Relay("127.0.0.1", 6379)
+    port = await relay.start()
+    broker = RedisBroker(f"redis://127.0.0.1:{port}/15", lease=5)
+    direct: Any = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        await broker.start(await stops_seen([]))
+        relay.silent = True  # the reply to the owner's write does not come in time
+        await broker.create("g9", "alice")
+        assert broker.available is True
+        relay.silent = False
+        broker.publish("g9", [Event(1, "meta", {}), *deltas(2, 2)])
+        for _ in range(150):
+            if await direct.xlen("sc:ev:g9") == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert await direct.hget("sc:meta:g9", "owner") == b"alice"
+        assert await direct.xlen("sc:ev:g9") == 3
+        assert broker.available is True
+    finally:
+        await broker.close()
+        await direct.aclose()
+        await relay.close()
+
+
 async def test_redis_stopped_and_back_catches_up_in_order(clean_redis: None) -> None:
     relay = Relay("127.0.0.1", 6379)
     port = await relay.start()

@@ -191,7 +191,12 @@ class RedisBroker:
             try:
                 async with asyncio.timeout(CREATE_TIMEOUT_S):
                     await self._write({stream_id: _Pending(owner_id)})
-            except (RedisError, OSError, TimeoutError) as exc:
+            except TimeoutError:
+                # A late reply is not a lost Redis (a busy event loop under a ramp of new
+                # answers is enough): the writer sends the owner with the first events, and
+                # marks Redis down if its own write fails (socket_timeout).
+                pass
+            except (RedisError, OSError) as exc:
                 self._mark_down(exc)
             else:
                 return
