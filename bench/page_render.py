@@ -108,11 +108,11 @@ def run(tokens: int, rate: float, throttle: float, text: str = "markdown") -> di
             load = os.getloadavg()[0]
             page.wait_for_timeout(500)
             data: dict[str, Any] = page.evaluate("window.__bench")
-            text: str = page.evaluate(
+            answer: str = page.evaluate(
                 "document.querySelector('sc-message.msg-assistant').source.text"
             )
-            data["full_render_ms"] = page.evaluate(FULL_RENDER, text)
-            data["chars"] = len(text)
+            data["full_render_ms"] = page.evaluate(FULL_RENDER, answer)
+            data["chars"] = len(answer)
             data["wall_s"] = wall
             data["load"] = load
             data["chromium"] = browser.version

@@ -11,7 +11,8 @@ messages, not headers)::
 :class:`ScenarioError`, which the server answers with a 400. The keys (all optional)::
 
     tokens=N            answer tokens (words: 12; other texts: the whole text, else cut/repeated)
-    text=words|markdown|math|cjk|xss|echo    " w1"," w2",... | markdown | markdown with LaTeX | CJK + emoji | hostile HTML |
+    text=words|markdown|math|cjk|xss|echo    " w1"," w2",... | markdown | markdown with LaTeX |
+                        CJK + emoji | hostile HTML |
                         the user message without the directive
     reasoning=N         reasoning tokens " r1"," r2",... first, in the dialect's field
     rate=R              tokens per second (0: as fast as possible)
@@ -331,7 +332,8 @@ See [the spec](https://html.spec.whatwg.org/multipage/server-sent-events.html) f
 _MATH = """\
 ## The Gaussian integral
 
-Square it and change to polar coordinates: $I^2 = \\int_0^{2\\pi}\\int_0^\\infty e^{-r^2} r\\,dr\\,d\\theta$, so
+Square it and change to polar coordinates:
+$I^2 = \\int_0^{2\\pi}\\int_0^\\infty e^{-r^2} r\\,dr\\,d\\theta$, so
 
 $$
 \\int_{-\\infty}^{\\infty} e^{-x^2}\\,dx = \\sqrt{\\pi}

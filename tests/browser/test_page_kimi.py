@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from streamchat.settings import ModelConfig, ProviderConfig
 from tests.browser.chat_page import ChatPage
@@ -83,9 +83,10 @@ def put_files(page: Page, how: str, files: list[tuple[str, str, bytes]]) -> None
     if how == "button":
         with page.expect_file_chooser() as chooser:
             page.locator("sc-composer .attach").click()
-        chooser.value.set_files(
-            [{"name": n, "mimeType": t, "buffer": data} for n, t, data in files]
-        )
+        payloads: list[FilePayload] = [
+            {"name": n, "mimeType": t, "buffer": data} for n, t, data in files
+        ]
+        chooser.value.set_files(payloads)
         return
     encoded = [[n, t, base64.b64encode(data).decode()] for n, t, data in files]
     page.evaluate(
