@@ -73,11 +73,12 @@ def test_web_search_chips_running_then_done_and_after_a_reload(
     web.click()
     expect(web).to_have_attribute("aria-pressed", "true")
     record_chips(chat)
-    # each $web_search call streams as 7 tokens: at 10 tokens/s its chip runs for 0.7 s
-    chat.send("latest news? [[mock search=2 tokens=4 rate=10]]")
+    # each $web_search call streams as 7 tokens: at 4 tokens/s its chip runs for 1.75 s
+    chat.send("latest news? [[mock search=2 tokens=4 rate=4]]")
     chips = page.locator(CHIPS)
-    expect(chips.first).to_have_attribute("data-status", "running")
-    expect(chips.first).to_contain_text("Searching the web…")
+    running = page.locator(f'{CHIPS}[data-status="running"]')
+    expect(running).to_have_count(1)
+    expect(running).to_contain_text("Searching the web…")
     shoot(chat, "search-running-light-en")
     chat.wait_status("complete")
     expect(chips).to_have_count(2)

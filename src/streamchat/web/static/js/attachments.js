@@ -187,11 +187,7 @@ function fileItem(file, src) {
     img.className = "att-thumb";
     li.append(img);
   } else {
-    const icon = document.createElement("span");
-    icon.className = "att-icon";
-    icon.setAttribute("aria-hidden", "true");
-    icon.textContent = image ? "🖼" : "📄";
-    li.append(icon);
+    li.append(documentIcon());
   }
   const label = document.createElement("span");
   label.className = "att-label";
@@ -205,4 +201,18 @@ function fileItem(file, src) {
   li.append(label);
   li.title = file.name;
   return li;
+}
+
+/** A page with a folded corner (no emoji: a machine without an emoji font shows a box). */
+function documentIcon() {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  for (const [name, value] of Object.entries({
+    class: "att-icon", viewBox: "0 0 24 24", width: "22", height: "22", "aria-hidden": "true", fill: "none",
+    stroke: "currentColor", "stroke-width": "1.8", "stroke-linejoin": "round",
+  })) svg.setAttribute(name, value);
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", "M6 3h8l4 4v14H6zM14 3v4h4M9 12h6M9 16h6");
+  svg.append(path);
+  return svg;
 }

@@ -39,7 +39,7 @@ export function drawTools(bubble, src) {
   if (!box) {
     box = bubble.toolsBox = document.createElement("ul");
     box.className = "msg-tools";
-    bubble.querySelector(".msg-body").before(box);
+    bubble.querySelector(".msg-wait").before(box); // above the wait and the body
   }
   box.hidden = false;
   box.setAttribute("aria-label", t("tools"));

@@ -17,7 +17,8 @@ export class ScComposer extends HTMLElement {
         <ul class="att-list composer-files" hidden></ul>
         <p class="composer-warning" role="alert" hidden></p>
         <div class="composer-row">
-          <button type="button" class="icon-btn attach" data-i18n-attr="aria-label:attach;title:attach">📎</button>
+          <button type="button" class="icon-btn attach" data-i18n-attr="aria-label:attach;title:attach">
+            <svg class="icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M21 11.5l-8.6 8.6a5.5 5.5 0 0 1-7.8-7.8l8.6-8.6a3.7 3.7 0 0 1 5.2 5.2l-8.6 8.6a1.8 1.8 0 0 1-2.6-2.6l7.9-7.9"/></svg></button>
           <input type="file" class="attach-input" multiple hidden tabindex="-1">
           <textarea id="composer-input" class="composer-input" rows="1"
             data-i18n-attr="aria-label:inputLabel"></textarea>
@@ -26,9 +27,9 @@ export class ScComposer extends HTMLElement {
         </div>
         <div class="composer-switches" hidden>
           <button type="button" class="switch switch-web" aria-pressed="false" hidden>
-            <span aria-hidden="true">🌐</span> <span data-i18n="webSearch"></span></button>
+            <svg class="icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><circle cx="12" cy="12" r="9"/><path d="M3 12h18M12 3a14 14 0 0 1 0 18M12 3a14 14 0 0 0 0 18"/></svg><span data-i18n="webSearch"></span></button>
           <button type="button" class="switch switch-thinking" aria-pressed="false" hidden>
-            <span aria-hidden="true">💡</span> <span data-i18n="thinkingSwitch"></span></button>
+            <svg class="icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M9 18h6M10 21h4M12 3a6 6 0 0 0-3.5 10.9c.6.5 1 1.2 1 2.1h5c0-.9.4-1.6 1-2.1A6 6 0 0 0 12 3z"/></svg><span data-i18n="thinkingSwitch"></span></button>
         </div>
       </form>`;
     const $ = (selector) => this.querySelector(selector);
