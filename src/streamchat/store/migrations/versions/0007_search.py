@@ -10,6 +10,13 @@ answer on SQLite, 0.2 ms without, bench/search_cost.py) and is found by a scan o
 streaming rows instead (since 0009 its text as saved is the row's and its ``answer_parts``);
 the final save indexes it. Existing rows are indexed here.
 
+SQLite indexes the first 32,000 characters of each message (the longest question a user may
+send by default): the trigram index of a whole long answer, written in the final save's
+transaction, held the one SQLite writer for ~170 ms per MB, so 50 long answers ending together
+delayed everyone else's first token by 2 s (tests/faults/test_frozen_clients.py). The 'delete'
+commands pass the same prefix, so the index stays consistent; a word found only after the
+first 32,000 characters of a finished message is not found on SQLite.
+
 A later migration that recreates ``messages`` or ``conversations`` on SQLite (Alembic's batch
 "move and copy") drops these triggers and renumbers the rows: it must recreate both.
 
@@ -37,19 +44,20 @@ _SQLITE_UP = (
     # The index holds exactly the messages not streaming, with their text as stored.
     """CREATE TRIGGER message_search_insert AFTER INSERT ON messages
     WHEN new.status <> 'streaming' BEGIN
-        INSERT INTO message_search (rowid, content) VALUES (new.rowid, new.content);
+        INSERT INTO message_search (rowid, content)
+        VALUES (new.rowid, substr(new.content, 1, 32000));
     END""",
     """CREATE TRIGGER message_search_delete AFTER DELETE ON messages
     WHEN old.status <> 'streaming' BEGIN
         INSERT INTO message_search (message_search, rowid, content)
-        VALUES ('delete', old.rowid, old.content);
+        VALUES ('delete', old.rowid, substr(old.content, 1, 32000));
     END""",
     """CREATE TRIGGER message_search_update AFTER UPDATE OF content, status ON messages
     WHEN old.status <> 'streaming' OR new.status <> 'streaming' BEGIN
         INSERT INTO message_search (message_search, rowid, content)
-        SELECT 'delete', old.rowid, old.content WHERE old.status <> 'streaming';
+        SELECT 'delete', old.rowid, substr(old.content, 1, 32000) WHERE old.status <> 'streaming';
         INSERT INTO message_search (rowid, content)
-        SELECT new.rowid, new.content WHERE new.status <> 'streaming';
+        SELECT new.rowid, substr(new.content, 1, 32000) WHERE new.status <> 'streaming';
     END""",
     """CREATE TRIGGER conversation_search_insert AFTER INSERT ON conversations BEGIN
         INSERT INTO conversation_search (rowid, title) VALUES (new.rowid, new.title);
@@ -64,7 +72,7 @@ _SQLITE_UP = (
         INSERT INTO conversation_search (rowid, title) VALUES (new.rowid, new.title);
     END""",
     "INSERT INTO message_search (rowid, content) "
-    "SELECT rowid, content FROM messages WHERE status <> 'streaming'",
+    "SELECT rowid, substr(content, 1, 32000) FROM messages WHERE status <> 'streaming'",
     "INSERT INTO conversation_search (conversation_search) VALUES ('rebuild')",
 )
 _SQLITE_DOWN = (
