@@ -65,5 +65,5 @@ async def test_stops_reach_and_come_from_a_worker_of_the_previous_version(
         await asyncio.sleep(0.2)
         assert stops == ["msg_run_by_the_old_worker", "msg_run_by_the_new_worker"]
     finally:
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed since redis 8.2
         await old.aclose()
