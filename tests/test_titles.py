@@ -28,6 +28,13 @@ async def ask(client: httpx.AsyncClient, message: str, **fields: Any) -> Any:
     return await read_stream(client, "POST", "/api/chat", json=body)
 
 
+async def title_of(client: httpx.AsyncClient, conversation_id: str) -> Any:
+    """``GET /api/conversations/{id}/title``: the title once it is no longer automatic."""
+    response = await client.get(f"/api/conversations/{conversation_id}/title")
+    assert response.status_code == 200
+    return response.json()["title"]
+
+
 @pytest.fixture
 def titled(make_server: ServerFactory) -> Server:
     return make_server(titles=True)
@@ -45,10 +52,11 @@ async def test_the_first_answer_is_followed_by_the_title_its_model_wrote(
     marker = secrets.token_hex(4)
     question = f"How warm is Paris in May? {marker} [[mock tokens=3 title=Paris_in_May]]"
     stream = await ask(client, question)
-    assert stream.types() == ["meta", "delta", "delta", "delta", "usage", "title", "done"]
-    assert stream.ids() == list(range(1, 8))
+    assert stream.types() == ["meta", "delta", "delta", "delta", "usage", "done"]
+    assert stream.ids() == list(range(1, 7))
+    assert stream.last()["title_pending"] is True
     conversation_id = stream.first("meta")["conversation_id"]
-    assert stream.first("title") == {"conversation_id": conversation_id, "title": "Paris in May"}
+    assert await title_of(client, conversation_id) == "Paris in May"
     # the answer's usage is its own call's (3 tokens), not the sum with the title call's
     assert stream.first("usage")["completion_tokens"] == 3
     stored = await conversation(client, conversation_id)
@@ -56,7 +64,7 @@ async def test_the_first_answer_is_followed_by_the_title_its_model_wrote(
     answer = stored["messages"][-1]
     assert (answer["content"], answer["status"]) == (words(3), "complete")
     assert answer["usage"]["completion_tokens"] == 3
-    assert answer["last_event_id"] == 7
+    assert answer["last_event_id"] == 6
     listed = (await client.get("/api/conversations?limit=1")).json()["conversations"][0]
     assert (listed["id"], listed["title"]) == (conversation_id, "Paris in May")
 
@@ -71,25 +79,48 @@ async def test_the_first_answer_is_followed_by_the_title_its_model_wrote(
     assert sent["max_tokens"] == 40
     assert "6 words" in TITLE_PROMPT and "language" in TITLE_PROMPT
 
-    # a re-attach from the start gets the title event too, in its place
+    # a re-attach from the start gets the same events
     replay = await read_stream(client, "GET", f"/api/generations/{answer['id']}/events?after=0")
     assert replay.types() == stream.types()
-    assert replay.first("title") == stream.first("title")
+
+
+async def test_the_answer_ends_before_its_title(client: httpx.AsyncClient, titled: Server) -> None:
+    """Issue 14: ``done`` waited for the title call after a first answer, so a provider slow
+    to write the title held the answer's end for seconds (3 s here). The title call now
+    starts after ``done``; the title is read when it is set."""
+    loop = asyncio.get_running_loop()
+    body = {"message": "slow title [[mock tokens=2 title=Later title_ms=2000]]"}
+    ended = None
+    async with client.stream("POST", "/api/chat", json={**body, "model": "gpt-4o-mini"}) as r:
+        async for line in r.aiter_lines():
+            if line == "event: usage":
+                usage_at = loop.time()
+            elif line == "event: done":
+                ended = loop.time() - usage_at
+            elif line.startswith("data:") and "conversation_id" in line:
+                conversation_id = line.split('"conversation_id":"')[1].split('"')[0]
+    assert ended is not None and ended < 0.5  # before: 2 s and more
+    assert (await conversation(client, conversation_id))["title"].startswith("slow title")
+    started = loop.time()
+    assert await title_of(client, conversation_id) == "Later"
+    assert 1.0 <= loop.time() - started <= 4
 
 
 async def test_only_the_first_answer_is_titled(client: httpx.AsyncClient, titled: Server) -> None:
     marker = secrets.token_hex(4)
     first = await ask(client, f"first {marker} [[mock tokens=2 title=First_title]]")
     conversation_id = first.first("meta")["conversation_id"]
+    assert await title_of(client, conversation_id) == "First title"
     second = await ask(
         client,
         f"second {marker} [[mock tokens=2 title=Second_title]]",
         conversation_id=conversation_id,
     )
     assert second.types() == ["meta", "delta", "delta", "usage", "done"]
+    assert "title_pending" not in second.last()
     answer_id = second.first("meta")["message_id"]
     again = await read_stream(client, "POST", f"/api/messages/{answer_id}/regenerate")
-    assert "title" not in again.types()
+    assert "title_pending" not in again.last()
     assert (await conversation(client, conversation_id))["title"] == "First_title".replace("_", " ")
     assert [r["title"] for r in calls_about(titled, marker)] == [False, True, False, False]
 
@@ -98,7 +129,7 @@ async def test_the_demo_model_writes_no_title(client: httpx.AsyncClient, titled:
     before = len(titled.mock.log())
     stream = await ask(client, "Tell me about the demo model", model="demo")
     assert stream.types()[-2:] == ["usage", "done"]
-    assert "title" not in stream.types()
+    assert "title_pending" not in stream.last()
     conversation_id = stream.first("meta")["conversation_id"]
     stored = await conversation(client, conversation_id)
     assert stored["title"] == "Tell me about the demo model"
@@ -124,9 +155,14 @@ async def test_a_rename_during_the_first_answer_wins(
         )
         assert renamed.status_code == 200
         rest = [line async for line in lines]
-    title_lines = [rest[i + 1] for i, line in enumerate(rest) if line == "event: title"]
-    assert title_lines == [f'data: {{"conversation_id":"{conversation_id}","title":null}}']
-    assert (await conversation(client, conversation_id))["title"] == "Mine"
+    assert "event: title" not in rest
+    assert '"title_pending":true' in rest[-2]
+    for _ in range(100):  # the title call, after the end
+        if len(calls_about(titled, marker)) == 2:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    assert await title_of(client, conversation_id) == "Mine"
     # the model was asked, and its title was not taken
     assert [r["title"] for r in calls_about(titled, marker)] == [False, True]
 
@@ -140,7 +176,7 @@ async def test_a_conversation_named_by_its_user_is_not_titled(
     stream = await ask(
         client, f"where to? {marker} [[mock tokens=2]]", conversation_id=conversation_id
     )
-    assert "title" not in stream.types()
+    assert "title_pending" not in stream.last()
     assert (await conversation(client, conversation_id))["title"] == "Holiday plans"
     assert [r["title"] for r in calls_about(titled, marker)] == [False]
 
@@ -154,7 +190,8 @@ async def test_a_conversation_created_untitled_gets_its_first_answers_title(
     stream = await ask(
         client, "hi [[mock tokens=2 title=Greetings]]", conversation_id=conversation_id
     )
-    assert stream.first("title")["title"] == "Greetings"
+    assert stream.last()["title_pending"] is True
+    assert await title_of(client, conversation_id) == "Greetings"
 
 
 @pytest.mark.parametrize("how", ["fail", "hang"])
@@ -167,10 +204,12 @@ async def test_a_failing_title_call_leaves_the_first_words(
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         with caplog.at_level(logging.WARNING, logger="streamchat.titles"):
             stream = await ask(client, question)
-        assert stream.types() == ["meta", "delta", "delta", "usage", "title", "done"]
+        assert stream.types() == ["meta", "delta", "delta", "usage", "done"]
         conversation_id = stream.first("meta")["conversation_id"]
-        assert stream.first("title") == {"conversation_id": conversation_id, "title": None}
         assert stream.last()["finish_reason"] == "stop"
+        with caplog.at_level(logging.WARNING, logger="streamchat.titles"):
+            # after title_timeout + 2 s: the automatic title, as it is
+            assert await title_of(client, conversation_id) == question
         stored = await conversation(client, conversation_id)
     assert stored["title"] == question  # the automatic title, as before
     assert stored["messages"][-1]["status"] == "complete"
@@ -189,13 +228,13 @@ async def test_titles_off_by_setting_and_per_model(make_server: ServerFactory) -
     off = make_server(titles=False)
     async with httpx.AsyncClient(base_url=off.url, timeout=30) as client:
         stream = await ask(client, f"a {marker} [[mock tokens=1]]")
-    assert "title" not in stream.types()
+    assert "title_pending" not in stream.last()
     provider = mock_provider(off.mock)
     provider.models = [ModelConfig(id="gpt-4o-mini", titles=False)]
     per_model = make_server(titles=True, providers=[provider])
     async with httpx.AsyncClient(base_url=per_model.url, timeout=30) as client:
         stream = await ask(client, f"b {marker} [[mock tokens=1]]")
-    assert "title" not in stream.types()
+    assert "title_pending" not in stream.last()
     assert [r["title"] for r in calls_about(off, marker)] == [False, False]
 
 

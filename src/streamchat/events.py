@@ -15,13 +15,13 @@ tool     id, name, status (running | done | error)             a builtin tool th
                                                                runs (Kimi's ``$web_search``)
 usage    prompt_tokens, completion_tokens, total_tokens,       once, before the end
          estimated
-title    conversation_id, title (null: none was written)       a conversation's first
-                                                               answer, after usage
-done     finish_reason, ttft_ms, total_ms                      terminal, success or stop
+done     finish_reason, ttft_ms, total_ms[, title_pending]     terminal, success or stop
 error    code, message, retryable[, retry_after]               terminal, failure
 ======== ===================================================== ====================
 
-Exactly one terminal event (``done`` or ``error``) ends every stream.
+Exactly one terminal event (``done`` or ``error``) ends every stream. ``title_pending``
+(true): the conversation's title is being written after the end (generations/titles.py); a
+``title`` event is only found in streams of earlier versions, which wrote it before ``done``.
 The JSON of an event is encoded once and cached, so every subscriber shares the same bytes.
 """
 
@@ -125,13 +125,22 @@ def usage(id: int, value: Usage) -> Event:
 
 
 def done(
-    id: int, finish_reason: str | None, ttft_ms: float | None, total_ms: float | None
+    id: int,
+    finish_reason: str | None,
+    ttft_ms: float | None,
+    total_ms: float | None,
+    *,
+    title_pending: bool = False,
 ) -> Event:
-    return Event(
-        id,
-        "done",
-        {"finish_reason": finish_reason, "ttft_ms": _ms(ttft_ms), "total_ms": _ms(total_ms)},
-    )
+    """The normal end; ``title_pending``: the conversation's title is being written now."""
+    data: dict[str, Any] = {
+        "finish_reason": finish_reason,
+        "ttft_ms": _ms(ttft_ms),
+        "total_ms": _ms(total_ms),
+    }
+    if title_pending:
+        data["title_pending"] = True
+    return Event(id, "done", data)
 
 
 def error(id: int, failure: StreamchatError | dict[str, Any]) -> Event:

@@ -145,6 +145,7 @@ class Scenario:
     search: int = 0
     slow_round: int | None = None
     title: str | None = None
+    title_ms: int = 0  # how long a title call waits before its first token
     prompt: str = ""  # the last user message without its directives, for text=echo
 
     @property
@@ -248,6 +249,7 @@ _KEYS: dict[str, Callable[[str, str], Any]] = {
     "search": _count,
     "slow_round": _count,
     "title": _word,
+    "title_ms": _count,
 }
 
 
@@ -295,7 +297,7 @@ def title_scenario(asked: Scenario) -> Scenario:
     if asked.title == "hang":
         return Scenario(hang="after_headers", dialect=asked.dialect)
     words = (asked.title or "A_mock_title").replace("_", " ")
-    return Scenario(text="echo", prompt=words, dialect=asked.dialect)
+    return Scenario(text="echo", prompt=words, dialect=asked.dialect, ttft_ms=asked.title_ms)
 
 
 def prompt_tokens(messages: list[Any]) -> int:

@@ -5,6 +5,7 @@ Simplified Chinese, numbers filled in."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,27 @@ def test_the_sidebar_shows_the_generated_title_without_a_reload(
     chat.wait_status("complete")
     chat.page.wait_for_timeout(300)
     expect(link).to_have_text("Printing hi")
+
+
+def test_the_answer_ends_before_its_title(chat: ChatPage) -> None:
+    """Issue 14: the answer's end (Stop turning back into Send, Regenerate) waited for the
+    title call after a first answer; a provider slow to title held it for seconds. The answer
+    ends when its text is complete; the title comes into the sidebar afterwards."""
+    question = "Slow [[mock tokens=3 title=Named_later title_ms=3000]]"  # under 60
+    chat.send(question)
+    chat.wait_text(len(" w1 w2 w3"))
+    started = time.monotonic()
+    chat.wait_status("complete", timeout=10_000)
+    assert time.monotonic() - started < 1.5  # before: 3 s, the title call's wait
+    expect(chat.answer().locator(".regenerate")).to_be_visible()
+    expect(chat.send_button).to_be_visible()
+    cid = chat.conversation_id()
+    link = chat.page.locator(f'sc-sidebar li.conv[data-id="{cid}"] .conv-open')
+    expect(link).to_contain_text("Slow [[mock")  # the first words, for now
+    expect(link).to_have_text("Named later", timeout=8_000)
+    assert time.monotonic() - started >= 2.5
+    expect(chat.page.locator("#title")).to_have_text("Named later")
+    assert chat.page.title() == "Named later · streamchat"
 
 
 def test_a_failed_title_call_leaves_the_first_words(chat: ChatPage) -> None:

@@ -23,8 +23,11 @@ async def test_kimi_title_call_switches_thinking_off(
             "/api/chat",
             json={"message": "北京的天气 [[mock tokens=3 title=北京天气]]", "model": "kimi-k2.5"},
         )
+        conversation_id = stream.first("meta")["conversation_id"]
+        titled = await client.get(f"/api/conversations/{conversation_id}/title")
     assert stream.text("reasoning")  # the answer itself thought (kimi-k2.5's default)
-    assert stream.first("title")["title"] == "北京天气"
+    assert stream.last()["title_pending"] is True
+    assert titled.json()["title"] == "北京天气"
     answer, title = chat_bodies(kimi_mock)
     assert "thinking" not in answer
     assert title["messages"][0] == {"role": "system", "content": TITLE_PROMPT}

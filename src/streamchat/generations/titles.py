@@ -4,8 +4,9 @@ A new conversation is titled with its question's first 80 characters; once its f
 is complete (stored, its usage sent), one more call asks the same model for a title of at most
 six words in the conversation's language, and the title replaces the automatic one, unless
 the user renamed the conversation meanwhile (the store sets it only where the title is still
-the automatic one). The answer's stream carries the outcome in a ``title`` event before
-``done``, so the page shows it without a reload.
+the automatic one). The call starts after the answer's end: its ``done`` (``title_pending``)
+never waits for it; a client reads the title when it is set
+(``GET /api/conversations/{id}/title``, web/conversations_api.py).
 
 - Off with the ``titles`` setting, per model (``titles = false`` in a ``[[providers]]`` model
   entry) and always for the offline demo models (``ModelInfo.titles``).
@@ -29,11 +30,18 @@ from streamchat.errors import StreamchatError
 from streamchat.store import Store
 from streamchat.upstream import ModelInfo, Upstream
 
-__all__ = ["DEFAULT_TITLE", "TITLE_PROMPT", "Titler", "Titles", "clean_title", "title_request"]
+__all__ = [
+    "DEFAULT_TITLE",
+    "TITLE_PROMPT",
+    "Titler",
+    "Titles",
+    "clean_title",
+    "title_request",
+]
 
 log = logging.getLogger("streamchat.titles")
 
-Titler = Callable[[str], Awaitable[dict[str, Any]]]
+Titler = Callable[[str], Awaitable[str | None]]
 
 # The title of a conversation created without one (POST /api/conversations): automatic too.
 DEFAULT_TITLE = "New chat"
@@ -129,8 +137,8 @@ class Titles:
         question: str,
         expected: str,
         answer: str,
-    ) -> dict[str, Any]:
-        """Ask for the title and set it; the ``title`` event's data (``title`` None: kept)."""
+    ) -> str | None:
+        """Ask for the title and set it; the title set (None: the title stays)."""
         title = await self._ask(upstream, info, conversation_id, question, answer)
         if title is not None and title != expected:
             try:
@@ -144,7 +152,7 @@ class Titles:
                 title = None
         else:
             title = None
-        return {"conversation_id": conversation_id, "title": title}
+        return title
 
     async def _ask(
         self, upstream: Upstream, info: ModelInfo, conversation_id: str, question: str, answer: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -9,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from streamchat.chat import Conversation, Message, new_id
 from streamchat.errors import InvalidRequest
-from streamchat.prompts import SWITCHES
+from streamchat.generations.titles import DEFAULT_TITLE
+from streamchat.prompts import SWITCHES, title_for
 from streamchat.tree import Tree
 from streamchat.web.bodies import Text
 from streamchat.web.services import Services, current_user, services
@@ -19,6 +21,9 @@ __all__ = ["Params", "conversation_json", "message_json", "router"]
 router = APIRouter(prefix="/api", tags=["conversations"])
 Svc = Annotated[Services, Depends(services)]
 User = Annotated[str, Depends(current_user)]
+
+# How often a wait for a title reads the conversation again, in seconds.
+TITLE_POLL = 0.25
 
 
 class Params(BaseModel):
@@ -130,6 +135,25 @@ async def get_conversation(
     conversation = await svc.store.get_conversation(user, conversation_id)
     whole = Tree(await svc.store.list_messages(user, conversation_id))
     return _with_messages(conversation, whole, whole.messages if tree else None)
+
+
+@router.get("/conversations/{conversation_id}/title")
+async def wait_for_title(conversation_id: Text, svc: Svc, user: User) -> dict[str, Any]:
+    """The conversation (without messages) once its title is no longer an automatic one (a
+    question's first words, or New chat): what a client asks after a ``done`` with
+    ``title_pending``. The title call runs on whichever worker ran the answer, so this reads
+    the store every 0.25 s, for at most ``title_timeout`` + 2 s (then the conversation as it
+    is: the call failed, or the model wrote the automatic title again)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + svc.settings.title_timeout + 2
+    messages = await svc.store.list_messages(user, conversation_id)
+    automatic = {DEFAULT_TITLE}
+    automatic.update(title_for(m.content) for m in messages if m.role == "user")
+    while True:
+        conversation = await svc.store.get_conversation(user, conversation_id)
+        if conversation.title not in automatic or loop.time() >= deadline:
+            return conversation_json(conversation)
+        await asyncio.sleep(TITLE_POLL)
 
 
 @router.patch("/conversations/{conversation_id}")

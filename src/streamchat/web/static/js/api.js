@@ -85,6 +85,8 @@ export const api = {
   /** The conversation with its current path (`tree`: with every message of every branch). */
   conversation: (id, { tree = false } = {}) =>
     json("GET", `/api/conversations/${enc(id)}${tree ? "?tree=true" : ""}`),
+  /** The conversation (no messages) once its model has written its title (at most ~12 s). */
+  conversationTitle: (id) => json("GET", `/api/conversations/${enc(id)}/title`),
   createConversation: (fields) => json("POST", "/api/conversations", fields),
   updateConversation: (id, fields) => json("PATCH", `/api/conversations/${enc(id)}`, fields),
   /** Show the branch through `messageId`: the conversation with its new current path. */

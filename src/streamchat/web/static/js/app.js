@@ -203,12 +203,8 @@ export class App {
       this.refreshList();
     } else if (type === "stopping") {
       this.updateView();
-    } else if (type === "title" && run.title) {
-      // the title the conversation's model wrote: the header and the sidebar at once
-      if (this.conversation?.id === run.conversationId) this.conversation.title = run.title;
-      this.updateView();
-      this.refreshList();
     } else if (type === "end") {
+      if (run.done?.title_pending) this.awaitTitle(run.conversationId);
       if (run.conversationId) this.sidebar.setStreaming(run.conversationId, false);
       const shown = own || (this.conversation && run.conversationId === this.conversation.id);
       if (own && run.refused) this.refused(run);

@@ -1,5 +1,5 @@
 // The sidebar's conversations: the list (read again after an answer, as far as it was loaded),
-// Load more, Rename, Delete. Methods of App (app.js), kept here by their job.
+// Load more, Rename, Delete, the title a first answer's model writes. Methods of App (app.js), kept here by their job.
 
 import { api } from "./api.js";
 import { guard } from "./feedback.js";
@@ -35,6 +35,17 @@ export const conversations = {
     const updated = await guard(api.updateConversation(id, { title }));
     if (updated && this.conversation?.id === id) {
       this.conversation.title = updated.title;
+      this.updateView();
+    }
+    this.refreshList();
+  },
+
+  /** After a first answer (`done` says `title_pending`): its model's title, once written. */
+  async awaitTitle(id) {
+    const titled = await api.conversationTitle(id).catch(() => null); // none: the first words stay
+    if (!titled) return;
+    if (this.conversation?.id === id && this.conversation.title !== titled.title) {
+      this.conversation.title = titled.title;
       this.updateView();
     }
     this.refreshList();

@@ -40,7 +40,6 @@ export class Run extends EventTarget {
     this.timed = origin.kind !== "attach";
     this.reasoningStart = null;
     this.reasoningMs = null;
-    this.title = null; // a `title` event's: the title the conversation's model wrote
     this.tools = []; // the builtin tools the server runs within the answer (`tool` events)
     this.startedAt = performance.now(); // for the wait before the first token
     this.abort = new AbortController();
@@ -166,9 +165,6 @@ export class Run extends EventTarget {
         break;
       case "usage":
         this.usage = data;
-        break;
-      case "title": // the conversation's first answer: the title its model wrote (null: none)
-        this.title = data.title ?? null;
         break;
       case "tool": // {id, name, status}: Kimi's $web_search, run by the server
         mergeTool(this.tools, data);
