@@ -87,10 +87,10 @@ class GenerationSpec:
     message_id: str | None = None
     kept: tuple[str, str] = ("", "")
     kept_usage: Usage | None = None
-    # The first answer of a conversation: once it is stored complete and its ``done`` is out
-    # (``title_pending``), the conversation's title is written in the background
-    # (generations/titles.py), given the answer's text.
-    titler: Callable[[str], Awaitable[object]] | None = None
+    # The first answer of a conversation: after it completes, before ``done``, the
+    # conversation's title is written (generations/titles.py), given the answer's text; it
+    # never raises, and what it returns is the ``title`` event's data.
+    titler: Callable[[str], Awaitable[dict[str, Any]]] | None = None
 
 
 @dataclass(slots=True)
@@ -125,6 +125,8 @@ class Generation:
     # When the first reasoning token came, and how long until the first answer token.
     reasoning_at: float | None = None
     reasoning_ms: float | None = None
+    # Generations._sweep: since when nobody has listened (None: someone does, or not checked).
+    unattended_since: float | None = None
     # generations/saving.py: the pieces of content and reasoning stored, the next part's number.
     saved: tuple[int, int] = (0, 0)
     parts: int = 0
@@ -184,6 +186,7 @@ class Generations:
         self.accepting = True
         self._background: set[asyncio.Task[Any]] = set()
         self._per_owner: Counter[str] = Counter()  # running answers per owner
+        self._sweeper: asyncio.Task[None] | None = None  # _sweep, while answers run
         self.saver = Saver(store, flush_interval, self._spawn)
         self.orphans = Orphans(broker, self.saver)
 
@@ -222,6 +225,8 @@ class Generations:
         )
         self.broker.publish(spec.id, [meta])
         gen.task = asyncio.create_task(self._run(gen), name=f"generation {spec.id}")
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep(), name="generations: unattended")
         if gen.stored:
             self.saver.watch(self.running.values())
         self.observer.generation_started()
@@ -301,11 +306,7 @@ class Generations:
     # -- the answer's task -------------------------------------------------------------------
 
     async def _run(self, gen: Generation) -> None:
-        ticker = asyncio.create_task(self._tick(gen))
-        try:
-            ending = await self._stream_to_end(gen)
-        finally:
-            ticker.cancel()
+        ending = await self._stream_to_end(gen)
         await self.saver.before_final(gen)
         try:
             await self._finish(gen, ending)
@@ -318,6 +319,9 @@ class Generations:
         self._per_owner[owner] -= 1
         if not self._per_owner[owner]:
             del self._per_owner[owner]
+        if not self.running and self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
 
     async def _stream_to_end(self, gen: Generation) -> _Ending:
         try:
@@ -468,23 +472,30 @@ class Generations:
             gen.dirty = True
             self.broker.publish(gen.id, events)
 
-    async def _tick(self, gen: Generation) -> None:
-        """Stop the answer when nobody has listened for the grace period."""
+    async def _sweep(self) -> None:
+        """Every ``flush_interval``, stop each answer nobody has listened to for its grace
+        period (from ``flush_interval`` after its start on). One task for every answer: a task
+        and a timer per answer cost ~1.9 KB per open stream (issue 15 item 4)."""
         loop = asyncio.get_running_loop()
-        grace = gen.spec.disconnect_grace
-        grace = self.disconnect_grace if grace is None else grace
-        unattended_since: float | None = None
-        while True:
+        while self.running:
             await asyncio.sleep(self.flush_interval)
-            if await self.broker.listeners(gen.id) > 0:
-                unattended_since = None
-                continue
-            if unattended_since is None:
-                unattended_since = loop.time()
-            if loop.time() - unattended_since >= grace:
-                log.info("generation %s: nobody attached for %.0fs, stopping", gen.id, grace)
-                self._spawn(self.stop(gen.id, reason="abandoned", wait=0))
-                return
+            for gen in list(self.running.values()):
+                if gen.stop_reason is not None or gen.finishing:
+                    continue
+                if loop.time() - gen.started < self.flush_interval:
+                    continue  # its client may not have attached yet
+                if await self.broker.listeners(gen.id) > 0:  # in process unless none here
+                    gen.unattended_since = None
+                    continue
+                now = loop.time()
+                if gen.unattended_since is None:
+                    gen.unattended_since = now
+                grace = gen.spec.disconnect_grace
+                grace = self.disconnect_grace if grace is None else grace
+                if now - gen.unattended_since >= grace:
+                    log.info("generation %s: nobody attached for %.0fs, stopping", gen.id, grace)
+                    gen.unattended_since = None
+                    self._spawn(self.stop(gen.id, reason="abandoned", wait=0))
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
@@ -505,12 +516,15 @@ class Generations:
         estimate = Usage(prompt, completion, prompt + completion, estimated=True)
         return _add(gen.earlier_usage, estimate) or estimate
 
-    async def _title(self, gen: Generation, titler: Callable[[str], Awaitable[object]]) -> None:
-        """Write the conversation's title after the answer's end; a failure is only logged."""
+    async def _title(
+        self, gen: Generation, titler: Callable[[str], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """The ``title`` event's data; whatever goes wrong, the answer still ends."""
         try:
-            await titler("".join(gen.content))
+            return await titler("".join(gen.content))
         except Exception:
             log.exception("generation %s: titling its conversation failed", gen.id)
+            return {"conversation_id": gen.spec.conversation_id, "title": None}
 
     async def _finish(self, gen: Generation, ending: _Ending) -> None:
         loop = asyncio.get_running_loop()
@@ -519,6 +533,8 @@ class Generations:
         ttft_ms = None if gen.first_token_at is None else (gen.first_token_at - gen.started) * 1000
         total_ms = (now - gen.started) * 1000
         published = [events.usage(gen.take_id(), usage)]
+        titled = gen.spec.titler is not None and ending.status == "complete"
+        title_id = gen.take_id() if titled else None
         patch: MessagePatch = {
             "content": "".join(gen.content),
             "reasoning": "".join(gen.reasoning),
@@ -540,18 +556,16 @@ class Generations:
                 "the answer was delivered but could not be saved yet; streamchat keeps "
                 "trying to save it"
             )
-        # The title call starts after the end: the answer's done never waits for it.
-        titler = gen.spec.titler if ending.status == "complete" and saved else None
+        if title_id is not None and gen.spec.titler is not None:
+            # The answer is stored and its usage out; the title call's own usage is not its.
+            self.broker.publish(gen.id, published)
+            published = [Event(title_id, "title", await self._title(gen, gen.spec.titler))]
         if error is None:
-            terminal = events.done(
-                gen.take_id(), ending.finish_reason, ttft_ms, total_ms, title_pending=bool(titler)
-            )
+            terminal = events.done(gen.take_id(), ending.finish_reason, ttft_ms, total_ms)
         else:
             terminal = events.error(gen.take_id(), error)
         published.append(terminal)
         self.broker.publish(gen.id, published)
-        if titler is not None:
-            self._spawn(self._title(gen, titler))
         self.observer.generation_finished(
             gen.spec.upstream.name,
             ending.status,

@@ -123,6 +123,11 @@ class Connection(asyncio.Protocol):
             self._fail(exc)  # as if it had come through data_received
             raise
 
+    def drop_headers(self) -> None:
+        """The head has been read: its headers are not kept for as long as the body lasts
+        (a stream's minutes; providers send 10-25 headers)."""
+        self.headers = {}
+
     def end(self) -> None:
         """The body's reader saw the answer's end: the rest of the body is not read."""
         self.body_sink = _discard

@@ -286,6 +286,7 @@ class OpenAICompatible:
                 code="upstream_bad_response",
                 retryable=True,
             )
+        conn.drop_headers()
         watchdog = _Watchdog(self._deadlines, conn.close, start)
         reader = _AnswerReader(self, conn, watchdog, sink)
         try:

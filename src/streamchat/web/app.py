@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import FrameType
@@ -325,6 +325,19 @@ def _is_loopback_address(name: str) -> bool:
         return False
 
 
+def _framing(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes | None, bool]:
+    """The request's Content-Length (the last one, as ``dict(headers)`` reads it) and whether
+    it is chunked."""
+    length: bytes | None = None
+    chunked = False
+    for name, value in headers:
+        if name == b"content-length":
+            length = value
+        elif name == b"transfer-encoding":
+            chunked = value.lower() == b"chunked"
+    return length, chunked
+
+
 class BodyLimit:
     """Refuse a body over ``limit`` bytes: by Content-Length before reading anything, and a
     chunked body as soon as it passes the limit (it is read here, then handed on whole)."""
@@ -341,15 +354,14 @@ class BodyLimit:
         if scope["path"] in self.paths:
             await BodyLimit(self.app, self.paths[scope["path"]])(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        length = headers.get(b"content-length")
+        length, chunked = _framing(scope["headers"])  # not a dict kept for the response's life
         if length is not None:
             if length.isdigit() and int(length) > self.limit:
                 await self._refuse(scope, receive, send, more=False)
                 return
             await self.app(scope, receive, send)
             return
-        if headers.get(b"transfer-encoding", b"").lower() != b"chunked":
+        if not chunked:
             await self.app(scope, receive, send)
             return
         body = bytearray()
@@ -369,7 +381,9 @@ class BodyLimit:
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
+                whole = bytes(body)
+                body.clear()  # handed on: not kept here for as long as the response lasts
+                return {"type": "http.request", "body": whole, "more_body": False}
             return await receive()
 
         await self.app(scope, replay, send)

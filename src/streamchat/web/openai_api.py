@@ -22,6 +22,7 @@ from streamchat.events import Event
 from streamchat.fanout import Subscription
 from streamchat.upstream import ModelInfo
 from streamchat.web.bodies import check_sendable
+from streamchat.web.body_writer import body_writer
 from streamchat.web.chat_api import event_position
 from streamchat.web.openai_chunks import ChunkEncoder, completion, error_from_event
 from streamchat.web.services import Services, current_user, services
@@ -136,18 +137,20 @@ async def chat_completions(
         )
     except UnknownModel as exc:
         raise UnknownModel(exc.message, code="model_not_found", status=404) from exc
+    stream = body.stream
+    include_usage = stream and body.stream_options is not None and body.stream_options.include_usage
+    del body, messages, params  # the generation keeps what the provider is asked; not kept twice
     subscription = started.subscription
-    first = await first_events(request, subscription, body.stream, svc.settings.heartbeat_interval)
+    first = await first_events(request, subscription, stream, svc.settings.heartbeat_interval)
     if first is None:  # the client left: nobody follows the answer, so it stops
         return Response(status_code=499)
     header = [(b"x-streamchat-generation-id", started.id.encode())]
-    if not body.stream:
+    if not stream:
         await subscription.close()
         return JSONResponse(
             completion(started.id, started.model, first),
             headers={"x-streamchat-generation-id": started.id},
         )
-    include_usage = body.stream_options is not None and body.stream_options.include_usage
     encoder = ChunkEncoder(started.id, started.model, include_usage)
     return svc.stream(
         subscription,
@@ -176,7 +179,9 @@ async def first_events(
     before any token is raised as the HTTP error it is (the subscription closed)."""
     try:
         first = await unless_gone(
-            request.receive, _until_first_token(subscription, stream, heartbeat)
+            request.receive,
+            _until_first_token(subscription, stream, heartbeat),
+            body_writer(request.scope),
         )
     except BaseException:
         await subscription.close()

@@ -14,6 +14,7 @@ same pydantic model, call the same endpoint function, and answer failures in the
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from email.message import Message
@@ -39,13 +40,22 @@ _M = TypeVar("_M", bound=BaseModel)
 _Endpoint = Callable[[Any, Request, Services, str], Awaitable[Response]]
 
 
+# Each frame below hands the request's JSON on and drops its own reference before it awaits:
+# a stream lasts minutes, and the body (raw, decoded, validated) would be kept three times per
+# open stream for nothing (the generation keeps what the provider is asked).
+
+
 async def _completions(data: Any, request: Request, svc: Services, user: str) -> Response:
-    return await chat_completions(_validated(CompletionRequest, data), request, svc, user)
+    pending = chat_completions(_validated(CompletionRequest, data), request, svc, user)
+    del data
+    return await pending
 
 
 async def _chat(data: Any, request: Request, svc: Services, user: str) -> Response:
     key = request.headers.get("idempotency-key")
-    return await chat(_validated(ChatBody, data), svc, user, idempotency_key=key)
+    pending = chat(_validated(ChatBody, data), svc, user, idempotency_key=key)
+    del data
+    return await pending
 
 
 _POST: dict[str, _Endpoint] = {"/v1/chat/completions": _completions, "/api/chat": _chat}
@@ -67,17 +77,33 @@ class RawRoutes:
 async def _serve(endpoint: _Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
     request = Request(scope, receive)
     try:
-        raw = await request.body()
+        raw = await _body(receive)
     except ClientDisconnect:
         return  # gone before its body arrived: nobody to answer (FastAPI's route said 400)
     try:
         data = json_body(request.headers.get("content-type"), raw)
+        del raw
         svc = services_of(request)
         user = await svc.auth.user(request)
-        response = await endpoint(data, request, svc, user)
+        pending = endpoint(data, request, svc, user)
+        del data
+        response = await pending
     except StreamchatError as exc:
         response = error_response(request, exc)
     await response(scope, receive, send)
+
+
+async def _body(receive: Receive) -> bytes:
+    """The request's body, read as Starlette's ``Request.body`` reads it but not kept on a
+    ``Request`` for as long as the response lasts."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _validated(model: type[_M], data: Any) -> _M:
@@ -87,17 +113,23 @@ def _validated(model: type[_M], data: Any) -> _M:
         raise InvalidRequest(describe(exc.errors())) from None
 
 
+@functools.lru_cache(maxsize=64)
+def _is_json(content_type: str) -> bool:
+    """``application/json`` or ``application/*+json``, parameters and case as RFC 9110 says
+    (the email parser reads it; clients send a handful of distinct values, hence the cache)."""
+    message = Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
 def json_body(content_type: str | None, raw: bytes) -> Any:
     """The decoded body, as FastAPI (``strict_content_type``) reads a body parameter: only
     under a JSON content type. A body with none, text/plain or a form, which a page on another
     site may send without asking first, is refused; a body that is not JSON says why."""
-    message = Message()
-    message["content-type"] = content_type or ""
-    subtype = message.get_content_subtype()
-    if not content_type or not (
-        message.get_content_maintype() == "application"
-        and (subtype == "json" or subtype.endswith("+json"))
-    ):
+    if not content_type or not _is_json(content_type):
         raise InvalidRequest("the request body must be JSON (Content-Type: application/json)")
     if not raw:
         raise InvalidRequest("body: Field required")

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextvars import ContextVar
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
@@ -274,12 +274,35 @@ async def until_disconnect(receive: Receive) -> None:
         pass
 
 
-async def unless_gone(receive: Receive, waiting: Awaitable[_T]) -> _T | None:
+async def unless_gone(
+    receive: Receive, waiting: Coroutine[Any, Any, _T], writer: BodyWriter | None = None
+) -> _T | None:
     """``waiting``'s result, or ``None`` as soon as the client disconnects: for an endpoint
-    that waits (for a first token, a whole answer) before it has a response to send."""
+    that waits (for a first token, a whole answer) before it has a response to send. With
+    streamchat's server (``writer``) the connection's close says it; else a task watches
+    ``receive``."""
     task = asyncio.current_task()
     assert task is not None
     gone = False
+    if writer is not None:
+
+        def leave() -> None:
+            nonlocal gone
+            gone = True
+            task.cancel()
+
+        take_back = writer.when_gone(leave)
+        if take_back is None:  # closed already
+            waiting.close()
+            return None
+        try:
+            return await waiting
+        except asyncio.CancelledError:
+            if not gone or task.uncancel() > 0:
+                raise
+            return None
+        finally:
+            take_back()
 
     async def watch() -> None:
         nonlocal gone
