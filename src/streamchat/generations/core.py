@@ -87,10 +87,10 @@ class GenerationSpec:
     message_id: str | None = None
     kept: tuple[str, str] = ("", "")
     kept_usage: Usage | None = None
-    # The first answer of a conversation: after it completes, before ``done``, the
-    # conversation's title is written (generations/titles.py), given the answer's text; it
-    # never raises, and what it returns is the ``title`` event's data.
-    titler: Callable[[str], Awaitable[dict[str, Any]]] | None = None
+    # The first answer of a conversation: once it is stored complete and its ``done`` is out
+    # (``title_pending``), the conversation's title is written in the background
+    # (generations/titles.py), given the answer's text.
+    titler: Callable[[str], Awaitable[object]] | None = None
 
 
 @dataclass(slots=True)
@@ -516,15 +516,12 @@ class Generations:
         estimate = Usage(prompt, completion, prompt + completion, estimated=True)
         return _add(gen.earlier_usage, estimate) or estimate
 
-    async def _title(
-        self, gen: Generation, titler: Callable[[str], Awaitable[dict[str, Any]]]
-    ) -> dict[str, Any]:
-        """The ``title`` event's data; whatever goes wrong, the answer still ends."""
+    async def _title(self, gen: Generation, titler: Callable[[str], Awaitable[object]]) -> None:
+        """Write the conversation's title after the answer's end; a failure is only logged."""
         try:
-            return await titler("".join(gen.content))
+            await titler("".join(gen.content))
         except Exception:
             log.exception("generation %s: titling its conversation failed", gen.id)
-            return {"conversation_id": gen.spec.conversation_id, "title": None}
 
     async def _finish(self, gen: Generation, ending: _Ending) -> None:
         loop = asyncio.get_running_loop()
@@ -533,8 +530,6 @@ class Generations:
         ttft_ms = None if gen.first_token_at is None else (gen.first_token_at - gen.started) * 1000
         total_ms = (now - gen.started) * 1000
         published = [events.usage(gen.take_id(), usage)]
-        titled = gen.spec.titler is not None and ending.status == "complete"
-        title_id = gen.take_id() if titled else None
         patch: MessagePatch = {
             "content": "".join(gen.content),
             "reasoning": "".join(gen.reasoning),
@@ -556,16 +551,18 @@ class Generations:
                 "the answer was delivered but could not be saved yet; streamchat keeps "
                 "trying to save it"
             )
-        if title_id is not None and gen.spec.titler is not None:
-            # The answer is stored and its usage out; the title call's own usage is not its.
-            self.broker.publish(gen.id, published)
-            published = [Event(title_id, "title", await self._title(gen, gen.spec.titler))]
+        # The title call starts after the end: the answer's done never waits for it.
+        titler = gen.spec.titler if ending.status == "complete" and saved else None
         if error is None:
-            terminal = events.done(gen.take_id(), ending.finish_reason, ttft_ms, total_ms)
+            terminal = events.done(
+                gen.take_id(), ending.finish_reason, ttft_ms, total_ms, title_pending=bool(titler)
+            )
         else:
             terminal = events.error(gen.take_id(), error)
         published.append(terminal)
         self.broker.publish(gen.id, published)
+        if titler is not None:
+            self._spawn(self._title(gen, titler))
         self.observer.generation_finished(
             gen.spec.upstream.name,
             ending.status,
