@@ -67,6 +67,29 @@ def test_the_answer_ends_before_its_title(chat: ChatPage) -> None:
     assert chat.page.title() == "Named later · streamchat"
 
 
+def test_an_untitled_conversation_reads_new_chat_in_chinese(
+    new_page: PageFactory, tmp_path: Path
+) -> None:
+    """Issue 14: a conversation created without a title (POST /api/conversations {}) showed
+    the server's English "New chat" in the zh-CN page. It has no title until its model writes
+    one; the page shows its own placeholder, in its language. A real title stays as stored."""
+    chat = new_page(locale="zh-CN").open()
+    created = chat.api("POST", "/api/conversations", json={}).json()
+    renamed = chat.api("POST", "/api/conversations", json={"title": "New chat"}).json()
+    chat.open(f"/#/c/{created['id']}")
+    chat.reload()  # a hash-only goto does not load the page again: the sidebar is read at load
+    link = chat.page.locator(f'sc-sidebar li.conv[data-id="{created["id"]}"] .conv-open')
+    expect(link).to_have_text("新对话")
+    expect(chat.page.locator("#title")).to_have_text("新对话")
+    mine = chat.page.locator(f'sc-sidebar li.conv[data-id="{renamed["id"]}"] .conv-open')
+    expect(mine).to_have_text("New chat")  # the user's title, as stored
+    chat.page.screenshot(path=str(tmp_path / "titles-untitled-zh.png"))
+    chat.send("你好 [[mock tokens=2 title=问候]]")
+    chat.wait_status("complete")
+    expect(link).to_have_text("问候")
+    expect(chat.page.locator("#title")).to_have_text("问候")
+
+
 def test_a_failed_title_call_leaves_the_first_words(chat: ChatPage) -> None:
     chat.send("Why is the sky blue? [[mock tokens=3 title=fail]]")
     chat.wait_status("complete")

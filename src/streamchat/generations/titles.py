@@ -32,6 +32,7 @@ from streamchat.upstream import ModelInfo, Upstream
 
 __all__ = [
     "DEFAULT_TITLE",
+    "EARLIER_DEFAULT_TITLE",
     "TITLE_PROMPT",
     "Titler",
     "Titles",
@@ -43,8 +44,11 @@ log = logging.getLogger("streamchat.titles")
 
 Titler = Callable[[str], Awaitable[str | None]]
 
-# The title of a conversation created without one (POST /api/conversations): automatic too.
-DEFAULT_TITLE = "New chat"
+# The title of a conversation created without one (POST /api/conversations): none, so that
+# every client shows its own placeholder in its own language; automatic too, as is the
+# "New chat" earlier versions stored.
+DEFAULT_TITLE = ""
+EARLIER_DEFAULT_TITLE = "New chat"
 # The instruction (the mock upstream recognises a title call by "title of this conversation").
 TITLE_PROMPT = (
     "Write the title of this conversation: at most 6 words, in the language the user writes "
@@ -116,7 +120,7 @@ class Titles:
         title is the user's."""
         if not (self.enabled and info.titles):
             return None
-        if conversation.title not in (automatic, DEFAULT_TITLE):
+        if conversation.title not in (automatic, DEFAULT_TITLE, EARLIER_DEFAULT_TITLE):
             return None
         return functools.partial(
             self._title,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from streamchat.chat import Conversation, Message, new_id
 from streamchat.errors import InvalidRequest
-from streamchat.generations.titles import DEFAULT_TITLE
+from streamchat.generations.titles import DEFAULT_TITLE, EARLIER_DEFAULT_TITLE
 from streamchat.prompts import SWITCHES, title_for
 from streamchat.tree import Tree
 from streamchat.web.bodies import Text
@@ -120,7 +120,7 @@ async def list_conversations(
 @router.post("/conversations", status_code=201)
 async def create_conversation(body: ConversationBody, svc: Svc, user: User) -> dict[str, Any]:
     fields = await _fields(svc, body)
-    conversation = Conversation(new_id("conv"), user, title=fields.pop("title", "New chat"))
+    conversation = Conversation(new_id("conv"), user, title=fields.pop("title", DEFAULT_TITLE))
     for name, value in fields.items():
         setattr(conversation, name, value)
     return conversation_json(await svc.store.create_conversation(conversation))
@@ -140,14 +140,14 @@ async def get_conversation(
 @router.get("/conversations/{conversation_id}/title")
 async def wait_for_title(conversation_id: Text, svc: Svc, user: User) -> dict[str, Any]:
     """The conversation (without messages) once its title is no longer an automatic one (a
-    question's first words, or New chat): what a client asks after a ``done`` with
+    question's first words, or none): what a client asks after a ``done`` with
     ``title_pending``. The title call runs on whichever worker ran the answer, so this reads
     the store every 0.25 s, for at most ``title_timeout`` + 2 s (then the conversation as it
     is: the call failed, or the model wrote the automatic title again)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + svc.settings.title_timeout + 2
     messages = await svc.store.list_messages(user, conversation_id)
-    automatic = {DEFAULT_TITLE}
+    automatic = {DEFAULT_TITLE, EARLIER_DEFAULT_TITLE}
     automatic.update(title_for(m.content) for m in messages if m.role == "user")
     while True:
         conversation = await svc.store.get_conversation(user, conversation_id)
