@@ -36,12 +36,19 @@ from bench.scenarios import RELAYS, Bench, Plan
 ROOT = Path(__file__).resolve().parent.parent
 
 
+SCENARIOS = ("ttft", "ladder", "saturation", "idle")
+
+
 def _scenarios(plan: Plan) -> list[tuple[str, int]]:
     return [
-        ("ttft", 1),
-        *(("ladder", c) for c in plan.ladder),
-        ("saturation", plan.saturation),
-        ("idle", plan.idle_streams),
+        (name, concurrency)
+        for name, concurrency in [
+            ("ttft", 1),
+            *(("ladder", c) for c in plan.ladder),
+            ("saturation", plan.saturation),
+            ("idle", plan.idle_streams),
+        ]
+        if name in plan.scenarios
     ]
 
 
@@ -122,6 +129,12 @@ def main() -> None:
         help="measure streamchat as of this commit (git archive into a temporary directory) "
         "instead of the working tree",
     )
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help="comma-separated subset of: " + ", ".join(SCENARIOS) + " (e.g. idle: memory per "
+        "open idle stream only, ~1 minute per relay)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     parser.add_argument(
         "--no-priority",
@@ -131,6 +144,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     plan = Plan.quick() if args.quick else Plan()
+    scenarios = tuple(name for name in args.scenarios.split(",") if name)
+    unknown = sorted(set(scenarios) - set(SCENARIOS))
+    if unknown or not scenarios:
+        parser.error(f"--scenarios: choose from {', '.join(SCENARIOS)} (got {args.scenarios!r})")
+    plan = dataclasses.replace(plan, scenarios=scenarios)
     runs = args.runs or (1 if args.quick else 3)
     relays = [key for key in args.relays.split(",") if key]
     if "nginx" in relays and not shutil.which("nginx"):

@@ -339,6 +339,34 @@ def render(results: Results, relays: dict[str, str]) -> str:
     plan = results["plan"]
     runs = len(results["runs"])
     m = results["machine"]
+    measured = set(plan.get("scenarios", ("ttft", "ladder", "saturation", "idle")))
+    every = measured >= {"ttft", "ladder", "saturation", "idle"}
+    sections: list[tuple[bool, str, Callable[[], list[str]]]] = [
+        (every, "Summary", lambda: _summary(results, relays)),
+        (
+            "ttft" in measured,
+            f"c=1: time to first token, {plan['ttft_requests']} sequential requests (5 tokens)",
+            lambda: _ttft(results, relays),
+        ),
+        (
+            "ladder" in measured,
+            f"Concurrency ladder: {plan['ladder_tokens']} tokens per stream at "
+            f"{plan['ladder_rate']:g} tokens/s, starts spread over {plan['ramp']:g} s",
+            lambda: _ladder(results, relays),
+        ),
+        (
+            "saturation" in measured,
+            f"Saturation: c={plan['saturation']}, unpaced, {plan['saturation_tokens']} tokens each",
+            lambda: _saturation(results, relays),
+        ),
+        (
+            "idle" in measured,
+            f"Memory per open idle stream: {plan['idle_streams']:,} streams waiting on a "
+            f"{plan['idle_ttft_ms'] / 1000:g} s first token",
+            lambda: _idle(results, relays),
+        ),
+        (every, "Against issue 4's targets", lambda: _targets(results)),
+    ]
     out = [
         f"Machine: {m['cpu']}; {m['kernel']}; Python {m['python']}; {m['nginx']}.",
         f"Versions: {m['packages']}.",
@@ -346,31 +374,8 @@ def render(results: Results, relays: dict[str, str]) -> str:
         f"Command: `{results['command']}` ({runs} run{'s' * (runs != 1)}; cells are the median "
         "with (min..max) over the runs). Relay pinned to core 0; mock upstream and load "
         "generator on core 1.",
-        "",
-        "### Summary",
-        "",
-        *_summary(results, relays),
-        "",
-        f"### c=1: time to first token, {plan['ttft_requests']} sequential requests (5 tokens)",
-        "",
-        *_ttft(results, relays),
-        "",
-        f"### Concurrency ladder: {plan['ladder_tokens']} tokens per stream at "
-        f"{plan['ladder_rate']:g} tokens/s, starts spread over {plan['ramp']:g} s",
-        "",
-        *_ladder(results, relays),
-        "",
-        f"### Saturation: c={plan['saturation']}, unpaced, {plan['saturation_tokens']} tokens each",
-        "",
-        *_saturation(results, relays),
-        "",
-        f"### Memory per open idle stream: {plan['idle_streams']:,} streams waiting on a "
-        f"{plan['idle_ttft_ms'] / 1000:g} s first token",
-        "",
-        *_idle(results, relays),
-        "",
-        "### Against issue 4's targets",
-        "",
-        *_targets(results),
     ]
+    for shown, heading, table in sections:
+        if shown:
+            out += ["", f"### {heading}", "", *table()]
     return "\n".join(out) + "\n"

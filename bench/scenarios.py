@@ -71,6 +71,7 @@ class Plan:
     idle_streams: int = 1000
     idle_ttft_ms: int = 30_000
     ramp: float = 1.0
+    scenarios: tuple[str, ...] = ("ttft", "ladder", "saturation", "idle")
 
     @classmethod
     def quick(cls) -> Plan:
