@@ -46,3 +46,32 @@ async def test_reasoning_without_an_answer_counts_to_the_end(client: httpx.Async
     reasoning_ms = answer["reasoning_ms"]
     assert isinstance(reasoning_ms, float)
     assert 200 <= reasoning_ms <= 2000
+
+
+async def test_the_first_answer_token_and_done_carry_the_reasoning_time(
+    client: httpx.AsyncClient,
+) -> None:
+    """A client that comes to the answer late (a reload, another tab: the events replayed at
+    once) cannot time the thinking; the stream says how long it took, as stored."""
+    stream = await read_stream(
+        client,
+        "POST",
+        "/api/chat",
+        json={"message": "think [[mock dialect=deepseek reasoning=8 tokens=4 rate=20]]"},
+    )
+    deltas = [data for kind, data in stream.typed() if kind == "delta"]
+    thought = deltas[0]["reasoning_ms"]
+    assert isinstance(thought, float) and 350 <= thought <= 2000
+    assert all(set(data) == {"text"} for data in deltas[1:])
+    assert stream.last()["reasoning_ms"] == thought
+    stored = await conversation(client, stream.first("meta")["conversation_id"])
+    assert stored["messages"][-1]["reasoning_ms"] == thought
+    # a re-attach from the first event: the same events
+    again = await read_stream(
+        client, "GET", f"/api/generations/{stored['messages'][-1]['id']}/events"
+    )
+    assert again.typed() == stream.typed()
+
+    plain = await read_stream(client, "POST", "/api/chat", json={"message": "[[mock tokens=3]]"})
+    assert all(set(data) == {"text"} for kind, data in plain.typed() if kind == "delta")
+    assert "reasoning_ms" not in plain.last()
