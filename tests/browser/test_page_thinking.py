@@ -35,6 +35,34 @@ def stored_label(chat: ChatPage) -> str:
     return f"Thought for {chat.stored_answer()['reasoning_ms'] / 1000:.1f} s"
 
 
+def test_a_reload_and_a_second_tab_after_the_thinking_show_how_long_it_thought(
+    new_page: PageFactory,
+) -> None:
+    chat = new_page().open()
+    # 30 reasoning tokens (1 s), then 300 answer tokens (10 s)
+    chat.send("think [[mock reasoning=30 tokens=300 rate=30 dialect=moonshot]]")
+    chat.wait_text(40)
+    live = summary(chat)
+    assert THOUGHT.match(live), live
+    # the first answer token is saved: the reload shows the saved text and re-attaches after it
+    assert chat.stored_answer()["content"]
+    cid = chat.conversation_id()
+
+    other = new_page().open(f"/#/c/{cid}")
+    assert other.answer().get_attribute("data-status") == "streaming"
+    expect(other.answer().locator(".thinking summary")).to_have_text(live)
+
+    chat.reload()
+    assert chat.answer().get_attribute("data-status") == "streaming"
+    expect(chat.answer().locator(".thinking summary")).to_have_text(live)
+    chat.wait_status("complete", timeout=30_000)
+    other.wait_status("complete", timeout=30_000)
+    assert 0.7 <= seconds(live) <= 3
+    assert stored_label(chat) == live
+    expect(chat.answer().locator(".thinking summary")).to_have_text(live)
+    expect(other.answer().locator(".thinking summary")).to_have_text(live)
+
+
 def test_a_reload_at_the_thinkings_end_before_any_save_shows_how_long_it_thought(
     make_server: ServerFactory, new_page: PageFactory
 ) -> None:

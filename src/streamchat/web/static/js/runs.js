@@ -80,6 +80,7 @@ export class Run extends EventTarget {
     if (prefill) {
       this.text = prefill.text || "";
       this.reasoning = prefill.reasoning || "";
+      this.thought(prefill.reasoningMs);
     }
     return this.follow(null);
   }
