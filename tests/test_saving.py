@@ -27,6 +27,7 @@ class Answer:
     saved: tuple[int, int] = (0, 0)
     parts: int = 0
     last_event_id: int = 7
+    reasoning_ms: float | None = None
 
     @property
     def message_id(self) -> str:

@@ -9,13 +9,16 @@ meta     conversation_id, message_id, model                    first, always
          [, question_id, parent_id] (an answer in a conversation)
          [, generation_id] (a continuation of message_id)
 reasoning text                                                 thinking tokens
-delta    text                                                  answer tokens
+delta    text[, refusal][, reasoning_ms]                       answer tokens; the first
+                                                               after thinking says how long
+                                                               it took (ms)
 tool_call index, id?, type?, function {name?, arguments?}      ``/v1`` tool calls
 tool     id, name, status (running | done | error)             a builtin tool the server
                                                                runs (Kimi's ``$web_search``)
 usage    prompt_tokens, completion_tokens, total_tokens,       once, before the end
          estimated
 done     finish_reason, ttft_ms, total_ms[, title_pending]     terminal, success or stop
+         [, reasoning_ms] (the answer thought)
 error    code, message, retryable[, retry_after]               terminal, failure
 ======== ===================================================== ====================
 
@@ -131,8 +134,10 @@ def done(
     total_ms: float | None,
     *,
     title_pending: bool = False,
+    reasoning_ms: float | None = None,
 ) -> Event:
-    """The normal end; ``title_pending``: the conversation's title is being written now."""
+    """The normal end; ``title_pending``: the conversation's title is being written now;
+    ``reasoning_ms``: how long the answer thought, as stored (None: it did not)."""
     data: dict[str, Any] = {
         "finish_reason": finish_reason,
         "ttft_ms": _ms(ttft_ms),
@@ -140,6 +145,8 @@ def done(
     }
     if title_pending:
         data["title_pending"] = True
+    if reasoning_ms is not None:
+        data["reasoning_ms"] = reasoning_ms
     return Event(id, "done", data)
 
 
@@ -165,13 +172,18 @@ def replay(message: Message) -> list[Event]:
     ]
     if message.reasoning:
         kept.append(Event(len(kept) + 1, "reasoning", {"text": message.reasoning}))
+    thought = message.reasoning_ms
     if message.content:
-        kept.append(Event(len(kept) + 1, "delta", {"text": message.content}))
+        text: dict[str, Any] = {"text": message.content}
+        if message.reasoning and thought is not None:
+            text["reasoning_ms"] = thought
+        kept.append(Event(len(kept) + 1, "delta", text))
     if message.usage is not None:
         kept.append(usage(len(kept) + 1, message.usage))
     last = max(message.last_event_id or 0, len(kept) + 1)
     if message.error:
         kept.append(error(last, message.error))
     else:
-        kept.append(done(last, message.finish_reason, message.ttft_ms, message.total_ms))
+        ended = (message.finish_reason, message.ttft_ms, message.total_ms)
+        kept.append(done(last, *ended, reasoning_ms=thought))
     return kept

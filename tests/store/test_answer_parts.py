@@ -48,6 +48,7 @@ class Answer:
     saved: tuple[int, int] = (0, 0)
     parts: int = 0
     last_event_id: int = 1
+    reasoning_ms: float | None = None
 
     @property
     def message_id(self) -> str:
@@ -174,6 +175,48 @@ async def test_a_retried_save_replaces_its_part(store: SqlStore, db: AsyncEngine
     await store.save_progress([Progress("a1", "cdef", "", 4, seq=1)])
     assert await parts(db) == [("a1", 0, "ab", "", 2), ("a1", 1, "cdef", "", 4)]
     assert (await shown(store, "a1"))[:3] == ("abcdef", "", 4)
+
+
+async def test_the_reasoning_time_is_read_with_the_parts_and_folded(
+    store: SqlStore, db: AsyncEngine
+) -> None:
+    """Migration 0010: how long the model thought travels with the text that ended the thinking
+    (issue 14: a page reloaded mid-answer re-attaches after the saved text, past the event that
+    said it); the end's own time wins, recovery keeps the saved one, a Continue's row keeps the
+    first part's until a part says otherwise."""
+    await streaming(store, "a1", "a2", "a3")
+    saver = Saver(store, 1.0, spawn)
+    answer = Answer("a1")
+    answer.arrive("", "thinking")
+    await saver._flush([answer])
+    assert (await store.get_message(ALICE, "a1")).reasoning_ms is None  # still thinking
+    answer.reasoning_ms = 1234.5
+    answer.arrive("Hi")
+    await saver._flush([answer])
+    answer.arrive(" there")
+    await saver._flush([answer])
+    [listed] = [m for m in await store.list_messages(ALICE, "c1") if m.id == "a1"]
+    assert listed == await store.get_message(ALICE, "a1")
+    assert (listed.content, listed.reasoning_ms) == ("Hi there", 1234.5)
+    assert [
+        r["reasoning_ms"] for r in await conftest.rows(db, tables.answer_parts, "message_id", "seq")
+    ] == [
+        None,
+        1234.5,
+        1234.5,
+    ]
+    await store.update_message("a1", {"status": "complete", "reasoning_ms": 1250.0})
+    assert (await store.get_message(ALICE, "a1")).reasoning_ms == 1250.0
+
+    await store.update_message("a2", {"reasoning_ms": 900.0})  # a Continue's first part
+    await store.save_progress([Progress("a2", "more", "", 3), Progress("a3", "x", "r", 4, 0, 77.0)])
+    assert (await store.get_message(ALICE, "a2")).reasoning_ms == 900.0
+    await store.save_progress([Progress("a2", "!", "again", 5, seq=1, reasoning_ms=40.0)])
+    assert (await store.get_message(ALICE, "a2")).reasoning_ms == 40.0
+    assert await store.recover_streaming() == 2
+    assert (await store.get_message(ALICE, "a2")).reasoning_ms == 40.0
+    assert (await store.get_message(ALICE, "a3")).reasoning_ms == 77.0
+    assert await parts(db) == []
 
 
 async def test_restart_recovery_folds_the_parts_of_dead_answers(

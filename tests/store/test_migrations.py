@@ -94,8 +94,9 @@ def _head() -> str | None:
 
 def test_the_revisions_form_one_line() -> None:
     script = ScriptDirectory.from_config(alembic_config())
-    assert script.get_heads() == ["0009"]
+    assert script.get_heads() == ["0010"]
     assert [r.revision for r in script.walk_revisions()] == [
+        "0010",
         "0009",
         "0008",
         "0007",

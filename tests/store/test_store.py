@@ -551,9 +551,9 @@ async def test_save_progress_appends_a_part_per_answer_in_one_call(
     assert await snapshot(db) == before  # no message row written
     assert await conftest.rows(db, tables.answer_parts, "message_id", "seq") == [
         {"message_id": "m2", "seq": 0, "content": "partial 你好", "reasoning": "thinking",
-         "last_event_id": 7},
+         "last_event_id": 7, "reasoning_ms": None},
         {"message_id": "m3", "seq": 0, "content": "bob's so far", "reasoning": "",
-         "last_event_id": 4},
+         "last_event_id": 4, "reasoning_ms": None},
     ]  # fmt: skip
     m3 = await chat.get_message(BOB, "m3")
     assert (m3.content, m3.last_event_id) == ("content of m3bob's so far", 4)

@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
-import httpx
+import asyncio
+from typing import Any
 
+import httpx
+import orjson
+
+from streamchat.sse import SSEDecoder
 from tests.harness import read_stream
 from tests.web.test_chat_stream import conversation
 
@@ -46,3 +51,56 @@ async def test_reasoning_without_an_answer_counts_to_the_end(client: httpx.Async
     reasoning_ms = answer["reasoning_ms"]
     assert isinstance(reasoning_ms, float)
     assert 200 <= reasoning_ms <= 2000
+
+
+async def test_the_first_answer_token_and_done_carry_the_reasoning_time(
+    client: httpx.AsyncClient,
+) -> None:
+    """A client that comes to the answer late (a reload, another tab: the events replayed at
+    once) cannot time the thinking; the stream says how long it took, as stored."""
+    stream = await read_stream(
+        client,
+        "POST",
+        "/api/chat",
+        json={"message": "think [[mock dialect=deepseek reasoning=8 tokens=4 rate=20]]"},
+    )
+    deltas = [data for kind, data in stream.typed() if kind == "delta"]
+    thought = deltas[0]["reasoning_ms"]
+    assert isinstance(thought, float) and 350 <= thought <= 2000
+    assert all(set(data) == {"text"} for data in deltas[1:])
+    assert stream.last()["reasoning_ms"] == thought
+    stored = await conversation(client, stream.first("meta")["conversation_id"])
+    assert stored["messages"][-1]["reasoning_ms"] == thought
+    # a re-attach from the first event: the same events
+    again = await read_stream(
+        client, "GET", f"/api/generations/{stored['messages'][-1]['id']}/events"
+    )
+    assert again.typed() == stream.typed()
+
+    plain = await read_stream(client, "POST", "/api/chat", json={"message": "[[mock tokens=3]]"})
+    assert all(set(data) == {"text"} for kind, data in plain.typed() if kind == "delta")
+    assert "reasoning_ms" not in plain.last()
+
+
+async def test_a_streaming_answer_has_its_reasoning_time_once_its_answer_started(
+    client: httpx.AsyncClient,
+) -> None:
+    """The periodic save stores the reasoning time with the first answer token: a page that
+    reloads shows the saved text and re-attaches after it, past the token that carried it."""
+    decoder = SSEDecoder()
+    seen: list[tuple[str, dict[str, Any]]] = []
+    body = {"message": "think [[mock dialect=deepseek reasoning=6 tokens=200 rate=20]]"}
+    async with client.stream("POST", "/api/chat", json=body) as response:
+        chunks = response.aiter_raw()
+        while not any(kind == "delta" for kind, _ in seen):
+            seen += [(e.event, orjson.loads(e.data)) for e in decoder.feed(await anext(chunks))]
+        cid = seen[0][1]["conversation_id"]
+        thought = next(data for kind, data in seen if kind == "delta")["reasoning_ms"]
+        for _ in range(50):  # the next periodic save (flush_interval 0.2 s)
+            answer = (await conversation(client, cid))["messages"][-1]
+            if answer["content"]:
+                break
+            assert answer["reasoning_ms"] is None  # not before the text that ended the thinking
+            await asyncio.sleep(0.05)
+        assert answer["status"] == "streaming" and answer["content"]
+        assert answer["reasoning_ms"] == thought

@@ -450,14 +450,21 @@ class Generations:
                 gen.reasoning_at = gen.clock()
             gen.reasoning.append(delta.reasoning)
             events.append(gen.event("reasoning", {"text": delta.reasoning}))
-        if (delta.content or delta.refusal) and gen.reasoning_ms is None:
-            gen.reasoning_ms = _thought(gen, gen.clock())
         if delta.content:
             gen.content.append(delta.content)
             events.append(gen.event("delta", {"text": delta.content}))
         if delta.refusal:  # the provider's delta.refusal: the answer's text, marked as such
             gen.content.append(delta.refusal)
             events.append(gen.event("delta", {"text": delta.refusal, "refusal": True}))
+        if (
+            gen.reasoning_ms is None
+            and gen.reasoning_at is not None
+            and (delta.content or delta.refusal)
+        ):
+            # The thinking ended: its first answer token says how long it took, for a client
+            # that replays the events at once (a reload, another tab) and cannot time them.
+            gen.reasoning_ms = _thought(gen, gen.clock())
+            next(e for e in events if e.type == "delta").data["reasoning_ms"] = gen.reasoning_ms
         if delta.tool_calls and gen.spec.tool_rounds:
             events.extend(self._gather_calls(gen, delta.tool_calls))
         elif delta.tool_calls:
@@ -555,7 +562,12 @@ class Generations:
         titler = gen.spec.titler if ending.status == "complete" and saved else None
         if error is None:
             terminal = events.done(
-                gen.take_id(), ending.finish_reason, ttft_ms, total_ms, title_pending=bool(titler)
+                gen.take_id(),
+                ending.finish_reason,
+                ttft_ms,
+                total_ms,
+                title_pending=bool(titler),
+                reasoning_ms=thought,
             )
         else:
             terminal = events.error(gen.take_id(), error)
@@ -573,8 +585,9 @@ class Generations:
 
 
 def _thought(gen: Generation, now: float) -> float | None:
-    """Milliseconds from the first reasoning token to ``now`` (None: no reasoning came)."""
-    return None if gen.reasoning_at is None else (now - gen.reasoning_at) * 1000
+    """Milliseconds from the first reasoning token to ``now`` (None: no reasoning came), to a
+    tenth: the value the stream carries is the one stored."""
+    return None if gen.reasoning_at is None else round((now - gen.reasoning_at) * 1000, 1)
 
 
 def _add(a: Usage | None, b: Usage | None) -> Usage | None:

@@ -42,6 +42,9 @@ class Saved(Protocol):
     reasoning: list[str]
     saved: tuple[int, int]  # how many pieces of each the store has
     parts: int  # the number of the next part
+    # How long it thought, set with the first answer token (None: still thinking, or not at
+    # all); every part taken after that carries it, with the text that includes that token.
+    reasoning_ms: float | None
 
     @property
     def id(self) -> str: ...
@@ -153,7 +156,8 @@ def _batches(answers: list[Saved]) -> list[list[Saved]]:
 
 def _part(answer: Saved) -> tuple[Progress, tuple[int, int]]:
     """What arrived since the answer's last save that went through, taken at once with the id
-    of the last event it includes; and how many pieces the store has once it is written."""
+    of the last event it includes (and how long it thought, once that is in the text); and
+    how many pieces the store has once it is written."""
     content, reasoning = len(answer.content), len(answer.reasoning)
     at_content, at_reasoning = answer.saved
     part = Progress(
@@ -162,6 +166,7 @@ def _part(answer: Saved) -> tuple[Progress, tuple[int, int]]:
         "".join(answer.reasoning[at_reasoning:reasoning]),
         answer.last_event_id,
         seq=answer.parts,
+        reasoning_ms=answer.reasoning_ms,
     )
     return part, (content, reasoning)
 

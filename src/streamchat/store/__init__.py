@@ -25,13 +25,18 @@ class Progress:
     includes (a client that reloads shows the text and re-attaches after that event).
 
     ``seq`` numbers an answer's saves from 0; a save retried after a failure keeps its number
-    and carries a longer text (written in place of the one that may have landed)."""
+    and carries a longer text (written in place of the one that may have landed).
+
+    ``reasoning_ms``: how long the model thought, once the text includes the token that ended
+    the thinking (None before, and without reasoning); a read takes it with the text, so a
+    reloaded page that re-attaches after the saved text still shows "Thought for N s"."""
 
     message_id: str
     content: str
     reasoning: str
     last_event_id: int
     seq: int = 0
+    reasoning_ms: float | None = None
 
 
 class MessagePatch(TypedDict, total=False):

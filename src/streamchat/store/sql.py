@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -61,6 +61,7 @@ _SAVE_PART = {
             "content": insert.excluded.content,
             "reasoning": insert.excluded.reasoning,
             "last_event_id": insert.excluded.last_event_id,
+            "reasoning_ms": insert.excluded.reasoning_ms,
         },
     )
     for name, insert in (
@@ -69,7 +70,13 @@ _SAVE_PART = {
     )
 }
 _PARTS_OF = (
-    sa.select(_PARTS.c.message_id, _PARTS.c.content, _PARTS.c.reasoning, _PARTS.c.last_event_id)
+    sa.select(
+        _PARTS.c.message_id,
+        _PARTS.c.content,
+        _PARTS.c.reasoning,
+        _PARTS.c.last_event_id,
+        _PARTS.c.reasoning_ms,
+    )
     .where(_PARTS.c.message_id.in_(sa.bindparam("p_ids", expanding=True)))
     .order_by(_PARTS.c.message_id, _PARTS.c.seq)
 )
@@ -479,22 +486,44 @@ def _with_parts(conn: Connection, messages: list[Message]) -> list[Message]:
         return messages
     parts = _parts(conn, streaming)
     return [
-        replace(m, content=m.content + p[0], reasoning=m.reasoning + p[1], last_event_id=p[2])
+        replace(
+            m,
+            content=m.content + p.content,
+            reasoning=m.reasoning + p.reasoning,
+            last_event_id=p.last_event_id,
+            reasoning_ms=m.reasoning_ms if p.reasoning_ms is None else p.reasoning_ms,
+        )
         if (p := parts.get(m.id)) is not None
         else m
         for m in messages
     ]
 
 
-def _parts(conn: Connection, message_ids: list[str]) -> dict[str, tuple[str, str, int]]:
-    """The parts of each answer that has any: its text, its reasoning, the newest event id."""
-    pieces: dict[str, tuple[list[str], list[str], list[int]]] = {}
+@dataclass(slots=True, frozen=True)
+class _Parts:
+    """An answer's parts together: its text, its reasoning, the newest event id, and how long
+    it thought once a part says (None: none does yet; the row's stands, a Continue's first)."""
+
+    content: str
+    reasoning: str
+    last_event_id: int
+    reasoning_ms: float | None
+
+
+def _parts(conn: Connection, message_ids: list[str]) -> dict[str, _Parts]:
+    """The parts of each answer that has any, read in one statement (their text and time agree)."""
+    pieces: dict[str, tuple[list[str], list[str], list[int], list[float]]] = {}
     for row in conn.execute(_PARTS_OF, {"p_ids": message_ids}):
-        content, reasoning, last = pieces.setdefault(row.message_id, ([], [], []))
+        content, reasoning, last, thought = pieces.setdefault(row.message_id, ([], [], [], []))
         content.append(row.content)
         reasoning.append(row.reasoning)
         last.append(row.last_event_id)
-    return {i: ("".join(c), "".join(r), last[-1]) for i, (c, r, last) in pieces.items()}
+        if row.reasoning_ms is not None:
+            thought.append(row.reasoning_ms)
+    return {
+        i: _Parts("".join(c), "".join(r), last[-1], thought[-1] if thought else None)
+        for i, (c, r, last, thought) in pieces.items()
+    }
 
 
 def _add_messages(conn: Connection, messages: list[Message], new: Conversation | None) -> None:
@@ -551,16 +580,18 @@ def _fold(conn: Connection, message_id: str, patch: MessagePatch) -> dict[str, A
     if parts is None:
         return {}
     conn.execute(_PARTS.delete().where(_PARTS.c.message_id == message_id))
-    values: dict[str, Any] = {"last_event_id": parts[2]}
+    values: dict[str, Any] = {"last_event_id": parts.last_event_id}
+    if parts.reasoning_ms is not None and "reasoning_ms" not in patch:
+        values["reasoning_ms"] = parts.reasoning_ms
     kept = [name for name in ("content", "reasoning") if name not in patch]
     if kept:
         m = tables.messages.c
         row = conn.execute(sa.select(m.content, m.reasoning).where(m.id == message_id)).first()
         if row is not None:
             if "content" in kept:
-                values["content"] = row.content + parts[0]
+                values["content"] = row.content + parts.content
             if "reasoning" in kept:
-                values["reasoning"] = row.reasoning + parts[1]
+                values["reasoning"] = row.reasoning + parts.reasoning
     return values
 
 
@@ -576,6 +607,7 @@ def _save_progress(conn: Connection, progress: list[Progress]) -> None:
             "content": p.content,
             "reasoning": p.reasoning,
             "last_event_id": p.last_event_id,
+            "reasoning_ms": p.reasoning_ms,
         }
         for p in progress
         if p.message_id in existing

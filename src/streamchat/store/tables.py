@@ -142,6 +142,9 @@ answer_parts = sa.Table(
     sa.Column("content", sa.Text(), nullable=False),
     sa.Column("reasoning", sa.Text(), nullable=False),
     sa.Column("last_event_id", sa.Integer(), nullable=False),
+    # How long the model thought, in the parts saved once it is known (0010): the row's until
+    # the end (a read takes it with the parts' text, so the two agree)
+    sa.Column("reasoning_ms", sa.Float(), nullable=True),
 )
 
 # Search (issue 14, migration 0007): on PostgreSQL, trigram indexes for ILIKE (the messages'

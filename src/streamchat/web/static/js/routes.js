@@ -74,7 +74,7 @@ export const routing = {
     run.attach(
       message.id,
       resume ? message.last_event_id : 0,
-      resume ? { text: message.content, reasoning: message.reasoning } : null,
+      resume ? { text: message.content, reasoning: message.reasoning, reasoningMs: message.reasoning_ms } : null,
     );
     return run;
   },

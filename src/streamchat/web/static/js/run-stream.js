@@ -38,6 +38,7 @@ export const reading = {
     if (prefill) {
       this.text = prefill.text || "";
       this.reasoning = prefill.reasoning || "";
+      this.thought(prefill.reasoningMs);
     }
     return this.follow(null);
   },
@@ -121,7 +122,7 @@ export const reading = {
     this.model = message.model;
     this.usage = message.usage;
     this.error = message.error;
-    if (message.reasoning_ms != null) [this.reasoningMs, this.timed] = [message.reasoning_ms, true];
+    this.thought(message.reasoning_ms);
     this.done = message.error ? null : {
       finish_reason: message.finish_reason,
       ttft_ms: message.ttft_ms,

@@ -65,6 +65,7 @@ export class Run extends EventTarget {
         this.reasoning += data.text;
         break;
       case "delta":
+        this.thought(data.reasoning_ms); // the first after thinking: the server's time
         this.endReasoning();
         this.text += data.text;
         break;
@@ -75,6 +76,7 @@ export class Run extends EventTarget {
         mergeTool(this.tools, data);
         break;
       case "done":
+        this.thought(data.reasoning_ms);
         this.endReasoning();
         this.done = data;
         this.status = data.finish_reason === "stopped" ? "stopped" : "complete";
@@ -89,6 +91,11 @@ export class Run extends EventTarget {
     }
     globalThis.streamchatProbe?.arrival(event);
     this.emit(event.type);
+  }
+
+  /** How long it thought, as the server timed and stores it (replayed events cannot be timed). */
+  thought(ms) {
+    if (ms != null) [this.reasoningMs, this.timed] = [ms, true];
   }
 
   endReasoning() {
