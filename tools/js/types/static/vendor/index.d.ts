@@ -37,9 +37,10 @@ export interface MarkedOptions {
 export interface MarkedExtension {
   name: string;
   level: "block" | "inline";
-  start?: (src: string) => number | undefined;
-  tokenizer: (src: string) => MarkedToken | undefined;
-  renderer: (token: MarkedToken) => string;
+  start?(src: string): number | undefined;
+  tokenizer(src: string): MarkedToken | undefined;
+  /** Takes the tokens of this extension's tokenizer (a method: the page types its own). */
+  renderer(token: MarkedToken): string;
 }
 
 export interface MarkedRenderers {
