@@ -1,7 +1,7 @@
 // Conversation search (issue 14): GET /api/search, a result's text with its matches marked
 // (built from text nodes and <mark>: the server sends plain text and offsets, never markup),
-// and opening a result at its message. The box and the list are <sc-sidebar>'s; `search` holds
-// methods of App (app.js), kept here by their job.
+// and opening a result at its message. The box and the list are <sc-sidebar>'s
+// (sc-sidebar-search.js); `search` holds methods of App (app.js), kept here by their job.
 
 import { api, ApiError } from "./api.js";
 import { guard } from "./feedback.js";

@@ -5,23 +5,20 @@
 // streams (bindRun) or from the stored message (showStored); both go through draw(), batched to
 // one update per animation frame, and the same MarkdownStream.
 //
+// This module holds the bubble's markup and that drawing; its other jobs are methods of
+// ScMessage kept in their own modules: sc-message-thinking.js (the wait before the first token,
+// the thinking box), sc-message-actions.js (the foot and the error box at an answer's end, what
+// each button does, a question's editor), sc-message-versions.js (‹ n/m ›).
+//
 // Events (bubbling): sc-regenerate, sc-edit {text}, sc-retry {error}, sc-resend, sc-edit-resend,
 // sc-version {id, step}, sc-rendered.
 
-import { errorText } from "../feedback.js";
 import { t } from "../i18n.js";
 import { MarkdownStream } from "../markdown-stream.js";
-import { copyText } from "../clipboard.js";
 import { drawAnswerParts } from "../tools.js";
-
-const WAIT_SHOWN = 3; // seconds of waiting before the wait shows how long it has lasted
-
-const VERSIONS = `
-    <span class="versions" role="group" hidden>
-      <button type="button" class="link-btn version-prev">‹</button>
-      <span class="version-count" aria-hidden="true"></span>
-      <button type="button" class="link-btn version-next">›</button>
-    </span>`;
+import { actions } from "./sc-message-actions.js";
+import { thinking } from "./sc-message-thinking.js";
+import { VERSIONS, versions } from "./sc-message-versions.js";
 
 const ASSISTANT = `
   <div class="msg-head"><span class="msg-role" data-i18n="assistant"></span><span class="msg-model"></span></div>
@@ -98,43 +95,6 @@ export class ScMessage extends HTMLElement {
     drawAnswerParts(this, src);
   }
 
-  // -- versions -------------------------------------------------------------------------------
-
-  /** Name the bubble after its stored message: {id, parent_id, sibling_ids}. */
-  setMessage(message) {
-    this.messageId = message.id;
-    this.parentId = message.parent_id ?? null;
-    this.setVersions(message.sibling_ids ?? [message.id]);
-  }
-
-  /** The versions of this message (its siblings, itself included, oldest first). */
-  setVersions(siblingIds) {
-    this.siblingIds = siblingIds;
-    this.drawVersions();
-  }
-
-  /** While an answer streams in the conversation: versions cannot be switched. */
-  setLocked(locked) {
-    if (this.locked === locked) return;
-    this.locked = locked;
-    this.drawVersions();
-  }
-
-  drawVersions() {
-    const count = this.siblingIds.length;
-    const index = this.siblingIds.indexOf(this.messageId);
-    this.els.versions.hidden = count < 2 || index < 0;
-    if (this.els.versions.hidden) return;
-    this.els.versions.setAttribute("aria-label", t("versionOf", { n: index + 1, m: count }));
-    this.els["version-count"].textContent = `${index + 1}/${count}`;
-    for (const [name, step, key] of [["version-prev", -1, "previousVersion"], ["version-next", 1, "nextVersion"]]) {
-      const target = this.els[name];
-      target.setAttribute("aria-label", t(key));
-      target.title = t(key);
-      target.disabled = this.locked || !this.siblingIds[index + step];
-    }
-  }
-
   // -- questions ------------------------------------------------------------------------------
 
   showUser(text, message = null) {
@@ -151,52 +111,6 @@ export class ScMessage extends HTMLElement {
 
   get unsent() {
     return "unsent" in this.dataset;
-  }
-
-  startEdit(text = this.text) {
-    if (this.querySelector(".edit-box")) return;
-    const box = document.createElement("form");
-    box.className = "edit-box";
-    const area = document.createElement("textarea");
-    area.className = "edit-input";
-    area.value = text;
-    const label = document.createElement("div");
-    label.className = "edit-label";
-    label.textContent = t("editing");
-    area.setAttribute("aria-label", t("editing"));
-    const send = button("btn primary edit-send", t("editSend"), "submit");
-    const cancel = button("btn edit-cancel", t("cancel"));
-    const buttons = document.createElement("div");
-    buttons.className = "edit-buttons";
-    buttons.append(cancel, send);
-    box.append(label, area, buttons);
-    this.body.hidden = true;
-    this.body.after(box);
-    area.focus();
-    area.setSelectionRange(area.value.length, area.value.length);
-    const close = () => {
-      box.remove();
-      this.body.hidden = false;
-    };
-    const submit = () => {
-      const text = area.value;
-      if (!text.trim()) return;
-      close();
-      this.dispatchEvent(new CustomEvent("sc-edit", { bubbles: true, detail: { text } }));
-    };
-    box.addEventListener("submit", (event) => {
-      event.preventDefault();
-      submit();
-    });
-    cancel.addEventListener("click", close);
-    area.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        submit();
-      } else if (event.key === "Escape") {
-        close();
-      }
-    });
   }
 
   // -- answers --------------------------------------------------------------------------------
@@ -306,180 +220,12 @@ export class ScMessage extends HTMLElement {
     globalThis.streamchatProbe?.rendered(src.lastId ?? 0, ms, src.text.length - Math.max(before, 0));
     this.dispatchEvent(new CustomEvent("sc-rendered", { bubbles: true }));
   }
-
-  /** Before the first token: a visible wait, with the time it has lasted once past WAIT_SHOWN. */
-  drawWaiting(src) {
-    const waiting = !src.finished && !src.text && !src.reasoning && !src.reconnecting;
-    const box = this.els["msg-wait"];
-    if (box.hidden === !waiting && !waiting) return;
-    box.hidden = !waiting;
-    if (!waiting) {
-      clearInterval(this.waitTimer);
-      this.waitTimer = 0;
-      return;
-    }
-    const seconds = Math.floor((performance.now() - (src.startedAt ?? performance.now())) / 1000);
-    const text = seconds >= WAIT_SHOWN ? t("waitingFor", { seconds }) : t("waiting");
-    if (this.els["wait-text"].textContent !== text) this.els["wait-text"].textContent = text;
-    this.waitTimer ||= setInterval(() => {
-      if (this.source === src && this.isConnected) this.drawWaiting(src);
-      else {
-        clearInterval(this.waitTimer);
-        this.waitTimer = 0;
-      }
-    }, 1000);
-  }
-
-  drawReasoning(src) {
-    const details = this.els.thinking;
-    if (!src.reasoning) {
-      details.hidden = true;
-      return;
-    }
-    if (details.hidden) {
-      details.hidden = false;
-      details.open = !src.finished && !src.text;
-    }
-    if (src.reasoning.length > this.drawn.reasoning) {
-      // the open box follows the thinking while the reader is at its end
-      const box = this.els["thinking-text"];
-      const follow = box.scrollHeight - box.scrollTop - box.clientHeight <= 24;
-      this.thinkingText.appendData(src.reasoning.slice(this.drawn.reasoning));
-      this.drawn.reasoning = src.reasoning.length;
-      if (follow && details.open) box.scrollTop = box.scrollHeight;
-    }
-    if ((src.text || src.finished) && !this.drawn.collapsed) {
-      this.drawn.collapsed = true;
-      details.open = false; // collapsed once the answer starts
-    }
-    const label = this.els["thinking-label"];
-    let text = t("thoughts");
-    if (!src.text && !src.finished) text = t("thinking");
-    else if (src.timed && src.reasoningMs !== null) {
-      text = t("thoughtFor", { seconds: (src.reasoningMs / 1000).toFixed(1) });
-    }
-    if (label.textContent !== text) label.textContent = text;
-  }
-
-  drawReconnecting(src) {
-    const box = this.els["msg-error"];
-    if (src.reconnecting) {
-      box.hidden = false;
-      box.classList.add("reconnecting");
-      this.els["err-text"].textContent = t("reconnecting");
-      this.els.retry.hidden = true;
-    } else if (box.classList.contains("reconnecting")) {
-      box.hidden = true;
-      box.classList.remove("reconnecting");
-    }
-  }
-
-  drawEnd(src, countdown = true) {
-    const badge = this.els["status-badge"];
-    badge.hidden = !(src.status === "stopped" || src.status === "incomplete");
-    badge.textContent = badge.hidden ? "" : t(src.status);
-    this.els.stats.textContent = stats(src);
-    // an error with no text: nothing to copy, and Retry (in the error) is the way to ask again
-    this.toggleAttribute("data-empty", !src.text);
-    const box = this.els["msg-error"];
-    box.classList.remove("reconnecting");
-    box.hidden = !src.error;
-    if (!src.error) return;
-    this.els["err-text"].textContent = errorText(src.error);
-    // never stored: nothing to regenerate; the question can be sent again, as it was or edited
-    const unsent = !src.id;
-    if (unsent) this.dataset.unsent = "";
-    const again = unsent ? this.els.resend : this.els.retry;
-    this.els.retry.hidden = unsent || !src.error.retryable;
-    this.els.resend.hidden = !unsent || !src.error.retryable;
-    this.els["edit-resend"].hidden = !unsent;
-    // a live error's Retry-After: the button waits, counting down (a stored one has long passed)
-    if (countdown && src.error.retryable && src.error.retry_after > 0 && this.run) {
-      this.countDown(again, t(unsent ? "resend" : "retry"), src.error.retry_after);
-    }
-  }
-
-  countDown(target, label, seconds) {
-    clearInterval(this.countdown);
-    const until = performance.now() + seconds * 1000;
-    const tick = () => {
-      const left = Math.ceil((until - performance.now()) / 1000);
-      target.disabled = left > 0;
-      target.textContent = left > 0 ? t("againIn", { label, seconds: left }) : label;
-      if (left <= 0) clearInterval(this.countdown);
-    };
-    tick();
-    this.countdown = setInterval(tick, 250);
-  }
-
-  onClick(event) {
-    const target = event.target.closest("button");
-    if (!target || !this.contains(target)) return;
-    if (target.classList.contains("code-copy")) {
-      const code = target.closest(".code-block")?.querySelector("code");
-      if (code) flash(target, copyText(code.textContent));
-    } else if (target.classList.contains("copy-answer")) {
-      flash(target, copyText(this.source?.text ?? ""));
-    } else if (target.classList.contains("regenerate")) {
-      this.dispatchEvent(new CustomEvent("sc-regenerate", { bubbles: true }));
-    } else if (target.classList.contains("retry")) {
-      this.dispatchEvent(new CustomEvent("sc-retry", { bubbles: true, detail: { error: this.source?.error } }));
-    } else if (target.classList.contains("resend")) {
-      this.dispatchEvent(new CustomEvent("sc-resend", { bubbles: true }));
-    } else if (target.classList.contains("edit-resend")) {
-      this.dispatchEvent(new CustomEvent("sc-edit-resend", { bubbles: true }));
-    } else if (target.classList.contains("edit")) {
-      this.startEdit();
-    } else if (target.classList.contains("version-prev") || target.classList.contains("version-next")) {
-      const step = target.classList.contains("version-prev") ? -1 : 1;
-      const id = this.siblingIds[this.siblingIds.indexOf(this.messageId) + step];
-      if (id) this.dispatchEvent(new CustomEvent("sc-version", { bubbles: true, detail: { id, step } }));
-    }
-  }
 }
+
+Object.assign(ScMessage.prototype, versions, thinking, actions);
 
 function setIfChanged(dataset, key, value) {
   if (dataset[key] !== value) dataset[key] = value;
-}
-
-const MIN_RATE_SECONDS = 0.25; // a rate over less time is a burst's, not the model's speed
-
-function stats(src) {
-  const parts = [];
-  const usage = src.usage;
-  // an empty answer has no tokens to tell of (and "~0 tokens (estimated)" says nothing)
-  if (usage && usage.completion_tokens != null && (usage.completion_tokens > 0 || !usage.estimated)) {
-    const key = usage.estimated ? "tokensEstimated" : "tokens";
-    parts.push(t(key, { count: usage.completion_tokens }));
-  }
-  const done = src.done || {};
-  if (done.ttft_ms != null) parts.push(t("ttft", { ms: Math.round(done.ttft_ms) }));
-  if (usage?.completion_tokens && done.total_ms != null && done.ttft_ms != null) {
-    const seconds = (done.total_ms - done.ttft_ms) / 1000;
-    if (seconds >= MIN_RATE_SECONDS) parts.push(t("rate", { rate: (usage.completion_tokens / seconds).toFixed(1) }));
-  }
-  return parts.join(" · ");
-}
-
-
-function button(className, label, type = "button") {
-  const el = document.createElement("button");
-  el.type = type;
-  el.className = className;
-  el.textContent = label;
-  return el;
-}
-
-async function flash(target, copying) {
-  const ok = await copying;
-  if (!ok) return;
-  const label = target.textContent;
-  target.textContent = t("copied");
-  target.classList.add("done");
-  setTimeout(() => {
-    target.textContent = label;
-    target.classList.remove("done");
-  }, 1200);
 }
 
 customElements.define("sc-message", ScMessage);

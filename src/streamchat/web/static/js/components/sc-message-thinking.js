@@ -1,0 +1,64 @@
+// <sc-message>'s thinking: the wait before an answer's first token (with how long it has
+// lasted, once past WAIT_SHOWN) and the thinking box (open while the model thinks, following its
+// end, collapsed once the answer starts; "Thought for n s" when the time is known). Methods of
+// ScMessage (sc-message.js), kept here by their job.
+
+import { t } from "../i18n.js";
+
+const WAIT_SHOWN = 3; // seconds of waiting before the wait shows how long it has lasted
+
+export const thinking = {
+  /** Before the first token: a visible wait, with the time it has lasted once past WAIT_SHOWN. */
+  drawWaiting(src) {
+    const waiting = !src.finished && !src.text && !src.reasoning && !src.reconnecting;
+    const box = this.els["msg-wait"];
+    if (box.hidden === !waiting && !waiting) return;
+    box.hidden = !waiting;
+    if (!waiting) {
+      clearInterval(this.waitTimer);
+      this.waitTimer = 0;
+      return;
+    }
+    const seconds = Math.floor((performance.now() - (src.startedAt ?? performance.now())) / 1000);
+    const text = seconds >= WAIT_SHOWN ? t("waitingFor", { seconds }) : t("waiting");
+    if (this.els["wait-text"].textContent !== text) this.els["wait-text"].textContent = text;
+    this.waitTimer ||= setInterval(() => {
+      if (this.source === src && this.isConnected) this.drawWaiting(src);
+      else {
+        clearInterval(this.waitTimer);
+        this.waitTimer = 0;
+      }
+    }, 1000);
+  },
+
+  drawReasoning(src) {
+    const details = this.els.thinking;
+    if (!src.reasoning) {
+      details.hidden = true;
+      return;
+    }
+    if (details.hidden) {
+      details.hidden = false;
+      details.open = !src.finished && !src.text;
+    }
+    if (src.reasoning.length > this.drawn.reasoning) {
+      // the open box follows the thinking while the reader is at its end
+      const box = this.els["thinking-text"];
+      const follow = box.scrollHeight - box.scrollTop - box.clientHeight <= 24;
+      this.thinkingText.appendData(src.reasoning.slice(this.drawn.reasoning));
+      this.drawn.reasoning = src.reasoning.length;
+      if (follow && details.open) box.scrollTop = box.scrollHeight;
+    }
+    if ((src.text || src.finished) && !this.drawn.collapsed) {
+      this.drawn.collapsed = true;
+      details.open = false; // collapsed once the answer starts
+    }
+    const label = this.els["thinking-label"];
+    let text = t("thoughts");
+    if (!src.text && !src.finished) text = t("thinking");
+    else if (src.timed && src.reasoningMs !== null) {
+      text = t("thoughtFor", { seconds: (src.reasoningMs / 1000).toFixed(1) });
+    }
+    if (label.textContent !== text) label.textContent = text;
+  },
+};
