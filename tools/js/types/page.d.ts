@@ -3,6 +3,7 @@
 // "sc-send" gets its detail typed. The components' own comments say what each event means.
 
 import type { ErrorBody, FileInfo } from "./static/js/api.js";
+import type { StreamEvent } from "./static/js/sse.js";
 import type { ScSettings } from "./static/js/components/sc-settings.js";
 import type { ScSignIn } from "./static/js/components/sc-sign-in.js";
 
@@ -47,5 +48,27 @@ declare global {
   interface DocumentEventMap {
     /** An API call was answered 401 (session.js asks the user to sign in again). */
     "sc-unauthorized": CustomEvent<null>;
+  }
+}
+
+declare global {
+  /** The benchmark's probe (bench/), when it is installed: hears arrivals and renders. */
+  var streamchatProbe:
+    | { arrival(event: StreamEvent): void; rendered(lastId: number, ms: number, chars: number): void }
+    | undefined;
+}
+
+// The methods a class takes from another module with Object.assign(X.prototype, methods), as
+// members of the class; the module's object says `@satisfies {ThisType<X> & Pick<X, ...>}`, so
+// its methods are checked against these and have the class as `this`.
+declare module "./static/js/runs.js" {
+  /** run-stream.js: reading the events to the end */
+  interface Run {
+    start(open: (signal: AbortSignal) => Promise<Response>): Promise<Run>;
+    attach(id: string, after?: number, prefill?: { text?: string; reasoning?: string } | null): Promise<Run>;
+    follow(response: Response | null): Promise<Run>;
+    reopen(attempt: number): Promise<Response | null>;
+    read(response: Response): Promise<void>;
+    settleFromStore(): Promise<void>;
   }
 }
