@@ -4,11 +4,16 @@
 
 import type { ErrorBody, FileInfo } from "./static/js/api.js";
 import type { StreamEvent } from "./static/js/sse.js";
+import type { AnswerPartsState } from "./static/js/tools.js";
+import type { ScComposer } from "./static/js/components/sc-composer.js";
+import type { ScMessage } from "./static/js/components/sc-message.js";
 import type { ScSettings } from "./static/js/components/sc-settings.js";
 import type { ScSignIn } from "./static/js/components/sc-sign-in.js";
 
 declare global {
   interface HTMLElementTagNameMap {
+    "sc-composer": ScComposer;
+    "sc-message": ScMessage;
     "sc-settings": ScSettings;
     "sc-sign-in": ScSignIn;
   }
@@ -70,5 +75,94 @@ declare module "./static/js/runs.js" {
     reopen(attempt: number): Promise<Response | null>;
     read(response: Response): Promise<void>;
     settleFromStore(): Promise<void>;
+  }
+}
+
+declare global {
+  /** What a bubble draws an answer from: its Run while it streams, else the stored message's fields. */
+  type AnswerSource = import("./static/js/runs.js").Run | StoredAnswer;
+
+  /** sc-message.js's showStored: a stored answer, in a Run's terms. */
+  interface StoredAnswer {
+    id: string;
+    text: string;
+    reasoning: string;
+    model: string | null | undefined;
+    status: import("./static/js/runs.js").RunStatus;
+    finished: boolean;
+    usage: import("./static/js/api.js").Usage | null | undefined;
+    error: ErrorBody | null | undefined;
+    done: import("./static/js/runs.js").Done;
+    timed: boolean;
+    reasoningMs: number | null;
+    // a Run's, never set here
+    stopping?: undefined;
+    reconnecting?: undefined;
+    lastId?: undefined;
+    startedAt?: undefined;
+  }
+}
+
+declare global {
+  /** The parts of a bubble looked up once (sc-message.js's setup), by class name. */
+  interface BubbleParts {
+    "msg-wait": HTMLElement;
+    "wait-text": HTMLElement;
+    "thinking-text": HTMLElement;
+    "msg-model": HTMLElement;
+    thinking: HTMLDetailsElement;
+    "thinking-label": HTMLElement;
+    "msg-error": HTMLElement;
+    "err-text": HTMLElement;
+    retry: HTMLButtonElement;
+    resend: HTMLButtonElement;
+    "edit-resend": HTMLButtonElement;
+    "status-badge": HTMLElement;
+    stats: HTMLElement;
+    versions: HTMLElement;
+    "version-prev": HTMLButtonElement;
+    "version-count": HTMLElement;
+    "version-next": HTMLButtonElement;
+    "unsent-badge": HTMLElement;
+  }
+}
+
+declare module "./static/js/components/sc-message.js" {
+  interface ScMessage extends AnswerPartsState {
+    // the bubble's state (set by setup(), then by the drawing)
+    kind: "user" | "assistant";
+    labels: HTMLElement[];
+    body: HTMLElement;
+    els: BubbleParts;
+    stream: import("./static/js/markdown-stream.js").MarkdownStream;
+    thinkingText: Text;
+    onChange: (event: Event) => void;
+    messageId: string | null;
+    parentId: string | null;
+    siblingIds: string[];
+    locked: boolean;
+    run: import("./static/js/runs.js").Run | null;
+    source: AnswerSource | null | undefined;
+    drawn: { text: number; reasoning: number; finished: boolean; collapsed: boolean; stored: boolean };
+    frame: number;
+    text: string;
+    waitTimer: number;
+    countdown: number;
+    files: FileInfo[];
+    // sc-message-versions.js
+    setMessage(message: Pick<import("./static/js/api.js").Message, "id" | "parent_id" | "sibling_ids">): void;
+    setVersions(siblingIds: string[]): void;
+    setLocked(locked: boolean): void;
+    drawVersions(): void;
+    switchVersion(step: number): void;
+    // sc-message-thinking.js
+    drawWaiting(src: AnswerSource): void;
+    drawReasoning(src: AnswerSource): void;
+    // sc-message-actions.js
+    drawReconnecting(src: AnswerSource): void;
+    drawEnd(src: AnswerSource, countdown?: boolean): void;
+    countDown(target: HTMLButtonElement, label: string, seconds: number): void;
+    startEdit(text?: string): void;
+    onClick(event: MouseEvent): void;
   }
 }
