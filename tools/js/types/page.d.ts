@@ -79,6 +79,13 @@ declare module "./static/js/runs.js" {
 }
 
 declare global {
+  /** What names a bubble: a stored message, or a new one's ids (branches.js `named`). */
+  interface MessageName {
+    id: string;
+    parent_id?: string | null;
+    sibling_ids?: string[];
+  }
+
   /** What a bubble draws an answer from: its Run while it streams, else the stored message's fields. */
   type AnswerSource = import("./static/js/runs.js").Run | StoredAnswer;
 
@@ -150,7 +157,7 @@ declare module "./static/js/components/sc-message.js" {
     countdown: number;
     files: FileInfo[];
     // sc-message-versions.js
-    setMessage(message: Pick<import("./static/js/api.js").Message, "id" | "parent_id" | "sibling_ids">): void;
+    setMessage(message: MessageName): void;
     setVersions(siblingIds: string[]): void;
     setLocked(locked: boolean): void;
     drawVersions(): void;

@@ -313,7 +313,7 @@ export const api = {
   /**
    * A new version of question `questionId` with the text `body.message`, and its answer.
    * @param {string} questionId
-   * @param {{message: string}} body
+   * @param {{message: string, model?: string | null} & Switches} body
    * @param {AbortSignal} [signal]
    */
   edit: (questionId, body, signal) =>

@@ -12,7 +12,6 @@ export const VERSIONS = `
       <button type="button" class="link-btn version-next">›</button>
     </span>`;
 
-/** @import { Message } from "../api.js" */
 /** @import { ScMessage } from "./sc-message.js" */
 
 /**
@@ -21,7 +20,7 @@ export const VERSIONS = `
  */
 export const versions = {
   /** Name the bubble after its stored message: {id, parent_id, sibling_ids}. */
-  /** @param {Pick<Message, "id" | "parent_id" | "sibling_ids">} message */
+  /** @param {MessageName} message */
   setMessage(message) {
     this.messageId = message.id;
     this.parentId = message.parent_id ?? null;
