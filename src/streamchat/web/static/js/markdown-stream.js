@@ -223,12 +223,14 @@ export function morph(into, from) {
     if (have.nodeType !== want.nodeType || have.nodeName !== want.nodeName) {
       into.replaceChild(want, have);
     } else if (have.nodeType === Node.TEXT_NODE) {
-      const [old, now] = /** @type {[Text, Text]} */ ([have, want]);
+      const old = /** @type {Text} */ (have);
+      const now = /** @type {Text} */ (want);
       if (old.data === now.data) continue;
       if (now.data.startsWith(old.data)) old.appendData(now.data.slice(old.data.length));
       else old.data = now.data;
     } else if (have.nodeType === Node.ELEMENT_NODE) {
-      const [old, now] = /** @type {[Element, Element]} */ ([have, want]);
+      const old = /** @type {Element} */ (have);
+      const now = /** @type {Element} */ (want);
       for (const { name } of [...old.attributes]) {
         if (!now.hasAttribute(name)) old.removeAttribute(name);
       }
