@@ -4,7 +4,157 @@
 // retryable code "network". A 401 outside /api/session also dispatches "sc-unauthorized" on the
 // document (session.js asks the user to sign in again).
 
+// The server's JSON, as docs/api.md describes it (the fields the page reads).
+
+/**
+ * @typedef {object} ErrorBody `{error: ...}` of a failed call, an SSE `error` event's data
+ * @property {string} [code]
+ * @property {string} [message]
+ * @property {boolean} [retryable]
+ * @property {number | null} [retry_after] seconds
+ * @property {string} [reason] which failure of the code it is (more fields: limit, length, ...)
+ */
+
+/**
+ * @typedef {object} Conversation a conversation; `messages` only where a call returns them
+ * @property {string} id
+ * @property {string} title "" until one is written
+ * @property {string | null} model
+ * @property {string | null} system_prompt
+ * @property {Params} params
+ * @property {string} [created_at]
+ * @property {string} [updated_at]
+ * @property {string | null} [current_message_id]
+ * @property {Message[]} [messages] its current path, oldest first (`tree`: every message)
+ */
+
+/**
+ * @typedef {object} Params what the user set of a conversation's parameters, and its switches
+ * @property {number} [temperature]
+ * @property {boolean} [web_search]
+ * @property {boolean} [thinking]
+ */
+
+/**
+ * @typedef {object} Message a question ("user") or an answer ("assistant")
+ * @property {string} id
+ * @property {string | null} parent_id
+ * @property {string[]} sibling_ids its versions in creation order, itself included
+ * @property {"user" | "assistant" | "system"} role
+ * @property {string} content
+ * @property {string | null} [reasoning]
+ * @property {string | null} [model]
+ * @property {"streaming" | "complete" | "stopped" | "incomplete" | "error"} status
+ * @property {string | null} [finish_reason]
+ * @property {Usage | null} [usage]
+ * @property {ErrorBody | null} [error]
+ * @property {number | null} [ttft_ms]
+ * @property {number | null} [total_ms]
+ * @property {number | null} [reasoning_ms]
+ * @property {number | null} [last_event_id]
+ * @property {string} [created_at]
+ */
+
+/**
+ * @typedef {object} Usage
+ * @property {number} prompt_tokens
+ * @property {number} completion_tokens
+ * @property {number} total_tokens
+ * @property {boolean} [estimated]
+ */
+
+/**
+ * @typedef {object} ConversationList GET /api/conversations
+ * @property {Conversation[]} conversations newest activity first
+ * @property {number} limit
+ * @property {number} offset
+ * @property {boolean} has_more
+ */
+
+/**
+ * @typedef {object} FileInfo an upload (POST /api/files, GET /api/files/{id}/meta)
+ * @property {string} id
+ * @property {string} name
+ * @property {string} mime
+ * @property {number} bytes
+ * @property {"image" | "document"} kind
+ * @property {string | null} [conversation_id]
+ * @property {string} [created_at]
+ */
+
+/**
+ * @typedef {object} Model an entry of GET /api/models
+ * @property {string} id
+ * @property {string} provider
+ * @property {number | null} [context_window]
+ * @property {boolean} [reasoning]
+ */
+
+/**
+ * @typedef {object} ModelList GET /api/models
+ * @property {string} [default]
+ * @property {Model[]} [models]
+ */
+
+/** @typedef {Abilities & {id: string, provider: string}} ModelCapabilities an entry of GET /api/capabilities */
+
+/**
+ * @typedef {object} Abilities what a client may offer for a model
+ * @property {boolean} vision
+ * @property {"kimi" | "reasoning_effort" | null} thinking
+ * @property {boolean} web_search
+ * @property {boolean} continue
+ * @property {boolean} file_extract
+ */
+
+/**
+ * @typedef {object} FileLimits the upload limits of GET /api/capabilities
+ * @property {number} max_bytes
+ * @property {number} max_per_question
+ * @property {number} [max_image_pixels]
+ * @property {string[]} types
+ */
+
+/**
+ * @typedef {object} CapabilityList GET /api/capabilities
+ * @property {ModelCapabilities[]} [models]
+ * @property {Partial<FileLimits>} [files]
+ */
+
+/**
+ * @typedef {object} Session GET /api/session
+ * @property {string | null} user who the page is signed in as
+ * @property {boolean} auth_required
+ */
+
+/**
+ * @typedef {object} SearchResult a message (`message_id`, `role`) or, with both null, a title
+ * @property {string} conversation_id
+ * @property {string} title
+ * @property {[number, number][]} title_marks [start, end) in code points of `title`
+ * @property {string | null} message_id
+ * @property {"user" | "assistant" | null} role
+ * @property {string} snippet
+ * @property {[number, number][]} marks [start, end) in code points of `snippet`
+ * @property {string} [at]
+ */
+
+/**
+ * @typedef {object} SearchPage GET /api/search
+ * @property {string} query
+ * @property {number} limit
+ * @property {number} offset
+ * @property {boolean} has_more
+ * @property {SearchResult[]} results
+ */
+
+/** @typedef {Record<string, FileInfo[]>} AttachmentMap the files of each question, by its id */
+
 export class ApiError extends Error {
+  /**
+   * @param {ErrorBody & Record<string, unknown>} [body]
+   * @param {number} [status] the HTTP status (0: none)
+   */
   constructor({ code = "error", message = "", retryable = false, retry_after = null, ...details } = {}, status = 0) {
     super(message || code);
     this.code = code;
@@ -14,6 +164,7 @@ export class ApiError extends Error {
     this.details = details; // what the message says, as fields (reason, limit, length, ...)
   }
 
+  /** The error a failed response describes (its JSON `error`, else its status line). @param {Response} response */
   static async fromResponse(response) {
     let body = null;
     try {
@@ -36,6 +187,7 @@ export class ApiError extends Error {
     );
   }
 
+  /** @param {any} cause what fetch or XMLHttpRequest threw */
   static network(cause) {
     const error = new ApiError({ code: "network", message: String(cause?.message || cause), retryable: true });
     error.cause = cause;
@@ -49,7 +201,14 @@ export class ApiError extends Error {
 
 const SESSION = "/api/session";
 
+/**
+ * @param {string} method
+ * @param {string} path
+ * @param {{body?: unknown, headers?: Record<string, string>, signal?: AbortSignal}} [options]
+ * @returns {Promise<Response>}
+ */
 async function send(method, path, { body, headers = {}, signal } = {}) {
+  /** @type {RequestInit & {headers: Record<string, string>}} */
   const init = { method, headers: { ...headers }, signal, cache: "no-store" };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
@@ -58,7 +217,7 @@ async function send(method, path, { body, headers = {}, signal } = {}) {
   let response;
   try {
     response = await fetch(path, init);
-  } catch (cause) {
+  } catch (/** @type {any} */ cause) {
     if (cause?.name === "AbortError") throw cause;
     throw ApiError.network(cause);
   }
@@ -66,6 +225,12 @@ async function send(method, path, { body, headers = {}, signal } = {}) {
   return response;
 }
 
+/**
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body]
+ * @returns {Promise<any>} the parsed body (null for a 204): each endpoint below says its type
+ */
 async function json(method, path, body) {
   const response = await send(method, path, { body });
   if (!response.ok) throw await ApiError.fromResponse(response);
@@ -75,42 +240,90 @@ async function json(method, path, body) {
 const enc = encodeURIComponent;
 
 export const api = {
-  /** {user, auth_required}: who the page is signed in as (null: nobody). */
+  /** {user, auth_required}: who the page is signed in as (null: nobody). @returns {Promise<Session>} */
   session: () => json("GET", SESSION),
   /** Exchange an API token for the session cookie (401: not a valid token). */
+  /** @param {string} token @returns {Promise<Session>} */
   signIn: (token) => json("POST", SESSION, { token }),
   signOut: () => json("DELETE", SESSION),
+  /** @returns {Promise<ModelList>} */
   models: () => json("GET", "/api/models"),
+  /** @returns {Promise<ConversationList>} */
   conversations: (limit = 50, offset = 0) => json("GET", `/api/conversations?limit=${limit}&offset=${offset}`),
-  /** The conversation with its current path (`tree`: with every message of every branch). */
+  /**
+   * The conversation with its current path (`tree`: with every message of every branch).
+   * @param {string} id
+   * @returns {Promise<Conversation & {messages: Message[]}>}
+   */
   conversation: (id, { tree = false } = {}) =>
     json("GET", `/api/conversations/${enc(id)}${tree ? "?tree=true" : ""}`),
-  /** The conversation (no messages) once its model has written its title (at most ~12 s). */
+  /**
+   * The conversation (no messages) once its model has written its title (at most ~12 s).
+   * @param {string} id
+   * @returns {Promise<Conversation>}
+   */
   conversationTitle: (id) => json("GET", `/api/conversations/${enc(id)}/title`),
+  /** @param {Partial<Conversation>} fields @returns {Promise<Conversation>} */
   createConversation: (fields) => json("POST", "/api/conversations", fields),
+  /** @param {string} id @param {Partial<Conversation>} fields @returns {Promise<Conversation>} */
   updateConversation: (id, fields) => json("PATCH", `/api/conversations/${enc(id)}`, fields),
-  /** Show the branch through `messageId`: the conversation with its new current path. */
+  /**
+   * Show the branch through `messageId`: the conversation with its new current path.
+   * @param {string} id
+   * @param {string} messageId
+   * @returns {Promise<Conversation & {messages: Message[]}>}
+   */
   showBranch: (id, messageId) =>
     json("PATCH", `/api/conversations/${enc(id)}`, { current_message_id: messageId }),
+  /** @param {string} id @returns {Promise<null>} */
   deleteConversation: (id) => json("DELETE", `/api/conversations/${enc(id)}`),
+  /** @param {string} generationId @returns {Promise<{id: string, stopped: boolean}>} */
   stop: (generationId) => json("POST", `/api/generations/${enc(generationId)}/stop`),
 
-  /** POST /api/chat {message, conversation_id?, parent_id?, model?}: the answer's SSE Response. */
+  /**
+   * POST /api/chat {message, conversation_id?, parent_id?, model?}: the answer's SSE Response.
+   * @param {object} body
+   * @param {AbortSignal} [signal]
+   */
   chat: (body, signal) => send("POST", "/api/chat", { body, signal }),
-  /** What each model can take (vision, switches, Continue) and the upload limits. */
+  /** What each model can take (vision, switches, Continue) and the upload limits. @returns {Promise<CapabilityList>} */
   capabilities: () => json("GET", "/api/capabilities"),
+  /** @param {string} id @returns {Promise<null>} */
   deleteFile: (id) => json("DELETE", `/api/files/${enc(id)}`),
-  /** {attachments: {question_id: [file, ...]}} of a conversation. */
+  /**
+   * {attachments: {question_id: [file, ...]}} of a conversation.
+   * @param {string} id
+   * @returns {Promise<{attachments: AttachmentMap}>}
+   */
   attachments: (id) => json("GET", `/api/conversations/${enc(id)}/attachments`),
-  /** More of answer `answerId`, cut at its length (partial mode): a stream into the same answer. */
+  /**
+   * More of answer `answerId`, cut at its length (partial mode): a stream into the same answer.
+   * @param {string} answerId
+   * @param {AbortSignal} [signal]
+   */
   continueAnswer: (answerId, signal) => send("POST", `/api/messages/${enc(answerId)}/continue`, { signal }),
-  /** A new version of answer `answerId` (a sibling, answering the same question). */
+  /**
+   * A new version of answer `answerId` (a sibling, answering the same question).
+   * @param {string} answerId
+   * @param {object} body
+   * @param {AbortSignal} [signal]
+   */
   regenerate: (answerId, body, signal) =>
     send("POST", `/api/messages/${enc(answerId)}/regenerate`, { body, signal }),
-  /** A new version of question `questionId` with the text `body.message`, and its answer. */
+  /**
+   * A new version of question `questionId` with the text `body.message`, and its answer.
+   * @param {string} questionId
+   * @param {{message: string, model?: string | null} & Switches} body
+   * @param {AbortSignal} [signal]
+   */
   edit: (questionId, body, signal) =>
     send("POST", `/api/messages/${enc(questionId)}/edit`, { body, signal }),
-  /** Re-attach to a generation after event `after` (204: finished, 410: events expired). */
+  /**
+   * Re-attach to a generation after event `after` (204: finished, 410: events expired).
+   * @param {string} generationId
+   * @param {number} after
+   * @param {AbortSignal} [signal]
+   */
   events: (generationId, after, signal) =>
     send("GET", `/api/generations/${enc(generationId)}/events`, {
       headers: { "last-event-id": String(after) },
@@ -121,9 +334,13 @@ export const api = {
 /**
  * POST /api/files (multipart field `file`) through XMLHttpRequest, whose upload reports its
  * progress (fetch cannot): {promise (the file's description), abort}. onProgress(0..1).
+ * @param {Blob & {name?: string}} file
+ * @param {(fraction: number) => void} [onProgress]
+ * @returns {{promise: Promise<FileInfo>, abort: () => void}}
  */
 export function upload(file, onProgress) {
   const xhr = new XMLHttpRequest();
+  /** @type {Promise<FileInfo>} */
   const promise = new Promise((resolve, reject) => {
     xhr.open("POST", "/api/files");
     xhr.upload.addEventListener("progress", (e) => e.lengthComputable && onProgress?.(e.loaded / e.total));

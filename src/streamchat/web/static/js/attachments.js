@@ -9,13 +9,42 @@ import { capabilities } from "./capabilities.js";
 import { errorText } from "./feedback.js";
 import { t } from "./i18n.js";
 
+/** @import { ErrorBody, FileInfo } from "./api.js" */
+
+/**
+ * @typedef {object} TrayItem a file of the question being written
+ * @property {number} key
+ * @property {string} name
+ * @property {number} bytes
+ * @property {string} [type] the blob's MIME type
+ * @property {"image" | "document"} [kind]
+ * @property {"uploading" | "ready" | "error"} status
+ * @property {number} progress 0..1
+ * @property {FileInfo} [file] once uploaded
+ * @property {string} [preview] a data: URL of an image, while it uploads
+ * @property {ErrorBody} [error]
+ * @property {() => void} [abort] cancels the upload
+ */
+
+/** @typedef {TrayItem & {status: "ready", file: FileInfo}} ReadyItem */
+
+/**
+ * @typedef {object} FileShown what a file's chip or thumbnail shows
+ * @property {string} name
+ * @property {number} [bytes]
+ * @property {"image" | "document"} [kind]
+ * @property {string} [type]
+ */
+
 const PREVIEW_BYTES = 8 * 1024 * 1024; // images read for a preview while they upload
 let keys = 0;
 
+/** @param {FileShown} file */
 export function isImage(file) {
   return (file.kind ?? (file.type?.startsWith("image/") && file.type !== "image/svg+xml" ? "image" : "document")) === "image";
 }
 
+/** @param {number} bytes @returns {string} */
 export function size(bytes) {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
@@ -26,6 +55,7 @@ export function size(bytes) {
 export class Tray extends EventTarget {
   constructor() {
     super();
+    /** @type {TrayItem[]} */
     this.items = [];
   }
 
@@ -39,13 +69,15 @@ export class Tray extends EventTarget {
 
   /** The uploaded files' descriptions ({id, name, mime, bytes, kind}). */
   get files() {
-    return this.items.filter((i) => i.status === "ready").map((i) => i.file);
+    return this.items.filter((i) => i.status === "ready").map((i) => /** @type {FileInfo} */ (i.file));
   }
 
+  /** @param {Iterable<Blob & {name?: string}>} list */
   add(list) {
     const { max_bytes: maxBytes, max_per_question: most } = capabilities.files;
     for (const blob of list) {
       const name = blob.name || `pasted-${Date.now()}.${(blob.type.split("/")[1] || "bin").replace(/\W/g, "")}`;
+      /** @type {TrayItem} */
       const item = { key: ++keys, name, bytes: blob.size, type: blob.type, status: "uploading", progress: 0 };
       item.kind = isImage(item) ? "image" : "document";
       const kept = this.items.filter((i) => i.status !== "error").length;
@@ -58,11 +90,13 @@ export class Tray extends EventTarget {
     this.changed();
   }
 
+  /** @param {TrayItem} item @param {ErrorBody} error */
   fail(item, error) {
     item.status = "error";
     item.error = error;
   }
 
+  /** @param {TrayItem} item @param {Blob} blob */
   start(item, blob) {
     if (item.kind === "image" && blob.size <= PREVIEW_BYTES) {
       const reader = new FileReader();
@@ -83,7 +117,7 @@ export class Tray extends EventTarget {
         Object.assign(item, { status: "ready", progress: 1, file, kind: file.kind, name: file.name });
         this.changed();
       },
-      (error) => {
+      (/** @type {any} */ error) => {
         if (error?.name === "AbortError") return;
         this.fail(item, { code: error.code, message: errorText(error) });
         this.changed();
@@ -92,12 +126,13 @@ export class Tray extends EventTarget {
   }
 
   /** Remove a file before sending: an upload under way is cancelled, a finished one deleted. */
+  /** @param {number} key */
   remove(key) {
     const item = this.items.find((i) => i.key === key);
     if (!item) return;
     this.items = this.items.filter((i) => i !== item);
     if (item.status === "uploading") item.abort?.();
-    else if (item.status === "ready") api.deleteFile(item.file.id).catch(() => {});
+    else if (item.status === "ready") api.deleteFile(/** @type {ReadyItem} */ (item).file.id).catch(() => {});
     this.changed();
   }
 
@@ -109,6 +144,7 @@ export class Tray extends EventTarget {
   }
 
   /** Put back the files of a question the server did not take. */
+  /** @param {FileInfo[]} files */
   restore(files) {
     if (this.items.length) return;
     this.items = files.map((file) => ({ key: ++keys, name: file.name, bytes: file.bytes, kind: file.kind, status: "ready", progress: 1, file }));
@@ -120,10 +156,14 @@ export class Tray extends EventTarget {
   }
 }
 
-/** The composer's tray: a thumbnail or chip per file, its progress, its ✕. */
+/**
+ * The composer's tray: a thumbnail or chip per file, its progress, its ✕.
+ * @param {HTMLElement} list
+ * @param {Tray} tray
+ */
 export function drawTray(list, tray) {
   list.replaceChildren(...tray.items.map((item) => {
-    const li = fileItem(item, item.status === "ready" ? `/api/files/${encodeURIComponent(item.file.id)}` : item.preview);
+    const li = fileItem(item, item.status === "ready" ? `/api/files/${encodeURIComponent(/** @type {ReadyItem} */ (item).file.id)}` : item.preview);
     li.dataset.status = item.status;
     if (item.status === "uploading") {
       const bar = document.createElement("progress");
@@ -137,7 +177,7 @@ export function drawTray(list, tray) {
       const why = document.createElement("span");
       why.className = "att-error";
       why.setAttribute("role", "alert");
-      why.textContent = item.error.message;
+      why.textContent = /** @type {string} */ (/** @type {ErrorBody} */ (item.error).message);
       li.append(why);
     }
     const remove = document.createElement("button");
@@ -146,14 +186,18 @@ export function drawTray(list, tray) {
     remove.dataset.key = String(item.key);
     remove.textContent = "✕";
     remove.setAttribute("aria-label", t("attachRemove", { name: item.name }));
-    remove.title = remove.getAttribute("aria-label");
+    remove.title = /** @type {string} */ (remove.getAttribute("aria-label"));
     li.append(remove);
     return li;
   }));
   list.hidden = tray.items.length === 0;
 }
 
-/** A question's files in the thread (stored descriptions), as links to their bytes. */
+/**
+ * A question's files in the thread (stored descriptions), as links to their bytes.
+ * @param {HTMLElement & {files?: FileInfo[]}} bubble a question's sc-message
+ * @param {FileInfo[] | null | undefined} files
+ */
 export function showFiles(bubble, files) {
   bubble.files = files ?? [];
   bubble.querySelector(".msg-files")?.remove();
@@ -173,9 +217,10 @@ export function showFiles(bubble, files) {
     li.append(link);
     list.append(li);
   }
-  bubble.querySelector(".msg-body").before(list);
+  /** @type {Element} */ (bubble.querySelector(".msg-body")).before(list);
 }
 
+/** @param {FileShown} file @param {string | undefined} src the image's URL */
 function fileItem(file, src) {
   const li = document.createElement("li");
   const image = isImage(file);

@@ -12,26 +12,44 @@ import { api } from "./api.js";
 import { Slicer } from "./slices.js";
 import "./components/sc-message.js";
 
+/** @import { Message } from "./api.js" */
+/** @import { ScMessage } from "./components/sc-message.js" */
+/** @import { Origin, Run } from "./runs.js" */
+
+/**
+ * @typedef {object} Asked the bubbles of an action (app.js keeps them per run)
+ * @property {ScMessage | null} question its new question (none for Regenerate)
+ * @property {ScMessage} answer
+ * @property {ScMessage[]} taken the bubbles it took off the screen
+ */
+
 const FIRST_SLICE = 16; // ms of rendering while the thread is drawn: a short one is drawn whole
 
 export class Thread {
+  /** @param {HTMLElement} element the thread's list */
   constructor(element) {
     this.el = element;
     // stored answers are rendered in slices, the last one first (what the reader sees)
     this.slicer = new Slicer(() => delete this.el.dataset.rendering);
   }
 
+  /** @returns {ScMessage[]} */
   get bubbles() {
-    return [...this.el.children];
+    return /** @type {ScMessage[]} */ ([...this.el.children]);
   }
 
   get empty() {
     return this.el.children.length === 0;
   }
 
-  /** Draw `messages` (a path, oldest first); `runFor(message)` follows a streaming answer. */
+  /**
+   * Draw `messages` (a path, oldest first); `runFor(message)` follows a streaming answer.
+   * @param {Message[]} messages
+   * @param {(message: Message) => Run} runFor
+   */
   render(messages, runFor) {
     this.clear();
+    /** @type {[ScMessage, Message][]} */
     const stored = [];
     for (const message of messages) {
       if (message.role === "user") this.addQuestion(message.content, message);
@@ -63,6 +81,7 @@ export class Thread {
     this.el.replaceChildren();
   }
 
+  /** @param {string} text @param {Message | null} [message] @returns {ScMessage} */
   addQuestion(text, message = null) {
     const bubble = document.createElement("sc-message").setup("user");
     bubble.showUser(text, message);
@@ -70,6 +89,7 @@ export class Thread {
     return bubble;
   }
 
+  /** @returns {ScMessage} */
   addAnswer() {
     const bubble = document.createElement("sc-message").setup("assistant");
     this.el.append(bubble);
@@ -87,7 +107,11 @@ export class Thread {
     for (const bubble of this.bubbles) if (bubble.unsent) bubble.remove();
   }
 
-  /** Take `bubble` and everything after it off the screen; returns them for `restore`. */
+  /**
+   * Take `bubble` and everything after it off the screen; returns them for `restore`.
+   * @param {ScMessage} bubble
+   * @returns {ScMessage[]}
+   */
   cut(bubble) {
     const bubbles = this.bubbles;
     const taken = bubbles.slice(bubbles.indexOf(bubble));
@@ -95,7 +119,11 @@ export class Thread {
     return taken;
   }
 
-  /** Undo an action: remove the bubbles it `added`, put back those it `taken` away. */
+  /**
+   * Undo an action: remove the bubbles it `added`, put back those it `taken` away.
+   * @param {(ScMessage | null)[]} added
+   * @param {ScMessage[]} taken
+   */
   restore(added, taken) {
     for (const b of added) b?.remove();
     this.el.append(...taken);
@@ -105,37 +133,42 @@ export class Thread {
    * An action got its ids (`meta`): name its bubbles. Their versions are known at once: a
    * regenerated answer joins the versions of the answer it was asked from, an edited question
    * those of the question; `setVersions` corrects them from the server when the answer ends.
+   * @param {Run} run its `meta` came: its ids are known
+   * @param {Asked} asked
    */
   named(run, { question, answer, taken }) {
     const from = taken[0];
     const kind = run.origin.kind;
     if (question) {
       const earlier = kind === "edit" && !from?.unsent ? from.siblingIds : [];
-      question.setMessage({ id: run.questionId, sibling_ids: [...earlier, run.questionId] });
+      question.setMessage(/** @type {MessageName} */ ({ id: run.questionId, sibling_ids: [...earlier, run.questionId] }));
     }
     const earlier = kind === "regenerate" ? from.siblingIds : [];
-    answer.setMessage({ id: run.id, parent_id: run.questionId, sibling_ids: [...earlier, run.id] });
+    answer.setMessage(/** @type {MessageName} */ ({ id: run.id, parent_id: run.questionId, sibling_ids: [...earlier, run.id] }));
   }
 
-  /** Count the versions of every bubble again from `messages` (the conversation's tree). */
+  /** Count the versions of every bubble again from `messages` (the conversation's tree). @param {Message[]} messages */
   setVersions(messages) {
     const versions = new Map(messages.map((m) => [m.id, m.sibling_ids ?? [m.id]]));
     for (const bubble of this.bubbles) {
-      const ids = versions.get(bubble.messageId);
+      const ids = versions.get(/** @type {string} */ (bubble.messageId));
       if (ids) bubble.setVersions(ids);
     }
   }
 
   /** While an answer streams here: no Edit, Regenerate or version switch. */
+  /** @param {boolean} busy */
   lock(busy) {
     this.el.classList.toggle("busy", busy);
     for (const bubble of this.bubbles) bubble.setLocked(busy);
   }
 
   /** After a version switch redrew the thread: focus the same arrow (or the other one). */
+  /** @param {string} id @param {number} step @returns {ScMessage | null} */
   focusVersion(id, step) {
     const bubble = this.bubbles.find((b) => b.messageId === id);
     if (!bubble) return null;
+    /** @type {("version-prev" | "version-next")[]} */
     const [same, other] = step < 0 ? ["version-prev", "version-next"] : ["version-next", "version-prev"];
     const target = bubble.els[same].disabled ? bubble.els[other] : bubble.els[same];
     target.focus();
@@ -143,11 +176,19 @@ export class Thread {
   }
 }
 
-/** Open the stream that asks `origin` (runs.js Run.origin), naming its message. */
+/**
+ * Open the stream that asks `origin` (runs.js Run.origin), naming its message.
+ * @param {Origin} origin
+ * @param {string | null | undefined} model
+ * @param {AbortSignal} signal
+ * @param {Switches} [switches]
+ * @returns {Promise<Response>}
+ */
 export function ask(origin, model, signal, switches = {}) {
-  if (origin.kind === "regenerate") return api.regenerate(origin.answerId, { model, ...switches }, signal);
+  // each kind's origin has its ids and text (runs.js Origin)
+  if (origin.kind === "regenerate") return api.regenerate(/** @type {string} */ (origin.answerId), { model, ...switches }, signal);
   if (origin.kind === "edit") {
-    return api.edit(origin.questionId, { message: origin.message, model, ...switches }, signal);
+    return api.edit(/** @type {string} */ (origin.questionId), { message: /** @type {string} */ (origin.message), model, ...switches }, signal);
   }
   const body = {
     message: origin.message,

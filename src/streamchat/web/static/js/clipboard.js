@@ -1,5 +1,6 @@
 // Copy text: the async Clipboard API, else a hidden textarea and execCommand. Resolves to a bool.
 
+/** @param {string} text @returns {Promise<boolean>} */
 export async function copyText(text) {
   try {
     await navigator.clipboard.writeText(text);

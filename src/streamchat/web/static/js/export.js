@@ -4,6 +4,10 @@
 import { size } from "./attachments.js";
 import { t } from "./i18n.js";
 
+/** @import { AttachmentMap, Conversation, Message } from "./api.js" */
+/** @typedef {Conversation & {messages: Message[]}} FullConversation */
+
+/** @param {FullConversation} conversation @param {AttachmentMap} [files] @returns {string} */
 export function toMarkdown(conversation, files = {}) {
   const lines = [`# ${conversation.title || t("untitled")}`, ""];
   if (conversation.system_prompt) lines.push(`> ${t("systemPrompt")}: ${conversation.system_prompt}`, "");
@@ -28,11 +32,13 @@ export function toMarkdown(conversation, files = {}) {
   return `${lines.join("\n").trimEnd()}\n`;
 }
 
+/** @param {FullConversation} conversation @param {AttachmentMap} [files] @returns {string} */
 export function toJSON(conversation, files = {}) {
   const messages = conversation.messages.map((m) => (files[m.id] ? { ...m, attachments: files[m.id] } : m));
   return `${JSON.stringify({ ...conversation, messages }, null, 2)}\n`;
 }
 
+/** @param {Conversation} conversation @param {string} extension @returns {string} */
 export function fileName(conversation, extension) {
   const slug = (conversation.title || "conversation")
     .normalize("NFKC")
@@ -42,6 +48,7 @@ export function fileName(conversation, extension) {
   return `${slug}.${extension}`;
 }
 
+/** @param {string} name @param {string} text @param {string} type a MIME type */
 export function download(name, text, type) {
   const url = URL.createObjectURL(new Blob([text], { type }));
   const link = document.createElement("a");

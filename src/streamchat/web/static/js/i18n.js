@@ -2,6 +2,7 @@
 // user's choice), else the browser's languages; t(key, vars) looks a string up and fills {name}
 // placeholders; translate(root) fills [data-i18n] text and [data-i18n-attr="attr:key;..."].
 
+/** @type {Record<string, Record<string, string>>} */
 const STRINGS = {
   en: {
     appName: "streamchat",
@@ -326,6 +327,7 @@ export function detectLanguage() {
   return "en";
 }
 
+/** @param {string} lang @param {{remember?: boolean}} [options] @returns {string} the language set */
 export function setLanguage(lang, { remember = false } = {}) {
   current = STRINGS[lang] ? lang : "en";
   document.documentElement.lang = current;
@@ -337,20 +339,34 @@ export function language() {
   return current;
 }
 
-/** The string for `key` in the current language itself (no English fallback), or null. */
+/**
+ * The string for `key` in the current language itself (no English fallback), or null.
+ * @param {string} key
+ * @returns {string | null}
+ */
 export function own(key) {
   return STRINGS[current][key] ?? null;
 }
 
+/**
+ * @param {string} key
+ * @param {Record<string, unknown>} [vars] the {name} placeholders' values
+ * @returns {string}
+ */
 export function t(key, vars = {}) {
   const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 
+/** @param {Document | Element | DocumentFragment} [root] */
 export function translate(root = document) {
-  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-  for (const el of root.querySelectorAll("[data-i18n-attr]")) {
-    for (const pair of el.dataset.i18nAttr.split(";")) {
+  /** @type {NodeListOf<HTMLElement>} */
+  const texts = root.querySelectorAll("[data-i18n]");
+  for (const el of texts) el.textContent = t(/** @type {string} */ (el.dataset.i18n));
+  /** @type {NodeListOf<HTMLElement>} */
+  const attributed = root.querySelectorAll("[data-i18n-attr]");
+  for (const el of attributed) {
+    for (const pair of /** @type {string} */ (el.dataset.i18nAttr).split(";")) {
       const [attr, key] = pair.split(":");
       el.setAttribute(attr.trim(), t(key.trim()));
     }

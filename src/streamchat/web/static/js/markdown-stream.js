@@ -16,6 +16,9 @@
 
 import { lex, renderTokens } from "./markdown.js";
 
+/** @import { MarkedLinks, MarkedToken } from "../vendor/index.js" */
+/** @import { Job } from "./slices.js" */
+
 const LIVE = 2; // blocks kept re-renderable: "1. a\n\n2" must not freeze a one-item list
 const CHUNK_BLOCKS = 24;
 const PIECE = 4000; // characters of a stored answer lexed at a time
@@ -23,6 +26,7 @@ const FENCE = /^ {0,3}(`{3,}|~{3,})/;
 const REFERENCE = /^ {0,3}\[[^\]]+\]:/m;
 
 export class MarkdownStream {
+  /** @param {HTMLElement} container the bubble's body */
   constructor(container) {
     this.container = container;
     this.reset();
@@ -31,17 +35,26 @@ export class MarkdownStream {
   reset() {
     this.generation = (this.generation ?? 0) + 1; // a stored() job of an earlier text stops
     this.container.replaceChildren();
+    /** @type {HTMLDivElement} */
     this.live = document.createElement("div");
     this.live.className = "md-live";
     this.container.append(this.live);
-    this.stable = 0;
+    /** @type {number} */
+    this.stable = 0; // characters of the text in finished blocks
+    /** @type {HTMLDivElement | null} */
     this.chunk = null;
+    /** @type {number} */
     this.chunkBlocks = 0;
     this.source = "";
+    /** @type {MarkedLinks} */
     this.links = Object.create(null);
   }
 
-  /** Show `text`, which extends the previous one (call reset() when it was replaced). */
+  /**
+   * Show `text`, which extends the previous one (call reset() when it was replaced).
+   * @param {string} text
+   * @param {boolean} [final] the whole answer: commit every block
+   */
   update(text, final = false) {
     if (text.length < this.stable) this.reset();
     this.source = text;
@@ -75,13 +88,17 @@ export class MarkdownStream {
    * chunks from the end of the text, before the ones already shown, until `deadline`; true once
    * all of it is in (or the stream was reset meanwhile). The text is lexed a piece at a time
    * too (`pieces`), the last piece first: lexing 144,000 characters at once takes 30-60 ms.
+   * @param {string} text
+   * @returns {Job}
    */
   stored(text) {
     this.reset();
     const generation = this.generation;
     this.source = text;
     this.stable = text.length;
+    /** @type {string[] | null} */
     let parts = null;
+    /** @type {MarkedToken[]} */
     let tokens = [];
     let end = 0;
     let first = this.live;
@@ -91,7 +108,7 @@ export class MarkdownStream {
       do {
         if (end === 0) {
           if (!parts.length) return true;
-          tokens = lex(parts.pop(), this.links);
+          tokens = lex(/** @type {string} */ (parts.pop()), this.links);
           end = tokens.length;
           if (!end) continue;
         }
@@ -114,6 +131,8 @@ export class MarkdownStream {
   /**
    * Append final block tokens to the current chunk (a new one every CHUNK_BLOCKS blocks). From
    * `live`, a block drawn the same as it was while live is moved over, not drawn again.
+   * @param {MarkedToken[]} tokens
+   * @param {boolean} [live] they were the live blocks
    */
   commit(tokens, live = false) {
     for (let start = 0; start < tokens.length; ) {
@@ -138,6 +157,9 @@ export class MarkdownStream {
  * within the whole: each starts a line that follows a blank line outside a code fence, is not
  * indented and starts no list item (so no block of the piece before goes on into it). A text
  * with reference link definitions, which reach across the whole text, stays one piece.
+ * @param {string} text
+ * @param {number} size
+ * @returns {string[]}
  */
 export function pieces(text, size) {
   if (text.length <= size || REFERENCE.test(text)) return [text];
@@ -168,7 +190,11 @@ export function pieces(text, size) {
   return out;
 }
 
-/** Put the leading nodes of `live` that equal those of `fragment` in their place in it. */
+/**
+ * Put the leading nodes of `live` that equal those of `fragment` in their place in it.
+ * @param {DocumentFragment} fragment
+ * @param {Element} live
+ */
 function reuse(fragment, live) {
   for (let node = fragment.firstChild; node && live.firstChild; ) {
     const next = node.nextSibling;
@@ -182,6 +208,8 @@ function reuse(fragment, live) {
  * Make the children of `into` those of `from` (moved over), keeping every node of `into` that
  * has the same kind and name in the same place: attributes are synced, text grows in place
  * (appendData keeps a selection's offsets in it), children are morphed in turn.
+ * @param {Element | DocumentFragment} into
+ * @param {Element | DocumentFragment} from
  */
 export function morph(into, from) {
   const wanted = [...from.childNodes];
@@ -195,25 +223,40 @@ export function morph(into, from) {
     if (have.nodeType !== want.nodeType || have.nodeName !== want.nodeName) {
       into.replaceChild(want, have);
     } else if (have.nodeType === Node.TEXT_NODE) {
-      if (have.data === want.data) continue;
-      if (want.data.startsWith(have.data)) have.appendData(want.data.slice(have.data.length));
-      else have.data = want.data;
+      const old = /** @type {Text} */ (have);
+      const now = /** @type {Text} */ (want);
+      if (old.data === now.data) continue;
+      if (now.data.startsWith(old.data)) old.appendData(now.data.slice(old.data.length));
+      else old.data = now.data;
     } else if (have.nodeType === Node.ELEMENT_NODE) {
-      for (const { name } of [...have.attributes]) {
-        if (!want.hasAttribute(name)) have.removeAttribute(name);
+      const old = /** @type {Element} */ (have);
+      const now = /** @type {Element} */ (want);
+      for (const { name } of [...old.attributes]) {
+        if (!now.hasAttribute(name)) old.removeAttribute(name);
       }
-      for (const { name, value } of want.attributes) {
-        if (have.getAttribute(name) !== value) have.setAttribute(name, value);
+      for (const { name, value } of now.attributes) {
+        if (old.getAttribute(name) !== value) old.setAttribute(name, value);
       }
-      morph(have, want);
+      morph(old, now);
     } else if (!have.isEqualNode(want)) {
       into.replaceChild(want, have);
     }
   }
-  while (into.childNodes.length > wanted.length) into.lastChild.remove();
+  while (into.childNodes.length > wanted.length) /** @type {ChildNode} */ (into.lastChild).remove();
 }
 
-/** The user's selection inside `root`, as its nodes and as text offsets in `root`. */
+/**
+ * @typedef {object} SavedSelection
+ * @property {number} start text offset in the root
+ * @property {number} end
+ * @property {[Node, number, Node, number]} nodes the range's start and end
+ */
+
+/**
+ * The user's selection inside `root`, as its nodes and as text offsets in `root`.
+ * @param {Node} root
+ * @returns {SavedSelection | null}
+ */
 function saveSelection(root) {
   const selection = document.getSelection();
   if (!selection || selection.rangeCount === 0 || selection.isCollapsed) return null;
@@ -226,14 +269,18 @@ function saveSelection(root) {
   return {
     start,
     end: start + range.toString().length,
-    nodes: [range.startContainer, range.startOffset, range.endContainer, range.endOffset],
+    nodes: /** @type {[Node, number, Node, number]} */ ([range.startContainer, range.startOffset, range.endContainer, range.endOffset]),
   };
 }
 
-/** After an update: the same selection again, where a node under it was drawn anew. */
+/**
+ * After an update: the same selection again, where a node under it was drawn anew.
+ * @param {Node} root
+ * @param {SavedSelection | null} saved
+ */
 function restoreSelection(root, saved) {
   if (!saved) return;
-  const selection = document.getSelection();
+  const selection = /** @type {Selection} */ (document.getSelection());
   const range = selection.rangeCount ? selection.getRangeAt(0) : null;
   const [sc, so, ec, eo] = saved.nodes;
   const same = range && range.startContainer === sc && range.startOffset === so
@@ -241,8 +288,9 @@ function restoreSelection(root, saved) {
   if (same) return;
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   let seen = 0;
+  /** @type {[Node, number] | null} */
   let start = null;
-  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+  for (let node = /** @type {Text | null} */ (walker.nextNode()); node; node = /** @type {Text | null} */ (walker.nextNode())) {
     const length = node.data.length;
     if (!start && saved.start <= seen + length) start = [node, saved.start - seen];
     if (start && saved.end <= seen + length) {

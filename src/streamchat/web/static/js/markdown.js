@@ -16,13 +16,18 @@
 import { DOMPurify, hljs, katex, Lexer, Marked } from "../vendor/index.js";
 import { t } from "./i18n.js";
 
+/** @import { MarkedLinks, MarkedToken, MarkedTokensList } from "../vendor/index.js" */
+
+/** @type {Record<string, string>} */
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+/** @param {unknown} text @returns {string} */
 export const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]);
 
 const SAFE_URL = /^(?:https?:|mailto:|#)/i;
 const LANGUAGE_NAME = /^[\w+#.-]{1,32}$/;
 
 const MATH_BLOCK = [/^ {0,3}\$\$([\s\S]+?)\$\$[ \t]*(?:\n+|$)/, /^ {0,3}\\\[([\s\S]+?)\\\][ \t]*(?:\n+|$)/];
+/** @type {[RegExp, boolean][]} rules, and whether each is display math */
 const MATH_INLINE = [
   [/^\$\$(?!\$)([\s\S]+?)\$\$/, true],
   [/^\\\(([\s\S]+?)\\\)/, false],
@@ -31,9 +36,15 @@ const MATH_INLINE = [
   [/^\$(?![\s$])((?:\\.|[^\\$\n])+?)(?<!\s)\$(?!\d)/, false],
 ];
 const MAX_FORMULA = 4000; // characters; a longer "formula" is text
+/** @type {Map<string, string>} */
 const formulas = new Map(); // rendered formulas (the live blocks render again every frame)
 
-/** A formula as sanitisable MathML (KaTeX), or its source as code when it does not parse. */
+/**
+ * A formula as sanitisable MathML (KaTeX), or its source as code when it does not parse.
+ * @param {string} tex
+ * @param {boolean} display
+ * @returns {string}
+ */
 export function renderMath(tex, display) {
   const key = `${display ? "D" : "I"}${tex}`;
   let html = formulas.get(key);
@@ -49,7 +60,7 @@ export function renderMath(tex, display) {
     } catch {
       html = `<code class="math-error">${escapeHtml(tex)}</code>`;
     }
-    if (formulas.size > 500) formulas.delete(formulas.keys().next().value);
+    if (formulas.size > 500) formulas.delete(/** @type {string} */ (formulas.keys().next().value));
     formulas.set(key, html);
   }
   return html;
@@ -71,7 +82,7 @@ marked.use({
         }
         return undefined;
       },
-      renderer: (token) => renderMath(token.text, true),
+      renderer: (/** @type {MarkedToken & {text: string}} */ token) => renderMath(token.text, true),
     },
     {
       name: "math",
@@ -86,7 +97,8 @@ marked.use({
         }
         return undefined;
       },
-      renderer: (token) => renderMath(token.text, token.display),
+      renderer: (/** @type {MarkedToken & {text: string, display: boolean}} */ token) =>
+        renderMath(token.text, token.display),
     },
   ],
 });
@@ -142,6 +154,9 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
 /**
  * Split markdown into top-level block tokens; their `raw` strings join back to the text.
  * `links` (reference definitions seen earlier) is read and extended in place.
+ * @param {string} text
+ * @param {MarkedLinks} [links]
+ * @returns {MarkedTokensList}
  */
 export function lex(text, links = Object.create(null)) {
   const lexer = new Lexer(marked.defaults);
@@ -159,6 +174,8 @@ const IN_PLACE = { ...PURIFY, RETURN_DOM_FRAGMENT: false, IN_PLACE: true };
  * time, not a shared one (nor a <template>, whose contents share one document): DOMPurify leaves
  * a NodeIterator registered on the document per call, and every node later moved out of it
  * visits all of them, so a shared document grows slower with every frame.
+ * @param {string} html
+ * @returns {DocumentFragment}
  */
 export function sanitize(html) {
   const root = document.implementation.createHTMLDocument("").createElement("div");
@@ -169,14 +186,19 @@ export function sanitize(html) {
   return fragment;
 }
 
-/** Render block tokens (from lex) to a sanitised DocumentFragment. */
+/**
+ * Render block tokens (from lex) to a sanitised DocumentFragment.
+ * @param {MarkedToken[]} tokens
+ * @param {MarkedLinks} [links]
+ * @returns {DocumentFragment}
+ */
 export function renderTokens(tokens, links = {}) {
-  const list = [...tokens];
+  const list = /** @type {MarkedTokensList} */ ([...tokens]);
   list.links = links;
   return sanitize(marked.parser(list));
 }
 
-/** Render a whole markdown text to a sanitised DocumentFragment. */
+/** Render a whole markdown text to a sanitised DocumentFragment. @param {string} text */
 export function renderMarkdown(text) {
   return sanitize(marked.parse(text));
 }

@@ -12,8 +12,18 @@ import { readEvents } from "./sse.js";
 
 const MAX_ATTEMPTS = 8;
 
+/** @import { Run } from "./runs.js" */
+
+/**
+ * Methods of Run (declared on it in tools/js/types/page.d.ts)
+ * @satisfies {ThisType<Run> & Pick<Run, "start" | "attach" | "follow" | "reopen" | "read" | "settleFromStore">}
+ */
 export const reading = {
-  /** Open the stream with `open(signal) -> Promise<Response>` and follow it to its end. */
+  /**
+   * Open the stream with `open(signal) -> Promise<Response>` and follow it to its end.
+   * @param {(signal: AbortSignal) => Promise<Response>} open
+   * @returns {Promise<Run>}
+   */
   async start(open) {
     let response;
     try {
@@ -31,7 +41,13 @@ export const reading = {
     return this.follow(response);
   },
 
-  /** Re-attach to generation `id` after event `after`; `prefill` is what that id already showed. */
+  /**
+   * Re-attach to generation `id` after event `after`; `prefill` is what that id already showed.
+   * @param {string} id
+   * @param {number} [after]
+   * @param {{text?: string, reasoning?: string} | null} [prefill]
+   * @returns {Promise<Run>}
+   */
   attach(id, after = 0, prefill = null) {
     this.id = id;
     this.lastId = after;
@@ -43,6 +59,7 @@ export const reading = {
     return this.follow(null);
   },
 
+  /** @param {Response | null} response null: re-attach first @returns {Promise<Run>} */
   async follow(response) {
     let attempt = 0;
     while (!this.finished) {
@@ -63,14 +80,18 @@ export const reading = {
     return this.end();
   },
 
-  /** One re-attach attempt: a Response to read, or null to try again (or when settled). */
+  /**
+   * One re-attach attempt: a Response to read, or null to try again (or when settled).
+   * @param {number} attempt
+   * @returns {Promise<Response | null>}
+   */
   async reopen(attempt) {
     const delay = attempt === 0 && !this.lastId ? 0 : Math.min(8000, 500 * 2 ** attempt);
     this.reconnecting = attempt > 0 || this.lastId > 0;
     this.emit("reconnecting");
     try {
       await sleep(delay * (0.85 + Math.random() * 0.3), this.abort.signal);
-      const response = await api.events(this.id, this.lastId, this.abort.signal);
+      const response = await api.events(/** @type {string} */ (this.id), this.lastId, this.abort.signal);
       if (response.status === 204 || response.status === 410) {
         await this.settleFromStore();
         return null;
@@ -90,6 +111,7 @@ export const reading = {
     }
   },
 
+  /** @param {Response} response @returns {Promise<void>} */
   async read(response) {
     try {
       for await (const event of readEvents(response, { signal: this.abort.signal })) {
@@ -103,7 +125,7 @@ export const reading = {
     }
   },
 
-  /** Take the final state from the stored message, when the live events are gone. */
+  /** Take the final state from the stored message, when the live events are gone. @returns {Promise<void>} */
   async settleFromStore() {
     if (!this.conversationId) {
       this.fail(new ApiError({ code: "connection_lost", message: "", retryable: true }));
@@ -133,8 +155,9 @@ export const reading = {
   },
 };
 
+/** @param {number} ms @param {AbortSignal} [signal] @returns {Promise<void>} */
 function sleep(ms, signal) {
-  return new Promise((resolve, reject) => {
+  return new Promise((/** @type {(value?: void) => void} */ resolve, reject) => {
     if (ms <= 0) return resolve();
     const timer = setTimeout(resolve, ms);
     signal?.addEventListener("abort", () => {

@@ -8,35 +8,72 @@ import { api, ApiError } from "./api.js";
 import { reading } from "./run-stream.js";
 import { mergeTool } from "./tools.js";
 
+/** @import { ErrorBody, FileInfo, Usage } from "./api.js" */
+/** @import { StreamEvent } from "./sse.js" */
+/** @import { ToolCall } from "./tools.js" */
+
+/**
+ * @typedef {object} Origin what a Run was asked: enough to ask it again (branches.js `ask`)
+ * @property {"chat" | "edit" | "regenerate" | "attach"} kind
+ * @property {string} [message] the question's text (chat, edit)
+ * @property {string | null} [conversationId]
+ * @property {string | null} [parentId] chat: the answer the question follows
+ * @property {string} [questionId] edit
+ * @property {string} [answerId] regenerate
+ * @property {FileInfo[]} [files] chat: the question's files
+ */
+
+/**
+ * @typedef {object} Done a `done` event's data (or a stored answer's)
+ * @property {string | null | undefined} finish_reason
+ * @property {number | null} [ttft_ms]
+ * @property {number | null} [total_ms]
+ * @property {boolean} [title_pending]
+ */
+
+/** @typedef {"streaming" | "complete" | "stopped" | "incomplete" | "error"} RunStatus */
+
 export class Run extends EventTarget {
   /**
    * origin: what was asked, enough to ask it again (branches.js `ask`):
    * {kind: "chat", message, parentId} | {kind: "edit", message, questionId} |
    * {kind: "regenerate", answerId} | {kind: "attach"}
+   * @param {{conversationId?: string | null, origin?: Origin}} [options]
    */
   constructor({ conversationId = null, origin = { kind: "chat" } } = {}) {
     super();
+    /** @type {string | null} */
     this.id = null; // the answer's message id, from the response header or `meta`
+    /** @type {string | null} */
     this.questionId = null; // the question it answers (`meta`)
     this.conversationId = conversationId;
     this.origin = origin;
+    /** @type {string | null | undefined} */
     this.model = null;
     this.text = "";
     this.reasoning = "";
     this.lastId = 0;
+    /** @type {Usage | null | undefined} */
     this.usage = null;
+    /** @type {Done | null} */
     this.done = null;
+    /** @type {ErrorBody | null | undefined} */
     this.error = null;
     this.httpError = false;
+    /** @type {RunStatus} */
     this.status = "streaming";
     this.stopping = false;
     this.reconnecting = false;
     this.timed = origin.kind !== "attach";
+    /** @type {number | null} */
     this.reasoningStart = null;
+    /** @type {number | null} */
     this.reasoningMs = null;
+    /** @type {ToolCall[]} */
     this.tools = []; // the builtin tools the server runs within the answer (`tool` events)
     this.startedAt = performance.now(); // for the wait before the first token
     this.abort = new AbortController();
+    /** @type {Promise<Run>} resolves at the end */
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
   }
 
@@ -49,6 +86,7 @@ export class Run extends EventTarget {
     return this.finished && this.error !== null && this.id === null;
   }
 
+  /** Apply one event of the stream (once: an id at or below `lastId` was applied). @param {StreamEvent} event */
   apply(event) {
     if (event.id && event.id <= this.lastId) return; // already applied before a reconnect
     if (event.id) this.lastId = event.id;
@@ -114,7 +152,7 @@ export class Run extends EventTarget {
 
   async requestStop() {
     try {
-      await api.stop(this.id);
+      await api.stop(/** @type {string} */ (this.id)); // called once the id is known
     } catch {
       // the stream reports how the answer ended
     }
@@ -125,6 +163,7 @@ export class Run extends EventTarget {
     this.abort.abort();
   }
 
+  /** @param {any} error what ended the stream (an ApiError, an abort, a network error) @returns {Run} */
   fail(error) {
     if (this.finished) return this.end();
     if (error?.name === "AbortError") {
@@ -138,6 +177,7 @@ export class Run extends EventTarget {
     return this.end();
   }
 
+  /** @returns {Run} */
   end() {
     if (this.endedOnce) return this;
     this.endedOnce = true;
@@ -147,6 +187,7 @@ export class Run extends EventTarget {
     return this;
   }
 
+  /** "change" with `type`: an event's type, or id, reconnecting, reconnected, replace, stopping, error, end @param {string} type */
   emit(type) {
     this.dispatchEvent(new CustomEvent("change", { detail: type }));
   }
@@ -157,24 +198,28 @@ Object.assign(Run.prototype, reading);
 /** The runs this page is following, by generation id and by conversation. */
 export class RunRegistry {
   constructor() {
+    /** @type {Map<string | null, Run>} */
     this.byConversation = new Map();
   }
 
+  /** @param {Run} run @returns {Run} */
   add(run) {
     const key = () => run.conversationId;
     run.addEventListener("change", (event) => {
-      if (event.detail === "meta" && key()) this.byConversation.set(key(), run);
-      if (event.detail === "end" && this.byConversation.get(key()) === run) this.byConversation.delete(key());
+      if (/** @type {CustomEvent<string>} */ (event).detail === "meta" && key()) this.byConversation.set(key(), run);
+      if (/** @type {CustomEvent<string>} */ (event).detail === "end" && this.byConversation.get(key()) === run) this.byConversation.delete(key());
     });
     if (key()) this.byConversation.set(key(), run);
     return run;
   }
 
+  /** @param {string} id @returns {Run | null} */
   forConversation(id) {
     const run = this.byConversation.get(id);
     return run && !run.finished ? run : null;
   }
 
+  /** @param {string} id @returns {Run | null} */
   forGeneration(id) {
     for (const run of this.byConversation.values()) if (run.id === id && !run.finished) return run;
     return null;

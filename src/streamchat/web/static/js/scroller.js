@@ -4,6 +4,10 @@
 const SLACK = 48; // px from the bottom that still counts as "at the bottom"
 
 export class Follower {
+  /**
+   * @param {HTMLElement} scroller the message list
+   * @param {HTMLElement} jumpButton "jump to latest"
+   */
   constructor(scroller, jumpButton) {
     this.el = scroller;
     this.jump = jumpButton;

@@ -7,7 +7,11 @@ import { api } from "./api.js";
 import { t } from "./i18n.js";
 import "./components/sc-sign-in.js";
 
-const $ = (selector) => document.querySelector(selector);
+/** @import { Session } from "./api.js" */
+/** @import { ScSignIn } from "./components/sc-sign-in.js" */
+
+/** @param {string} selector @returns {HTMLElement} an element the page has */
+const $ = (selector) => /** @type {HTMLElement} */ (document.querySelector(selector));
 
 /** Resolve once the page may use the API: at once without accounts or with a session, else
  * when the user has signed in. If the session cannot be read, the page goes on (and its calls
@@ -27,11 +31,13 @@ export async function ensureSession() {
   });
 }
 
+/** @returns {Promise<Session>} */
 function signIn() {
-  const dialog = $("sc-sign-in");
+  const dialog = /** @type {ScSignIn} */ ($("sc-sign-in"));
   document.body.classList.add("signed-out");
   dialog.open();
   return new Promise((resolve) => {
+    /** @param {CustomEvent<{token: string}>} event */
     const attempt = async (event) => {
       dialog.busy(true);
       try {
@@ -42,7 +48,7 @@ function signIn() {
         dialog.close();
         document.body.classList.remove("signed-out");
         resolve(session);
-      } catch (error) {
+      } catch (/** @type {any} */ error) {
         dialog.busy(false);
         dialog.showError(error.status === 401 ? t("signInInvalid") : error.message);
       }
@@ -51,6 +57,7 @@ function signIn() {
   });
 }
 
+/** @param {Session} session */
 function showAccount(session) {
   const account = $("#account");
   if (!session.auth_required || !session.user) return;

@@ -3,10 +3,14 @@
 // run in order, each slice in its own task (posted through a MessageChannel, so the browser
 // paints and handles input between two slices); `run(budget)` does what fits in `budget` ms now.
 
+/** @typedef {(deadline: number) => boolean} Job does what fits before `deadline`; true once done */
+
 const BUDGET = 8; // ms per slice: well under the 50 ms of a long task
 
 export class Slicer {
+  /** @param {() => void} [onIdle] called when the last job is done */
   constructor(onIdle = () => {}) {
+    /** @type {Job[]} */
     this.jobs = [];
     this.posted = false;
     this.onIdle = onIdle;
@@ -21,6 +25,7 @@ export class Slicer {
     return this.jobs.length > 0;
   }
 
+  /** @param {Job} job */
   add(job) {
     this.jobs.push(job);
   }
@@ -31,6 +36,7 @@ export class Slicer {
   }
 
   /** Work for up to `budget` ms now; what is left goes on in later tasks. */
+  /** @param {number} budget ms */
   run(budget) {
     const deadline = performance.now() + budget;
     do {

@@ -10,21 +10,31 @@ import { ApiError } from "./api.js";
 
 export const MAX_EVENT_CHARS = 4 * 1024 * 1024;
 
+/** @typedef {{id: string, event: string, data: string}} RawEvent an event as the spec defines it */
+/** @typedef {{id: number, type: string, data: any}} StreamEvent a streamchat event: `data` is its JSON (docs/api.md) */
+
 /** The line and event state machine of the SSE spec, fed with decoded text. */
 export class SSEParser {
   constructor(maxChars = MAX_EVENT_CHARS) {
     this.maxChars = maxChars;
     this.buffer = "";
+    /** @type {string[]} */
     this.data = [];
     this.dataChars = 0;
     this.type = "";
     this.lastId = "";
+    /** @type {number | null} */
     this.retry = null;
     this.pendingCR = false;
   }
 
-  /** Feed decoded text; returns the events it completed, as {id, event, data}. */
+  /**
+   * Feed decoded text; returns the events it completed, as {id, event, data}.
+   * @param {string} text
+   * @returns {RawEvent[]}
+   */
   feed(text) {
+    /** @type {RawEvent[]} */
     const events = [];
     let start = 0;
     if (this.pendingCR && text.startsWith("\n")) start = 1; // the LF of a CRLF split in two
@@ -47,6 +57,7 @@ export class SSEParser {
     return events;
   }
 
+  /** @param {string} line @param {RawEvent[]} events */
   line(line, events) {
     if (line === "") {
       this.dispatch(events);
@@ -72,6 +83,7 @@ export class SSEParser {
     }
   }
 
+  /** @param {RawEvent[]} events */
   dispatch(events) {
     if (this.data.length > 0) {
       events.push({ id: this.lastId, event: this.type || "message", data: this.data.join("\n") });
@@ -86,6 +98,9 @@ export class SSEParser {
  * Read a streamchat SSE response to its end: yields {id: number, type, data: object}.
  * Throws ApiError for a non-2xx response; fetch's own errors (network, abort) propagate.
  * `onRetry(ms)` hears the server's `retry:` field.
+ * @param {Response} response
+ * @param {{signal?: AbortSignal, onRetry?: (ms: number | null) => void}} [options]
+ * @returns {AsyncGenerator<StreamEvent, void, undefined>}
  */
 export async function* readEvents(response, { signal, onRetry } = {}) {
   if (!response.ok) throw await ApiError.fromResponse(response);
@@ -111,6 +126,7 @@ export async function* readEvents(response, { signal, onRetry } = {}) {
   }
 }
 
+/** @param {RawEvent} raw @returns {StreamEvent} */
 function typed(raw) {
   let data;
   try {

@@ -4,6 +4,7 @@
 
 const STORAGE_KEY = "streamchat.theme";
 const THEMES = ["system", "light", "dark"];
+/** @type {Record<string, [string, string]>} */
 const MEDIA = { system: ["(prefers-color-scheme: light)", "(prefers-color-scheme: dark)"], light: ["all", "not all"], dark: ["not all", "all"] };
 
 export function savedTheme() {
@@ -14,7 +15,12 @@ export function savedTheme() {
   }
 }
 
-/** Show `theme` ("system", "light" or "dark"); returns the one shown. */
+/**
+ * Show `theme` ("system", "light" or "dark"); returns the one shown.
+ * @param {string} theme
+ * @param {{remember?: boolean}} [options]
+ * @returns {string}
+ */
 export function setTheme(theme, { remember = false } = {}) {
   const chosen = THEMES.includes(theme) ? theme : "system";
   if (chosen === "system") delete document.documentElement.dataset.theme;

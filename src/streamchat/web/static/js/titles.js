@@ -2,7 +2,10 @@
 // by default, so markdown syntax is taken out for display (a code fence, its language, heading
 // and quote markers, emphasis), never interpreted. The stored title is unchanged.
 
-/** `title` as plain text for the sidebar, the header and the tab; `fallback` when nothing is left. */
+/** `title` as plain text for the sidebar, the header and the tab; `fallback` when nothing is left. * @param {string | null | undefined} title
+ * @param {string} fallback
+ * @returns {string}
+ */
 export function displayTitle(title, fallback) {
   const text = String(title ?? "")
     .replace(/(`{3,}|~{3,})[\w+#.-]*/g, " ") // fences, with their language

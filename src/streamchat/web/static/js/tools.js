@@ -7,9 +7,39 @@
 import { capabilities } from "./capabilities.js";
 import { t } from "./i18n.js";
 
+/** @typedef {{id: string, name: string, status: "running" | "done" | "error"}} ToolCall a `tool` event's data */
+
+/**
+ * @typedef {object} AnswerPartsSource what these parts read of a bubble's source: a Run, or a
+ *   stored answer's fields (sc-message's showStored)
+ * @property {string | null} [id]
+ * @property {string | null} [model]
+ * @property {string} status
+ * @property {boolean} finished
+ * @property {{finish_reason?: string | null} | null} [done]
+ * @property {ToolCall[]} [tools]
+ */
+
+/**
+ * @typedef {object} AnswerPartsState what this module keeps on an answer's bubble
+ * @property {string} [toolsKey]
+ * @property {HTMLUListElement} [toolsBox]
+ * @property {string} [continueKey]
+ * @property {HTMLButtonElement} [continueButton]
+ * @property {boolean} [cutShown]
+ */
+
+/** @typedef {HTMLElement & AnswerPartsState} AnswerBubble */
+
+/** @type {Record<string, number>} */
 const RANK = { running: 0, done: 1, error: 1 };
 
-/** Merge a `tool` event ({id, name, status}) into `tools` (one entry per call, in order). */
+/**
+ * Merge a `tool` event ({id, name, status}) into `tools` (one entry per call, in order).
+ * @param {ToolCall[]} tools
+ * @param {ToolCall} event
+ * @returns {ToolCall[]}
+ */
 export function mergeTool(tools, event) {
   const known = tools.find((tool) => tool.id === event.id);
   if (!known) tools.push({ ...event });
@@ -17,15 +47,20 @@ export function mergeTool(tools, event) {
   return tools;
 }
 
+/** @param {ToolCall} tool */
 function label(tool) {
   if (tool.name === "$web_search") {
-    return t({ running: "toolSearching", done: "toolSearched", error: "toolSearchFailed" }[tool.status] ?? "toolSearching");
+    return t(/** @type {Record<string, string>} */ ({ running: "toolSearching", done: "toolSearched", error: "toolSearchFailed" })[tool.status] ?? "toolSearching");
   }
-  const key = { running: "toolRunning", done: "toolDone", error: "toolFailed" }[tool.status] ?? "toolRunning";
+  const key = /** @type {Record<string, string>} */ ({ running: "toolRunning", done: "toolDone", error: "toolFailed" })[tool.status] ?? "toolRunning";
   return t(key, { name: tool.name.replace(/^\$/, "") });
 }
 
-/** The chips of `src.tools`, just above the answer's body (drawn only when they changed). */
+/**
+ * The chips of `src.tools`, just above the answer's body (drawn only when they changed).
+ * @param {AnswerBubble} bubble
+ * @param {AnswerPartsSource} src
+ */
 export function drawTools(bubble, src) {
   const tools = src.tools ?? [];
   const key = `${document.documentElement.lang}|${tools.map((tool) => `${tool.id}:${tool.status}`).join(",")}`;
@@ -39,7 +74,7 @@ export function drawTools(bubble, src) {
   if (!box) {
     box = bubble.toolsBox = document.createElement("ul");
     box.className = "msg-tools";
-    bubble.querySelector(".msg-wait").before(box); // above the wait and the body
+    /** @type {Element} */ (bubble.querySelector(".msg-wait")).before(box); // above the wait and the body
   }
   box.hidden = false;
   box.setAttribute("aria-label", t("tools"));
@@ -51,7 +86,7 @@ export function drawTools(bubble, src) {
     const icon = document.createElement("span");
     icon.className = "tool-icon";
     icon.setAttribute("aria-hidden", "true");
-    icon.textContent = { done: "✓", error: "!" }[tool.status] ?? "";
+    icon.textContent = /** @type {Record<string, string>} */ ({ done: "✓", error: "!" })[tool.status] ?? "";
     const text = document.createElement("span");
     text.textContent = label(tool);
     chip.append(icon, text);
@@ -59,7 +94,11 @@ export function drawTools(bubble, src) {
   }));
 }
 
-/** Continue, on a complete answer its provider cut at its length (finish_reason "length"). */
+/**
+ * Continue, on a complete answer its provider cut at its length (finish_reason "length").
+ * @param {AnswerBubble} bubble
+ * @param {AnswerPartsSource} src
+ */
 export function drawContinue(bubble, src) {
   const offered = src.status === "complete" && src.done?.finish_reason === "length" &&
     Boolean(src.id) && capabilities.of(src.model).continue;
@@ -67,7 +106,7 @@ export function drawContinue(bubble, src) {
   if (bubble.continueKey === key) return;
   bubble.continueKey = key;
   let button = bubble.continueButton;
-  const badge = bubble.querySelector(".status-badge");
+  const badge = /** @type {HTMLElement} */ (bubble.querySelector(".status-badge"));
   if (!offered) {
     if (button) button.hidden = true;
     if (bubble.cutShown && !src.finished) badge.hidden = true; // continuing: no longer cut off
@@ -81,7 +120,7 @@ export function drawContinue(bubble, src) {
     button.addEventListener("click", () => {
       bubble.dispatchEvent(new CustomEvent("sc-continue", { bubbles: true }));
     });
-    bubble.querySelector(".msg-foot").before(button);
+    /** @type {Element} */ (bubble.querySelector(".msg-foot")).before(button);
   }
   button.textContent = t("continueAnswer");
   button.hidden = false;
@@ -90,7 +129,11 @@ export function drawContinue(bubble, src) {
   bubble.cutShown = true;
 }
 
-/** Everything of this module in the bubble, from sc-message's draw. */
+/**
+ * Everything of this module in the bubble, from sc-message's draw.
+ * @param {AnswerBubble} bubble
+ * @param {AnswerPartsSource} src
+ */
 export function drawAnswerParts(bubble, src) {
   drawTools(bubble, src);
   drawContinue(bubble, src);

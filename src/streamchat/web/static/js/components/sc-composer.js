@@ -9,9 +9,11 @@
 import { drawTray, Tray } from "../attachments.js";
 import { t } from "../i18n.js";
 
+/** @import { Abilities, FileInfo } from "../api.js" */
+
 export class ScComposer extends HTMLElement {
   connectedCallback() {
-    if (this.form) return;
+    if (/** @type {{form?: HTMLFormElement}} */ (this).form) return; // built already
     this.innerHTML = `
       <form class="composer">
         <ul class="att-list composer-files" hidden></ul>
@@ -32,17 +34,29 @@ export class ScComposer extends HTMLElement {
             <svg class="icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M9 18h6M10 21h4M12 3a6 6 0 0 0-3.5 10.9c.6.5 1 1.2 1 2.1h5c0-.9.4-1.6 1-2.1A6 6 0 0 0 12 3z"/></svg><span data-i18n="thinkingSwitch"></span></button>
         </div>
       </form>`;
+    /** @param {string} selector @returns {any} the element, which the template has */
     const $ = (selector) => this.querySelector(selector);
+    /** @type {HTMLFormElement} */
     this.form = $("form");
+    /** @type {HTMLTextAreaElement} */
     this.input = $("textarea");
+    /** @type {HTMLButtonElement} */
     this.sendButton = $(".send");
+    /** @type {HTMLButtonElement} */
     this.stopButton = $(".stop");
+    /** @type {HTMLInputElement} */
     this.fileInput = $(".attach-input");
+    /** @type {HTMLUListElement} */
     this.list = $(".composer-files");
+    /** @type {HTMLElement} */
     this.warning = $(".composer-warning");
+    /** @type {{web_search: HTMLButtonElement, thinking: HTMLButtonElement}} */
     this.switches = { web_search: $(".switch-web"), thinking: $(".switch-thinking") };
+    /** @type {Partial<Abilities> & {id?: string}} what the selected model offers */
     this.caps = { vision: false, web_search: false, thinking: null };
+    /** @type {Switches} the conversation's switches, and the user's clicks */
     this.values = {};
+    /** @type {Tray} */
     this.tray = new Tray();
     this.tray.addEventListener("change", () => this.drawFiles());
     this.form.addEventListener("submit", (event) => {
@@ -66,18 +80,18 @@ export class ScComposer extends HTMLElement {
     this.input.addEventListener("paste", (event) => {
       const files = [...(event.clipboardData?.files ?? [])];
       if (!files.length) return;
-      if (!event.clipboardData.getData("text/plain")) event.preventDefault(); // a screenshot: no text to paste
+      if (!/** @type {DataTransfer} */ (event.clipboardData).getData("text/plain")) event.preventDefault(); // a screenshot: no text to paste
       this.addFiles(files);
     });
     this.list.addEventListener("click", (event) => {
-      const remove = event.target.closest(".att-remove");
+      const remove = /** @type {HTMLElement | null} */ (/** @type {Element} */ (event.target).closest(".att-remove"));
       if (!remove) return;
       this.tray.remove(Number(remove.dataset.key));
       this.input.focus(); // the ✕ is gone: the focus goes back to the input, not <body>
     });
     for (const [name, button] of Object.entries(this.switches)) {
       button.addEventListener("click", () => {
-        this.values[name] = button.getAttribute("aria-pressed") !== "true";
+        this.values[/** @type {keyof Switches} */ (name)] = button.getAttribute("aria-pressed") !== "true";
         this.drawSwitches();
       });
     }
@@ -85,9 +99,13 @@ export class ScComposer extends HTMLElement {
     this.translate();
   }
 
+  // @ts-expect-error -- a method in place of HTMLElement's `translate` attribute (a boolean),
+  // which the page never uses; main.js and the language picker call it
   translate() {
-    for (const el of this.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-    const attach = this.querySelector(".attach");
+    /** @type {NodeListOf<HTMLElement>} */
+    const texts = this.querySelectorAll("[data-i18n]");
+    for (const el of texts) el.textContent = t(/** @type {string} */ (el.dataset.i18n));
+    const attach = /** @type {HTMLElement} */ (this.querySelector(".attach"));
     attach.setAttribute("aria-label", t("attach"));
     attach.title = t("attach");
     // no keyboard shortcuts to tell of on a touch screen
@@ -97,11 +115,16 @@ export class ScComposer extends HTMLElement {
     this.drawFiles();
   }
 
+  /** @param {FileList | File[] | null} files */
   addFiles(files) {
     if (files?.length) this.tray.add([...files]);
   }
 
-  /** What the selected model offers (capabilities.js) and the conversation's switches. */
+  /**
+   * What the selected model offers (capabilities.js) and the conversation's switches.
+   * @param {Partial<Abilities> & {id?: string}} caps
+   * @param {Switches} values
+   */
   offer(caps, values) {
     this.caps = caps;
     this.values = { ...values };
@@ -111,6 +134,7 @@ export class ScComposer extends HTMLElement {
 
   /** The switches to send: only those the model offers and the user (or the conversation) set. */
   get switchValues() {
+    /** @type {Switches} */
     const sent = {};
     if (this.caps.web_search && this.values.web_search !== undefined) sent.web_search = this.values.web_search;
     if (this.caps.thinking && this.values.thinking !== undefined) sent.thinking = this.values.thinking;
@@ -124,7 +148,7 @@ export class ScComposer extends HTMLElement {
     web.setAttribute("aria-pressed", String(Boolean(this.values.web_search)));
     // unset: the model's own default (Kimi's thinking models think unless told not to)
     thinking.setAttribute("aria-pressed", String(this.values.thinking ?? this.caps.thinking === "kimi"));
-    this.querySelector(".composer-switches").hidden = web.hidden && thinking.hidden;
+    /** @type {HTMLElement} */ (this.querySelector(".composer-switches")).hidden = web.hidden && thinking.hidden;
   }
 
   drawFiles() {
@@ -134,6 +158,7 @@ export class ScComposer extends HTMLElement {
     this.warn(warning);
   }
 
+  /** @param {string} text "": none */
   warn(text) {
     if (this.warning.textContent !== text) this.warning.textContent = text;
     this.warning.hidden = !text;
@@ -155,6 +180,7 @@ export class ScComposer extends HTMLElement {
   }
 
   /** Put back a question the server did not take, unless something new was typed meanwhile. */
+  /** @param {string} text @param {FileInfo[]} [files] */
   restore(text, files = []) {
     if (this.input.value.trim()) return;
     this.input.value = text;
@@ -162,7 +188,9 @@ export class ScComposer extends HTMLElement {
   }
 
   /** Streaming: show Stop instead of Send (the input stays usable). */
+  /** @param {boolean} value */
   set busy(value) {
+    /** @type {boolean | undefined} */
     this._busy = Boolean(value);
     const hadFocus = this.contains(document.activeElement);
     this.sendButton.hidden = this._busy;
@@ -170,6 +198,7 @@ export class ScComposer extends HTMLElement {
     if (hadFocus && document.activeElement === document.body) this.input.focus();
   }
 
+  /** @returns {boolean} */
   get busy() {
     return this._busy ?? false;
   }
@@ -179,8 +208,13 @@ export class ScComposer extends HTMLElement {
   }
 }
 
-/** Files dropped on `target` go to `take(files)`; `target` is marked data-dropping meanwhile. */
+/**
+ * Files dropped on `target` go to `take(files)`; `target` is marked data-dropping meanwhile.
+ * @param {Pick<HTMLElement, "addEventListener" | "dataset">} target
+ * @param {(files: FileList) => void} take
+ */
 export function dropZone(target, take) {
+  /** @param {DragEvent} event */
   const carriesFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes("Files");
   let depth = 0;
   target.addEventListener("dragenter", (event) => {
@@ -194,7 +228,7 @@ export function dropZone(target, take) {
   target.addEventListener("dragover", (event) => {
     if (!carriesFiles(event)) return;
     event.preventDefault();
-    event.dataTransfer.dropEffect = "copy";
+    /** @type {DataTransfer} */ (event.dataTransfer).dropEffect = "copy";
   });
   target.addEventListener("drop", (event) => {
     if (!carriesFiles(event)) return;
@@ -202,8 +236,9 @@ export function dropZone(target, take) {
     event.stopPropagation();
     depth = 0;
     delete target.dataset.dropping;
-    take(event.dataTransfer.files);
+    take(/** @type {DataTransfer} */ (event.dataTransfer).files);
   });
 }
 
+// @ts-expect-error -- its translate() (see there) is not HTMLElement's boolean attribute
 customElements.define("sc-composer", ScComposer);

@@ -8,7 +8,14 @@ import { copyText } from "../clipboard.js";
 import { errorText } from "../feedback.js";
 import { t } from "../i18n.js";
 
+/** @import { ScMessage } from "./sc-message.js" */
+
+/**
+ * Methods of ScMessage (declared on it in tools/js/types/page.d.ts)
+ * @satisfies {ThisType<ScMessage> & Pick<ScMessage, "drawReconnecting" | "drawEnd" | "countDown" | "startEdit" | "onClick">}
+ */
 export const actions = {
+  /** @param {AnswerSource} src */
   drawReconnecting(src) {
     const box = this.els["msg-error"];
     if (src.reconnecting) {
@@ -22,6 +29,7 @@ export const actions = {
     }
   },
 
+  /** @param {AnswerSource} src @param {boolean} [countdown] a Retry-After counts down */
   drawEnd(src, countdown = true) {
     const badge = this.els["status-badge"];
     badge.hidden = !(src.status === "stopped" || src.status === "incomplete");
@@ -42,11 +50,13 @@ export const actions = {
     this.els.resend.hidden = !unsent || !src.error.retryable;
     this.els["edit-resend"].hidden = !unsent;
     // a live error's Retry-After: the button waits, counting down (a stored one has long passed)
-    if (countdown && src.error.retryable && src.error.retry_after > 0 && this.run) {
-      this.countDown(again, t(unsent ? "resend" : "retry"), src.error.retry_after);
+    // (retry_after null or undefined: not > 0)
+    if (countdown && src.error.retryable && /** @type {number} */ (src.error.retry_after) > 0 && this.run) {
+      this.countDown(again, t(unsent ? "resend" : "retry"), /** @type {number} */ (src.error.retry_after));
     }
   },
 
+  /** @param {HTMLButtonElement} target @param {string} label @param {number} seconds */
   countDown(target, label, seconds) {
     clearInterval(this.countdown);
     const until = performance.now() + seconds * 1000;
@@ -60,6 +70,7 @@ export const actions = {
     this.countdown = setInterval(tick, 250);
   },
 
+  /** @this {ScMessage} @param {string} [text] */
   startEdit(text = this.text) {
     if (this.querySelector(".edit-box")) return;
     const box = document.createElement("form");
@@ -106,8 +117,9 @@ export const actions = {
     });
   },
 
+  /** @param {MouseEvent} event */
   onClick(event) {
-    const target = event.target.closest("button");
+    const target = /** @type {Element} */ (event.target).closest("button");
     if (!target || !this.contains(target)) return;
     if (target.classList.contains("code-copy")) {
       const code = target.closest(".code-block")?.querySelector("code");
@@ -132,6 +144,7 @@ export const actions = {
 
 const MIN_RATE_SECONDS = 0.25; // a rate over less time is a burst's, not the model's speed
 
+/** @param {AnswerSource} src @returns {string} */
 function stats(src) {
   const parts = [];
   const usage = src.usage;
@@ -140,7 +153,7 @@ function stats(src) {
     const key = usage.estimated ? "tokensEstimated" : "tokens";
     parts.push(t(key, { count: usage.completion_tokens }));
   }
-  const done = src.done || {};
+  const done = /** @type {Partial<import("../runs.js").Done>} */ (src.done || {});
   if (done.ttft_ms != null) parts.push(t("ttft", { ms: Math.round(done.ttft_ms) }));
   if (usage?.completion_tokens && done.total_ms != null && done.ttft_ms != null) {
     const seconds = (done.total_ms - done.ttft_ms) / 1000;
@@ -149,6 +162,11 @@ function stats(src) {
   return parts.join(" · ");
 }
 
+/**
+ * @param {string} className
+ * @param {string} label
+ * @param {"button" | "submit"} [type]
+ */
 function button(className, label, type = "button") {
   const el = document.createElement("button");
   el.type = type;
@@ -157,6 +175,7 @@ function button(className, label, type = "button") {
   return el;
 }
 
+/** @param {HTMLElement} target @param {Promise<boolean>} copying */
 async function flash(target, copying) {
   const ok = await copying;
   if (!ok) return;

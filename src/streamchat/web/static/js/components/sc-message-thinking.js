@@ -7,8 +7,15 @@ import { t } from "../i18n.js";
 
 const WAIT_SHOWN = 3; // seconds of waiting before the wait shows how long it has lasted
 
+/** @import { ScMessage } from "./sc-message.js" */
+
+/**
+ * Methods of ScMessage (declared on it in tools/js/types/page.d.ts)
+ * @satisfies {ThisType<ScMessage> & Pick<ScMessage, "drawWaiting" | "drawReasoning">}
+ */
 export const thinking = {
   /** Before the first token: a visible wait, with the time it has lasted once past WAIT_SHOWN. */
+  /** @param {AnswerSource} src */
   drawWaiting(src) {
     const waiting = !src.finished && !src.text && !src.reasoning && !src.reconnecting;
     const box = this.els["msg-wait"];
@@ -31,6 +38,7 @@ export const thinking = {
     }, 1000);
   },
 
+  /** @param {AnswerSource} src */
   drawReasoning(src) {
     const details = this.els.thinking;
     if (!src.reasoning) {

@@ -50,28 +50,37 @@ const USER = `
     <button type="button" class="link-btn edit" data-i18n="edit"></button>
   </span></div>`;
 
+/** @import { Message } from "../api.js" */
+/** @import { Run } from "../runs.js" */
+/** @import { Slicer } from "../slices.js" */
+
+/** Its fields and the methods of the modules above: tools/js/types/page.d.ts. */
 export class ScMessage extends HTMLElement {
-  /** Build the bubble for `role` ("user" or "assistant"); call once, after createElement. */
+  /**
+   * Build the bubble for `role` ("user" or "assistant"); call once, after createElement.
+   * @param {"user" | "assistant"} role
+   * @returns {this}
+   */
   setup(role) {
     this.kind = role;
     this.className = `msg msg-${role}`;
     this.setAttribute("role", "article");
     this.innerHTML = role === "user" ? USER : ASSISTANT; // static templates, no data
-    this.labels = [...this.querySelectorAll("[data-i18n]")]; // the body is empty now
-    for (const el of this.labels) el.textContent = t(el.dataset.i18n);
-    this.body = this.querySelector(".msg-body");
+    this.labels = [.../** @type {NodeListOf<HTMLElement>} */ (this.querySelectorAll("[data-i18n]"))]; // the body is empty now
+    for (const el of this.labels) el.textContent = t(/** @type {string} */ (el.dataset.i18n));
+    this.body = /** @type {HTMLElement} */ (this.querySelector(".msg-body"));
     // looked up once: a querySelector for what follows the body would walk the whole answer
-    this.els = {};
+    this.els = /** @type {BubbleParts} */ ({});
     const parts = ["msg-wait", "wait-text", "thinking-text", "msg-model", "thinking", "thinking-label", "msg-error", "err-text", "retry", "resend", "edit-resend", "status-badge", "stats", "versions", "version-prev", "version-count", "version-next", "unsent-badge"];
-    for (const name of parts) {
-      this.els[name] = this.querySelector(`.${name}`);
+    for (const name of /** @type {(keyof BubbleParts & string)[]} */ (parts)) {
+      this.els[name] = /** @type {any} */ (this.querySelector(`.${name}`)); // each part's own element type
     }
     this.addEventListener("click", (event) => this.onClick(event));
     if (role === "assistant") {
       this.stream = new MarkdownStream(this.body);
       this.thinkingText = document.createTextNode("");
-      this.querySelector(".thinking-text").append(this.thinkingText);
-      this.onChange = (event) => this.changed(event.detail);
+      /** @type {Element} */ (this.querySelector(".thinking-text")).append(this.thinkingText);
+      this.onChange = (/** @type {Event} */ event) => this.changed(/** @type {CustomEvent<string>} */ (event).detail);
     }
     this.messageId = null;
     this.siblingIds = [];
@@ -81,7 +90,7 @@ export class ScMessage extends HTMLElement {
 
   /** The language changed: redraw every label in place (the body and the scroll stay). */
   retranslate() {
-    for (const el of this.labels) el.textContent = t(el.dataset.i18n);
+    for (const el of this.labels) el.textContent = t(/** @type {string} */ (el.dataset.i18n));
     for (const el of this.body.querySelectorAll(".code-copy")) el.textContent = t("copy");
     this.drawVersions();
     if (this.kind !== "assistant" || !this.source) return;
@@ -97,6 +106,7 @@ export class ScMessage extends HTMLElement {
 
   // -- questions ------------------------------------------------------------------------------
 
+  /** @param {string} text @param {Message | null} [message] the stored question */
   showUser(text, message = null) {
     this.text = text;
     this.body.textContent = text;
@@ -116,6 +126,7 @@ export class ScMessage extends HTMLElement {
   // -- answers --------------------------------------------------------------------------------
 
   /** Follow a live Run: draw what it already holds at once, then once per frame as it changes. */
+  /** @param {Run} run */
   bindRun(run) {
     this.unbind();
     this.run = run;
@@ -134,6 +145,8 @@ export class ScMessage extends HTMLElement {
   /**
    * Draw a stored message (GET /api/conversations/{id}). With a `slicer`, the body is rendered
    * by the slicer's jobs (from its end, a chunk at a time) and everything else at once.
+   * @param {Message} message
+   * @param {Slicer | null} [slicer]
    */
   showStored(message, slicer = null) {
     this.unbind();
@@ -156,7 +169,7 @@ export class ScMessage extends HTMLElement {
       const job = this.stream.stored(this.source.text);
       this.drawn.text = this.source.text.length;
       this.drawn.stored = true;
-      slicer.add((deadline) => {
+      slicer.add((/** @type {number} */ deadline) => {
         const done = job(deadline);
         this.dispatchEvent(new CustomEvent("sc-rendered", { bubbles: true }));
         return done;
@@ -175,9 +188,10 @@ export class ScMessage extends HTMLElement {
     this.thinkingText.data = "";
   }
 
+  /** @param {string} type what the Run's "change" said */
   changed(type) {
     if (type === "replace") this.resetDrawn();
-    if (type === "id") this.messageId = this.run.id;
+    if (type === "id") this.messageId = /** @type {Run} */ (this.run).id;
     this.schedule();
   }
 
@@ -224,6 +238,7 @@ export class ScMessage extends HTMLElement {
 
 Object.assign(ScMessage.prototype, versions, thinking, actions);
 
+/** @param {DOMStringMap} dataset @param {string} key @param {string} value */
 function setIfChanged(dataset, key, value) {
   if (dataset[key] !== value) dataset[key] = value;
 }

@@ -5,9 +5,17 @@
 import { t } from "../i18n.js";
 import { fillModelSelect } from "../models.js";
 
+/** @import { Conversation } from "../api.js" */
+/** @import { Catalog } from "../models.js" */
+
+/**
+ * @typedef {HTMLFormControlsCollection & {model: HTMLSelectElement, system_prompt: HTMLTextAreaElement,
+ *   temperature: HTMLInputElement}} SettingsFields
+ */
+
 export class ScSettings extends HTMLElement {
   connectedCallback() {
-    if (this.dialog) return;
+    if (/** @type {{dialog?: HTMLDialogElement}} */ (this).dialog) return; // built already
     this.innerHTML = `
       <dialog class="settings" aria-labelledby="settings-title">
         <form method="dialog" class="settings-form">
@@ -28,35 +36,44 @@ export class ScSettings extends HTMLElement {
           </div>
         </form>
       </dialog>`;
-    this.dialog = this.querySelector("dialog");
-    this.form = this.querySelector("form");
+    /** @type {HTMLDialogElement} */
+    this.dialog = /** @type {HTMLDialogElement} */ (this.querySelector("dialog"));
+    /** @type {HTMLFormElement} */
+    this.form = /** @type {HTMLFormElement} */ (this.querySelector("form"));
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.save();
     });
-    this.querySelector(".cancel").addEventListener("click", () => this.dialog.close());
+    /** @type {HTMLElement} */ (this.querySelector(".cancel")).addEventListener("click", () => this.dialog.close());
     for (const [selector, format] of [[".export-md", "markdown"], [".export-json", "json"]]) {
-      this.querySelector(selector).addEventListener("click", () => {
+      /** @type {HTMLElement} */ (this.querySelector(selector)).addEventListener("click", () => {
         this.dispatchEvent(new CustomEvent("sc-export", { bubbles: true, detail: { format } }));
       });
     }
   }
 
-  /** Open with the conversation's current values; `canExport` when it exists on the server. */
+  /**
+   * Open with the conversation's current values; `canExport` when it exists on the server.
+   * @param {Pick<Conversation, "model" | "system_prompt" | "params">} conversation
+   * @param {Catalog} catalog
+   * @param {boolean} canExport
+   */
   open({ model, system_prompt, params }, catalog, canExport) {
-    for (const el of this.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-    const form = this.form.elements;
+    /** @type {NodeListOf<HTMLElement>} */
+    const texts = this.querySelectorAll("[data-i18n]");
+    for (const el of texts) el.textContent = t(/** @type {string} */ (el.dataset.i18n));
+    const form = /** @type {SettingsFields} */ (this.form.elements);
     fillModelSelect(form.model, catalog, model);
     form.system_prompt.value = system_prompt || "";
-    form.temperature.value = params?.temperature ?? "";
+    form.temperature.value = /** @type {string} */ (params?.temperature ?? ""); // a number shows as its text
     form.temperature.placeholder = t("temperatureDefault");
-    this.querySelector(".settings-export").hidden = !canExport;
+    /** @type {HTMLElement} */ (this.querySelector(".settings-export")).hidden = !canExport;
     this.showError("");
     this.dialog.showModal();
   }
 
   save() {
-    const form = this.form.elements;
+    const form = /** @type {SettingsFields} */ (this.form.elements);
     const raw = form.temperature.value.trim();
     const temperature = raw === "" ? null : Number(raw);
     if (temperature !== null && !(temperature >= 0 && temperature <= 2)) {
@@ -71,8 +88,9 @@ export class ScSettings extends HTMLElement {
     );
   }
 
+  /** @param {string} message "": none */
   showError(message) {
-    const box = this.querySelector(".settings-error");
+    const box = /** @type {HTMLElement} */ (this.querySelector(".settings-error"));
     box.hidden = !message;
     box.textContent = message;
   }

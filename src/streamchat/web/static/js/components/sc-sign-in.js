@@ -5,7 +5,7 @@ import { translate } from "../i18n.js";
 
 export class ScSignIn extends HTMLElement {
   connectedCallback() {
-    if (this.dialog) return;
+    if (/** @type {{dialog?: HTMLDialogElement}} */ (this).dialog) return; // built already
     this.innerHTML = `
       <dialog class="sign-in" aria-labelledby="sign-in-title">
         <form class="sign-in-form">
@@ -19,11 +19,14 @@ export class ScSignIn extends HTMLElement {
           </div>
         </form>
       </dialog>`;
-    this.dialog = this.querySelector("dialog");
-    this.input = this.querySelector("input");
-    this.submit = this.querySelector(".sign-in-submit");
+    /** @type {HTMLDialogElement} */
+    this.dialog = /** @type {HTMLDialogElement} */ (this.querySelector("dialog"));
+    /** @type {HTMLInputElement} */
+    this.input = /** @type {HTMLInputElement} */ (this.querySelector("input"));
+    /** @type {HTMLButtonElement} */
+    this.submit = /** @type {HTMLButtonElement} */ (this.querySelector(".sign-in-submit"));
     this.dialog.addEventListener("cancel", (event) => event.preventDefault());
-    this.querySelector("form").addEventListener("submit", (event) => {
+    /** @type {HTMLFormElement} */ (this.querySelector("form")).addEventListener("submit", (event) => {
       event.preventDefault();
       const token = this.input.value.trim();
       if (!token || this.submit.disabled) return;
@@ -39,12 +42,14 @@ export class ScSignIn extends HTMLElement {
     this.input.focus();
   }
 
+  /** @param {boolean} on */
   busy(on) {
     this.submit.disabled = on;
   }
 
+  /** @param {string} message "": none */
   showError(message) {
-    const box = this.querySelector(".sign-in-error");
+    const box = /** @type {HTMLElement} */ (this.querySelector(".sign-in-error"));
     box.hidden = !message;
     box.textContent = message;
     if (message) this.input.select();
