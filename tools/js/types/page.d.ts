@@ -70,7 +70,7 @@ declare module "./static/js/runs.js" {
   /** run-stream.js: reading the events to the end */
   interface Run {
     start(open: (signal: AbortSignal) => Promise<Response>): Promise<Run>;
-    attach(id: string, after?: number, prefill?: { text?: string; reasoning?: string } | null): Promise<Run>;
+    attach(id: string, after?: number, prefill?: { text?: string; reasoning?: string; reasoningMs?: number | null } | null): Promise<Run>;
     follow(response: Response | null): Promise<Run>;
     reopen(attempt: number): Promise<Response | null>;
     read(response: Response): Promise<void>;

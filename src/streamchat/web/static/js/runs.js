@@ -131,7 +131,10 @@ export class Run extends EventTarget {
     this.emit(event.type);
   }
 
-  /** How long it thought, as the server timed and stores it (replayed events cannot be timed). */
+  /**
+   * How long it thought, as the server timed and stores it (replayed events cannot be timed).
+   * @param {number | null | undefined} ms
+   */
   thought(ms) {
     if (ms != null) [this.reasoningMs, this.timed] = [ms, true];
   }
