@@ -9,6 +9,7 @@ import type { ScComposer } from "./static/js/components/sc-composer.js";
 import type { ScMessage } from "./static/js/components/sc-message.js";
 import type { ScSettings } from "./static/js/components/sc-settings.js";
 import type { ScSignIn } from "./static/js/components/sc-sign-in.js";
+import type { ScSidebar } from "./static/js/components/sc-sidebar.js";
 
 declare global {
   interface HTMLElementTagNameMap {
@@ -16,6 +17,7 @@ declare global {
     "sc-message": ScMessage;
     "sc-settings": ScSettings;
     "sc-sign-in": ScSignIn;
+    "sc-sidebar": ScSidebar;
   }
 
   /** The switches a question is sent with (only those the model offers and someone set). */
@@ -61,6 +63,8 @@ declare global {
   var streamchatProbe:
     | { arrival(event: StreamEvent): void; rendered(lastId: number, ms: number, chars: number): void }
     | undefined;
+  /** main.js: the page's controller, for the tests and the benchmark */
+  var streamchatApp: import("./static/js/app.js").App | undefined;
 }
 
 // The methods a class takes from another module with Object.assign(X.prototype, methods), as
@@ -70,7 +74,7 @@ declare module "./static/js/runs.js" {
   /** run-stream.js: reading the events to the end */
   interface Run {
     start(open: (signal: AbortSignal) => Promise<Response>): Promise<Run>;
-    attach(id: string, after?: number, prefill?: { text?: string; reasoning?: string; reasoningMs?: number | null } | null): Promise<Run>;
+    attach(id: string, after?: number, prefill?: { text?: string; reasoning?: string | null; reasoningMs?: number | null } | null): Promise<Run>;
     follow(response: Response | null): Promise<Run>;
     reopen(attempt: number): Promise<Response | null>;
     read(response: Response): Promise<void>;
@@ -104,6 +108,9 @@ declare global {
     reasoningMs: number | null;
     // a Run's, never set here
     stopping?: undefined;
+    origin?: undefined;
+    // kimi.js: the tool chips replayed (or a refused Continue's)
+    tools?: import("./static/js/tools.js").ToolCall[];
     reconnecting?: undefined;
     lastId?: undefined;
     startedAt?: undefined;
@@ -171,5 +178,110 @@ declare module "./static/js/components/sc-message.js" {
     countDown(target: HTMLButtonElement, label: string, seconds: number): void;
     startEdit(text?: string): void;
     onClick(event: MouseEvent): void;
+  }
+}
+
+declare module "./static/js/runs.js" {
+  interface Run {
+    /** app.js: the view the run was started from (none for a re-attached or continued-into run) */
+    view?: AppView;
+  }
+}
+
+declare global {
+  /** app.js: the chat shown, and the run started from it */
+  interface AppView {
+    run: import("./static/js/runs.js").Run | null;
+  }
+
+  /** app.js: the settings of a new chat, before it has a conversation */
+  interface Draft {
+    model: string | null;
+    system_prompt: string;
+    params: import("./static/js/api.js").Params;
+  }
+}
+
+declare module "./static/js/app.js" {
+  interface App {
+    // set once the catalog is read (start), then by setModel
+    model: string;
+    // kimi.js: whose switches the composer shows (a conversation's id, null for a new chat)
+    switchKey: string | null | undefined;
+    // routes.js
+    route(): Promise<void> | void;
+    newChat(): void;
+    showNew(): void;
+    open(id: string): Promise<void>;
+    renderThread(messages: import("./static/js/api.js").Message[]): void;
+    runFor(message: import("./static/js/api.js").Message): import("./static/js/runs.js").Run;
+    navOpen(open: boolean): void;
+    updateView(): void;
+    showVersion(id: string, step: number): Promise<void>;
+    refreshVersions(): Promise<void>;
+    adopt(conversation: import("./static/js/api.js").Conversation): void;
+    // conversations.js
+    refreshList(): Promise<void>;
+    loadMore(): Promise<void>;
+    rename(id: string, title: string): Promise<void>;
+    awaitTitle(id: string): Promise<void>;
+    remove(id: string): Promise<void>;
+    // settings.js
+    setModel(id: string): void;
+    chooseModel(id: string): Promise<void>;
+    openSettings(): void;
+    saveSettings(values: HTMLElementEventMap["sc-save-settings"]["detail"]): Promise<void>;
+    exportAs(format: "markdown" | "json"): Promise<void>;
+    retranslate(): void;
+    // search.js
+    openResult(result: HTMLElementEventMap["sc-open-result"]["detail"]): Promise<void>;
+    // kimi.js
+    loadCapabilities(): Promise<void>;
+    offerFor(model: string): void;
+    questionFiles(question: ScMessage, origin: import("./static/js/runs.js").Origin, from: ScMessage | null): void;
+    loadExtras(messages: import("./static/js/api.js").Message[]): Promise<void>;
+    replayTools(bubble: ScMessage): Promise<void>;
+    continueAnswer(answer: ScMessage): void;
+  }
+}
+
+declare module "./static/js/components/sc-sidebar.js" {
+  interface ScSidebar {
+    // the list (set by connectedCallback, then by show)
+    list: HTMLUListElement;
+    items: import("./static/js/api.js").Conversation[];
+    streaming: Set<string>;
+    currentId: string | null;
+    /** show()'s arguments, kept while a title is being edited */
+    deferred: [import("./static/js/api.js").Conversation[], boolean] | null | undefined;
+    hasMore: boolean;
+    // sc-sidebar-rows.js
+    setupRows(): void;
+    onClick(event: MouseEvent): void;
+    onKey(event: KeyboardEvent): void;
+    startRename(li: HTMLElement): void;
+    // sc-sidebar-search.js (its state set by setupSearch)
+    searchInput: HTMLInputElement;
+    searchList: HTMLUListElement;
+    searchStatus: HTMLElement;
+    searchMore: HTMLButtonElement;
+    hits: import("./static/js/api.js").SearchResult[];
+    active: number;
+    searching: boolean;
+    searchTimer: number | undefined;
+    searchQuery: string;
+    searchError: unknown;
+    searchAbort: AbortController | undefined;
+    searchHasMore: boolean;
+    setupSearch(): void;
+    translateSearch(): void;
+    runSearch(): Promise<void>;
+    moreHits(): Promise<void>;
+    showHits(hits: import("./static/js/api.js").SearchResult[], q: string, active?: number): void;
+    hitEntry(hit: import("./static/js/api.js").SearchResult, index: number): HTMLLIElement;
+    markActive(): void;
+    onSearchKey(event: KeyboardEvent): void;
+    openHit(index: number): void;
+    endSearch(): void;
   }
 }

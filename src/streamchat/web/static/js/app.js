@@ -26,25 +26,39 @@ import { kimi } from "./kimi.js";
 import { settings } from "./settings.js";
 import { Follower } from "./scroller.js";
 import { ensureSession } from "./session.js";
+/** @import { Conversation, ErrorBody, FileInfo } from "./api.js" */
+/** @import { Asked } from "./branches.js" */
+/** @import { Origin } from "./runs.js" */
+/** @import { ScMessage } from "./components/sc-message.js" */
 import "./components/sc-composer.js";
 import "./components/sc-settings.js";
 import "./components/sc-sidebar.js";
 
 export class App {
   constructor() {
+    /** @param {string} selector @returns {any} the element, which the page's markup has */
     const $ = (selector) => document.querySelector(selector);
     this.thread = new Thread($("#thread"));
+    /** @type {HTMLElementTagNameMap["sc-sidebar"]} */
     this.sidebar = $("#conversations");
+    /** @type {HTMLElementTagNameMap["sc-composer"]} */
     this.composer = $("#composer");
+    /** @type {HTMLElementTagNameMap["sc-settings"]} */
     this.settings = $("#settings");
+    /** @type {HTMLSelectElement} */
     this.modelSelect = $("#model");
     this.follower = new Follower($("#messages"), $("#jump"));
     this.runs = new RunRegistry();
     this.catalog = new Catalog();
+    /** @type {Conversation | null} */
     this.conversation = null; // the shown conversation (without messages), null for a new chat
+    /** @type {Draft} */
     this.draft = { model: null, system_prompt: "", params: {} }; // settings of a new chat
+    /** @type {AppView} */
     this.view = { run: null }; // the chat shown, and the run started from it
+    /** @type {WeakMap<Run, Asked>} */
     this.asked = new WeakMap(); // run -> the bubbles of its action: {question, answer, taken}
+    /** @type {Conversation[]} */
     this.list = [];
     this.opening = 0;
   }
@@ -54,7 +68,7 @@ export class App {
     await ensureSession();
     try {
       this.catalog = new Catalog(await api.models());
-    } catch (error) {
+    } catch (/** @type {any} */ error) {
       toast(errorText(error));
     }
     await this.loadCapabilities();
@@ -66,7 +80,12 @@ export class App {
   }
 
   listen() {
-    const on = (target, type, handler) => target.addEventListener(type, handler);
+    /**
+     * @template {keyof HTMLElementEventMap} K
+     * @param {EventTarget | null} target @param {K} type
+     * @param {(event: HTMLElementEventMap[K] & {target: any}) => void} handler (`target`: the bubble or element the event came from)
+     */
+    const on = (target, type, handler) => /** @type {EventTarget} */ (target).addEventListener(type, /** @type {EventListener} */ (handler));
     on(this.composer, "sc-send", (e) => this.send(e.detail.text, e.detail.files));
     on(this.composer, "sc-stop", () => this.stop());
     const thread = this.thread.el;
@@ -100,7 +119,7 @@ export class App {
     on(document, "keydown", (e) => {
       if (e.key === "Escape" && document.body.classList.contains("nav-open")) {
         this.navOpen(false);
-        document.querySelector("#menu").focus();
+        /** @type {HTMLElement} */ (document.querySelector("#menu")).focus();
       }
     });
   }
@@ -114,6 +133,7 @@ export class App {
     return this.conversation ? this.runs.forConversation(this.conversation.id) : null;
   }
 
+  /** @param {string} text @param {FileInfo[]} [files] */
   async send(text, files = []) {
     await this.afterStop();
     let conversationId = this.conversation?.id ?? null;
@@ -132,31 +152,41 @@ export class App {
     this.begin({ kind: "chat", message: text, conversationId, parentId: this.thread.lastAnswerId(), files });
   }
 
-  /** A new version of this answer (Regenerate on any answer, Retry on a stored error). */
+  /**
+   * A new version of this answer (Regenerate on any answer, Retry on a stored error).
+   * @param {ScMessage} answer
+   */
   regenerate(answer) {
     if (!answer.messageId || !this.conversation || this.activeRun()) return;
     this.begin({ kind: "regenerate", answerId: answer.messageId, conversationId: this.conversation.id }, answer);
   }
 
-  /** A new version of this question; for one never stored, the same request with the new text. */
+  /**
+   * A new version of this question; for one never stored, the same request with the new text.
+   * @param {ScMessage} question @param {string} text
+   */
   edit(question, text) {
     if (this.activeRun()) question.startEdit(text); // an answer started meanwhile: keep the text
     else if (question.unsent) {
-      const origin = question.nextElementSibling?.source?.origin;
+      const origin = /** @type {ScMessage | null} */ (question.nextElementSibling)?.source?.origin;
       if (origin) this.begin({ ...origin, message: text }, question);
     } else if (question.messageId && this.conversation) {
-      const origin = { kind: "edit", message: text, questionId: question.messageId };
+      const origin = /** @type {const} */ ({ kind: "edit", message: text, questionId: question.messageId });
       this.begin({ ...origin, conversationId: this.conversation.id }, question);
     }
   }
 
-  /** Resend a question the server never stored, exactly as it was asked (the same parent). */
+  /**
+   * Resend a question the server never stored, exactly as it was asked (the same parent).
+   * @param {ScMessage} answer
+   */
   resend(answer) {
-    const question = answer.previousElementSibling;
+    const question = /** @type {ScMessage | null} */ (answer.previousElementSibling);
     if (this.activeRun() || !question?.unsent || !answer.source?.origin) return;
     this.begin(answer.source.origin, question);
   }
 
+  /** @param {ScMessage} answer @param {ErrorBody | null | undefined} error */
   retry(answer, error) {
     if (this.activeRun() || !answer.messageId) return;
     if (error?.code === "connection_lost" && this.conversation) {
@@ -168,10 +198,13 @@ export class App {
     }
   }
 
-  /** Start `origin`, shown in place of `from` and what follows it (put back when refused). */
+  /**
+   * Start `origin`, shown in place of `from` and what follows it (put back when refused).
+   * @param {Origin} origin @param {ScMessage | null} [from]
+   */
   begin(origin, from = null) {
     const taken = from ? this.thread.cut(from) : [];
-    const question = origin.kind === "regenerate" ? null : this.thread.addQuestion(origin.message);
+    const question = origin.kind === "regenerate" ? null : this.thread.addQuestion(/** @type {string} */ (origin.message));
     if (question) this.questionFiles(question, origin, from);
     const run = this.track(new Run({ conversationId: origin.conversationId, origin }));
     run.view = this.view;
@@ -184,27 +217,30 @@ export class App {
     run.start((signal) => ask(origin, this.model, signal, this.composer.switchValues));
   }
 
+  /** @param {Run} run @returns {Run} */
   track(run) {
     this.runs.add(run);
-    run.addEventListener("change", (event) => this.onRun(run, event.detail));
+    run.addEventListener("change", (event) => this.onRun(run, /** @type {CustomEvent<string>} */ (event).detail));
     return run;
   }
 
+  /** @param {Run} run @param {string} type */
   onRun(run, type) {
     const own = run.view === this.view && this.asked.has(run);
     if (type === "meta") {
-      this.sidebar.setStreaming(run.conversationId, true);
+      this.sidebar.setStreaming(/** @type {string} */ (run.conversationId), true); // a `meta` names it
       if (own && !this.conversation) {
-        const title = run.origin.message.split(/\s+/).filter(Boolean).join(" ").slice(0, 80);
-        this.adopt({ id: run.conversationId, title, model: run.model, system_prompt: null, params: {} });
+        const title = /** @type {string} */ (run.origin.message).split(/\s+/).filter(Boolean).join(" ").slice(0, 80);
+        // a `meta` gave the run its conversation and model
+        this.adopt({ id: /** @type {string} */ (run.conversationId), title, model: /** @type {string | null} */ (run.model), system_prompt: null, params: {} });
       }
-      if (own) this.thread.named(run, this.asked.get(run));
+      if (own) this.thread.named(run, /** @type {Asked} */ (this.asked.get(run)));
       this.updateView();
       this.refreshList();
     } else if (type === "stopping") {
       this.updateView();
     } else if (type === "end") {
-      if (run.done?.title_pending) this.awaitTitle(run.conversationId);
+      if (run.done?.title_pending) this.awaitTitle(/** @type {string} */ (run.conversationId));
       if (run.conversationId) this.sidebar.setStreaming(run.conversationId, false);
       const shown = own || (this.conversation && run.conversationId === this.conversation.id);
       if (own && run.refused) this.refused(run);
@@ -223,12 +259,13 @@ export class App {
    * streaming in this conversation, perhaps from another tab) and a refused Regenerate leave the
    * screen as it was; a refused question stays, "not sent", with Resend and Edit & resend.
    */
+  /** @param {Run} run */
   refused(run) {
-    const { question, answer, taken } = this.asked.get(run);
-    const { code, retry_after: wait } = run.error;
+    const { question, answer, taken } = /** @type {Asked} */ (this.asked.get(run));
+    const { code, retry_after: wait } = /** @type {ErrorBody} */ (run.error);
     const message = errorText(run.error);
     if (code !== "conflict" && run.origin.kind !== "regenerate") {
-      question.markUnsent();
+      /** @type {ScMessage} */ (question).markUnsent(); // there is one: not a Regenerate
       answer.markUnsent();
       announce(t("answerFailed", { message }));
       return;
@@ -237,7 +274,7 @@ export class App {
     toast(code === "conflict" ? t("conflict") : wait ? t("refusedWait", { message, seconds: wait }) : message);
     if (code !== "conflict") return;
     if (run.origin.kind === "edit") taken[0]?.startEdit(run.origin.message);
-    else if (run.origin.kind === "chat") this.composer.restore(run.origin.message, run.origin.files);
+    else if (run.origin.kind === "chat") this.composer.restore(/** @type {string} */ (run.origin.message), run.origin.files);
   }
 
   stop() {

@@ -3,10 +3,16 @@
 
 import { api } from "./api.js";
 import { guard } from "./feedback.js";
+/** @import { App } from "./app.js" */
+/** @import { ConversationList } from "./api.js" */
 
 const PAGE = 50;
 const MAX_PAGE = 200; // the most GET /api/conversations gives at once
 
+/**
+ * Methods of App (app.js).
+ * @satisfies {ThisType<App> & Pick<App, "refreshList" | "loadMore" | "rename" | "awaitTitle" | "remove">}
+ */
 export const conversations = {
   /** Read the list again, as far as it was loaded (Load more is not undone by an answer). */
   async refreshList() {
@@ -15,6 +21,7 @@ export const conversations = {
     const list = [];
     let more;
     do {
+      /** @type {ConversationList | null} */
       const page = await guard(api.conversations(Math.min(MAX_PAGE, want - list.length), list.length));
       if (!page) return;
       list.push(...page.conversations);

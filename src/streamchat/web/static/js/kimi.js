@@ -12,10 +12,18 @@ import { errorText, toast } from "./feedback.js";
 import { Run } from "./runs.js";
 import { readEvents } from "./sse.js";
 import { drawTools, mergeTool } from "./tools.js";
+/** @import { App } from "./app.js" */
+/** @import { Conversation, Message, Usage } from "./api.js" */
+/** @import { ToolCall } from "./tools.js" */
 
+/** @type {(keyof Switches)[]} */
 const SWITCHES = ["web_search", "thinking"];
 const TOOL_REPLAY_MS = 30_000; // a stored answer's tool events are looked for this long at most
 
+/**
+ * Methods of App (app.js).
+ * @satisfies {ThisType<App> & Pick<App, "loadCapabilities" | "offerFor" | "questionFiles" | "loadExtras" | "replayTools" | "continueAnswer">}
+ */
 export const kimi = {
   async loadCapabilities() {
     try {
@@ -24,7 +32,7 @@ export const kimi = {
       // an older server, or none: nothing is offered, and the server checks everything anyway
     }
     // files dropped anywhere on the thread go to the composer, as on the composer itself
-    dropZone(document.querySelector("#messages"), (files) => this.composer.addFiles(files));
+    dropZone(/** @type {HTMLElement} */ (document.querySelector("#messages")), (files) => this.composer.addFiles(files));
   },
 
   /** The selected model changed (or the conversation shown): what the composer offers. */
@@ -54,10 +62,11 @@ export const kimi = {
     const found = await api.attachments(id).catch(() => null);
     if (view !== this.view) return;
     for (const bubble of this.thread.bubbles) {
-      const files = found?.attachments?.[bubble.messageId];
+      const files = found?.attachments?.[/** @type {string} */ (bubble.messageId)]; // none for a question never stored
       if (bubble.kind === "user" && files) showFiles(bubble, files);
     }
-    if (this.conversation.params?.web_search === undefined) return; // never searched here
+    // the same view: the same conversation
+    if (/** @type {Conversation} */ (this.conversation).params?.web_search === undefined) return; // never searched here
     for (const bubble of this.thread.bubbles) {
       if (bubble.kind === "assistant" && bubble.messageId) this.replayTools(bubble);
     }
@@ -71,9 +80,10 @@ export const kimi = {
   async replayTools(bubble) {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), TOOL_REPLAY_MS);
+    /** @type {ToolCall[]} */
     const tools = [];
     try {
-      const response = await api.events(bubble.messageId, 0, abort.signal);
+      const response = await api.events(/** @type {string} */ (bubble.messageId), 0, abort.signal);
       if (response.status !== 200) return;
       for await (const event of readEvents(response, { signal: abort.signal })) {
         if (event.type === "tool") mergeTool(tools, event.data);
@@ -109,13 +119,13 @@ export const kimi = {
       reasoning: prior.reasoning, model: prior.model, status: prior.status, finish_reason: "length",
       usage: prior.usage, error: null, ttft_ms: prior.done?.ttft_ms, total_ms: prior.done?.total_ms,
     };
-    run.addEventListener("change", ({ detail }) => {
+    run.addEventListener("change", (/** @type {Event & {detail?: string}} */ { detail }) => {
       // the stored usage is the sum: so is the bubble's
-      if (detail === "usage" && prior.usage) run.usage = sum(prior.usage, run.usage);
+      if (detail === "usage" && prior.usage) run.usage = sum(prior.usage, /** @type {Usage} */ (run.usage)); // a "usage": it came
       if (detail === "id" || detail === "meta") run.id = id; // the answer's id, not its stream's (.c1)
       if (detail === "end" && run.httpError) {
-        answer.showStored(stored); // refused (not continuable, no partial mode): unchanged
-        answer.source.tools = run.tools;
+        answer.showStored(/** @type {Message} */ (stored)); // refused (not continuable, no partial mode): unchanged
+        /** @type {StoredAnswer} */ (answer.source).tools = run.tools;
         toast(errorText(run.error));
       }
     });
@@ -125,8 +135,9 @@ export const kimi = {
   },
 };
 
+/** @param {Usage} a @param {Usage} b @returns {Usage} */
 function sum(a, b) {
   const total = { ...b, estimated: Boolean(a.estimated || b.estimated) };
-  for (const key of ["prompt_tokens", "completion_tokens", "total_tokens"]) total[key] = (a[key] ?? 0) + (b[key] ?? 0);
+  for (const key of /** @type {const} */ (["prompt_tokens", "completion_tokens", "total_tokens"])) total[key] = (a[key] ?? 0) + (b[key] ?? 0);
   return total;
 }

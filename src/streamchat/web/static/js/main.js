@@ -4,7 +4,7 @@ import { App } from "./app.js";
 import { detectLanguage, LANGUAGES, setLanguage, translate } from "./i18n.js";
 import { savedTheme, setTheme } from "./theme.js";
 
-const picker = document.querySelector("#lang");
+const picker = /** @type {HTMLSelectElement} */ (document.querySelector("#lang"));
 picker.replaceChildren(
   ...LANGUAGES.map(({ code, name }) => Object.assign(document.createElement("option"), { value: code, textContent: name })),
 );
@@ -12,7 +12,7 @@ picker.value = setLanguage(detectLanguage());
 translate(document);
 document.querySelector("sc-composer")?.translate(); // defined (and drawn) before the language was set
 
-const themePicker = document.querySelector("#theme");
+const themePicker = /** @type {HTMLSelectElement} */ (document.querySelector("#theme"));
 themePicker.value = setTheme(savedTheme());
 themePicker.addEventListener("change", () => setTheme(themePicker.value, { remember: true }));
 

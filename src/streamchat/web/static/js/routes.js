@@ -7,9 +7,15 @@ import { announce, errorText, guard, toast } from "./feedback.js";
 import { t } from "./i18n.js";
 import { Run } from "./runs.js";
 import { displayTitle } from "./titles.js";
+/** @import { App } from "./app.js" */
+/** @import { Conversation } from "./api.js" */
 
 export const ROUTE = /^#\/c\/(.+)$/;
 
+/**
+ * Methods of App (app.js).
+ * @satisfies {ThisType<App> & Pick<App, "route" | "newChat" | "showNew" | "open" | "renderThread" | "runFor" | "navOpen" | "updateView" | "showVersion" | "refreshVersions" | "adopt">}
+ */
 export const routing = {
   route() {
     const match = location.hash.match(ROUTE);
@@ -27,7 +33,7 @@ export const routing = {
     this.opening++;
     this.conversation = null;
     this.draft = { model: this.catalog.pick(this.draft.model || this.model), system_prompt: "", params: {} };
-    this.setModel(this.draft.model);
+    this.setModel(/** @type {string} */ (this.draft.model)); // picked: a model that exists
     this.sidebar.current = null;
     this.view = { run: null }; // another chat's run carries on, but is no longer this view's
     this.thread.clear();
@@ -40,7 +46,7 @@ export const routing = {
     let conversation;
     try {
       conversation = await api.conversation(id);
-    } catch (error) {
+    } catch (/** @type {any} */ error) {
       if (ticket !== this.opening) return;
       if (error.status === 404) location.hash = "#/";
       toast(errorText(error));
@@ -68,12 +74,13 @@ export const routing = {
   runFor(message) {
     const known = this.runs.forGeneration(message.id);
     if (known) return known;
-    const run = this.track(new Run({ conversationId: this.conversation.id, origin: { kind: "attach" } }));
-    this.sidebar.setStreaming(this.conversation.id, true); // a re-attached run gets no `meta`
-    const resume = message.last_event_id > 0 && Boolean(message.content || message.reasoning);
+    // the thread drawn is the shown conversation's
+    const run = this.track(new Run({ conversationId: /** @type {Conversation} */ (this.conversation).id, origin: { kind: "attach" } }));
+    this.sidebar.setStreaming(/** @type {Conversation} */ (this.conversation).id, true); // a re-attached run gets no `meta`
+    const resume = /** @type {number} */ (message.last_event_id) > 0 && Boolean(message.content || message.reasoning);
     run.attach(
       message.id,
-      resume ? message.last_event_id : 0,
+      resume ? /** @type {number} */ (message.last_event_id) : 0,
       resume ? { text: message.content, reasoning: message.reasoning, reasoningMs: message.reasoning_ms } : null,
     );
     return run;
@@ -81,16 +88,16 @@ export const routing = {
 
   navOpen(open) {
     document.body.classList.toggle("nav-open", open);
-    document.querySelector("#menu").setAttribute("aria-expanded", String(open));
+    /** @type {HTMLElement} */ (document.querySelector("#menu")).setAttribute("aria-expanded", String(open));
   },
 
   updateView() {
     const run = this.activeRun();
     this.composer.busy = Boolean(run && !run.stopping);
     this.thread.lock(Boolean(run));
-    document.querySelector("#empty").hidden = !this.thread.empty;
+    /** @type {HTMLElement} */ (document.querySelector("#empty")).hidden = !this.thread.empty;
     const title = this.conversation ? displayTitle(this.conversation.title, t("untitled")) : null;
-    document.querySelector("#title").textContent = title || t("newChat");
+    /** @type {HTMLElement} */ (document.querySelector("#title")).textContent = title || t("newChat");
     document.title = title ? `${title} · streamchat` : "streamchat";
   },
 

@@ -45,7 +45,7 @@ export const reading = {
    * Re-attach to generation `id` after event `after`; `prefill` is what that id already showed.
    * @param {string} id
    * @param {number} [after]
-   * @param {{text?: string, reasoning?: string, reasoningMs?: number | null} | null} [prefill]
+   * @param {{text?: string, reasoning?: string | null, reasoningMs?: number | null} | null} [prefill]
    * @returns {Promise<Run>}
    */
   attach(id, after = 0, prefill = null) {

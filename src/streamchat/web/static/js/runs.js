@@ -14,12 +14,12 @@ import { mergeTool } from "./tools.js";
 
 /**
  * @typedef {object} Origin what a Run was asked: enough to ask it again (branches.js `ask`)
- * @property {"chat" | "edit" | "regenerate" | "attach"} kind
+ * @property {"chat" | "edit" | "regenerate" | "attach" | "continue"} kind
  * @property {string} [message] the question's text (chat, edit)
  * @property {string | null} [conversationId]
  * @property {string | null} [parentId] chat: the answer the question follows
  * @property {string} [questionId] edit
- * @property {string} [answerId] regenerate
+ * @property {string} [answerId] regenerate, continue
  * @property {FileInfo[]} [files] chat: the question's files
  */
 

@@ -5,17 +5,23 @@
 
 import { api, ApiError } from "./api.js";
 import { guard } from "./feedback.js";
+/** @import { App } from "./app.js" */
+/** @import { Thread } from "./branches.js" */
+/** @import { SearchPage } from "./api.js" */
 
 export const SEARCH_LIMIT = 20;
 const FOUND_MS = 2000; // how long the message opened from a result stays highlighted
 
-/** The results of `q` (GET /api/search): {results, has_more}; throws ApiError. */
+/**
+ * The results of `q` (GET /api/search): {results, has_more}; throws ApiError.
+ * @param {string} q @param {{offset?: number, signal?: AbortSignal}} [options] @returns {Promise<SearchPage>}
+ */
 export async function searchConversations(q, { offset = 0, signal } = {}) {
   const query = new URLSearchParams({ q, limit: String(SEARCH_LIMIT), offset: String(offset) });
   let response;
   try {
     response = await fetch(`/api/search?${query}`, { signal, cache: "no-store" });
-  } catch (cause) {
+  } catch (/** @type {any} */ cause) {
     if (cause?.name === "AbortError") throw cause;
     throw ApiError.network(cause);
   }
@@ -24,7 +30,10 @@ export async function searchConversations(q, { offset = 0, signal } = {}) {
   return response.json();
 }
 
-/** `text` as nodes, the `marks` ([start, end) in code points) in <mark> elements. */
+/**
+ * `text` as nodes, the `marks` ([start, end) in code points) in <mark> elements.
+ * @param {string} text @param {[number, number][]} marks @returns {Node[]}
+ */
 export function markedText(text, marks) {
   const chars = Array.from(text);
   const nodes = [];
@@ -41,10 +50,10 @@ export function markedText(text, marks) {
   return nodes;
 }
 
-/** Wait (at most `ms`) until the thread has drawn its stored answers: heights are final. */
+/** Wait (at most `ms`) until the thread has drawn its stored answers: heights are final. @param {Thread} thread @returns {Promise<void>} */
 function drawn(thread, ms = 3000) {
   const until = performance.now() + ms;
-  return new Promise((resolve) => {
+  return new Promise(/** @param {(value?: void) => void} resolve */ (resolve) => {
     const check = () => {
       if (!("rendering" in thread.el.dataset) || performance.now() > until) resolve();
       else requestAnimationFrame(check);
@@ -53,7 +62,7 @@ function drawn(thread, ms = 3000) {
   });
 }
 
-/** Scroll `scroller` so that `element` is in its middle (its top, when taller than it). */
+/** Scroll `scroller` so that `element` is in its middle (its top, when taller than it). @param {HTMLElement} scroller @param {Element} element */
 function centre(scroller, element) {
   const box = element.getBoundingClientRect();
   const view = scroller.getBoundingClientRect();
@@ -61,6 +70,10 @@ function centre(scroller, element) {
   scroller.scrollTop += box.top - view.top - room;
 }
 
+/**
+ * Methods of App (app.js).
+ * @satisfies {ThisType<App> & Pick<App, "openResult">}
+ */
 export const search = {
   /** Open a search result: its conversation, on the branch of its message, scrolled to it. */
   async openResult({ conversationId, messageId }) {

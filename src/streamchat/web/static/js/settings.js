@@ -5,13 +5,18 @@ import { api } from "./api.js";
 import { download, fileName, toJSON, toMarkdown } from "./export.js";
 import { announce, guard } from "./feedback.js";
 import { t } from "./i18n.js";
+/** @import { App } from "./app.js" */
 
+/**
+ * Methods of App (app.js).
+ * @satisfies {ThisType<App> & Pick<App, "setModel" | "chooseModel" | "openSettings" | "saveSettings" | "exportAs" | "retranslate">}
+ */
 export const settings = {
   setModel(id) {
     this.model = id;
     this.modelSelect.value = id;
     this.offerFor(id); // what the composer offers for it (kimi.js)
-    const notice = document.querySelector("#demo-notice");
+    const notice = /** @type {HTMLElement} */ (document.querySelector("#demo-notice"));
     notice.hidden = !this.catalog.isDemo(id) || demoNoticeDismissed();
     const [before, after = ""] = t("demoNotice").split("{command}");
     const command = document.createElement("code");
@@ -50,7 +55,7 @@ export const settings = {
       const fields = { model, system_prompt, params };
       try {
         this.conversation = await api.updateConversation(this.conversation.id, fields);
-      } catch (error) {
+      } catch (/** @type {any} */ error) {
         this.settings.showError(error.message);
         return;
       }
@@ -75,7 +80,7 @@ export const settings = {
 
   retranslate() {
     this.composer.translate();
-    this.sidebar.show(this.list, !this.sidebar.querySelector(".more").hidden);
+    this.sidebar.show(this.list, !/** @type {HTMLElement} */ (this.sidebar.querySelector(".more")).hidden);
     this.thread.retranslate();
     this.setModel(this.model);
     this.updateView();

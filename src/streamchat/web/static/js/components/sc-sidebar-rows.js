@@ -5,20 +5,25 @@
 // their job.
 
 import { t } from "../i18n.js";
+/** @import { ScSidebar } from "./sc-sidebar.js" */
 
+/**
+ * Methods of ScSidebar (sc-sidebar.js).
+ * @satisfies {ThisType<ScSidebar> & Pick<ScSidebar, "setupRows" | "onClick" | "onKey" | "startRename">}
+ */
 export const rows = {
   setupRows() {
     this.list.addEventListener("click", (event) => this.onClick(event));
     this.list.addEventListener("keydown", (event) => this.onKey(event));
     this.list.addEventListener("focusout", (event) => {
-      const del = event.target.closest?.(".conv-delete");
+      const del = /** @type {Element} */ (event.target).closest?.(".conv-delete");
       if (del) resetDelete(del);
     });
   },
 
   onClick(event) {
-    const button = event.target.closest("button");
-    const li = event.target.closest("li.conv");
+    const button = /** @type {Element} */ (event.target).closest("button");
+    const li = /** @type {HTMLLIElement | null} */ (/** @type {Element} */ (event.target).closest("li.conv"));
     if (!button || !li) return;
     const id = li.dataset.id;
     if (button.classList.contains("conv-rename")) this.startRename(li);
@@ -33,15 +38,15 @@ export const rows = {
   },
 
   onKey(event) {
-    const link = event.target.closest?.(".conv-open");
+    const link = /** @type {HTMLAnchorElement | null} */ (/** @type {Element} */ (event.target).closest?.(".conv-open"));
     if (!link) return;
-    const li = link.closest("li.conv");
+    const li = /** @type {HTMLLIElement} */ (link.closest("li.conv"));
     if (event.key === "F2") {
       event.preventDefault();
       this.startRename(li);
     } else if (event.key === "Delete") {
       event.preventDefault();
-      const button = li.querySelector(".conv-delete");
+      const button = /** @type {HTMLButtonElement} */ (li.querySelector(".conv-delete"));
       if (button.classList.contains("confirming")) {
         this.dispatchEvent(new CustomEvent("sc-delete", { bubbles: true, detail: { id: li.dataset.id } }));
       } else {
@@ -51,7 +56,7 @@ export const rows = {
       }
     } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
       const step = event.key === "ArrowDown" ? "nextElementSibling" : "previousElementSibling";
-      const next = li[step]?.querySelector(".conv-open");
+      const next = /** @type {HTMLAnchorElement | null | undefined} */ (li[step]?.querySelector(".conv-open"));
       if (next) {
         event.preventDefault();
         next.focus();
@@ -60,7 +65,7 @@ export const rows = {
   },
 
   startRename(li) {
-    const link = li.querySelector(".conv-open");
+    const link = /** @type {HTMLAnchorElement} */ (li.querySelector(".conv-open"));
     const input = document.createElement("input");
     input.className = "conv-title-input";
     input.value = link.textContent;
@@ -71,7 +76,7 @@ export const rows = {
     input.focus();
     input.select();
     let done = false;
-    const finish = (save) => {
+    const finish = (/** @type {boolean} */ save) => {
       if (done) return;
       done = true;
       const title = input.value.trim();
@@ -96,6 +101,7 @@ export const rows = {
   },
 };
 
+/** @param {Element} button */
 function resetDelete(button) {
   if (!button.classList.contains("confirming")) return;
   button.classList.remove("confirming");

@@ -7,16 +7,22 @@ import { errorText } from "../feedback.js";
 import { t } from "../i18n.js";
 import { markedText, searchConversations } from "../search.js";
 import { displayTitle } from "../titles.js";
+/** @import { ScSidebar } from "./sc-sidebar.js" */
+/** @import { SearchResult } from "../api.js" */
 
 const SEARCH_DEBOUNCE_MS = 200;
 const APPLE = /Mac|iPhone|iPad/.test(navigator.platform); // the shortcut is ⌘K there
 
+/**
+ * Methods of ScSidebar (sc-sidebar.js).
+ * @satisfies {ThisType<ScSidebar> & Pick<ScSidebar, "setupSearch" | "translateSearch" | "runSearch" | "moreHits" | "showHits" | "hitEntry" | "markActive" | "onSearchKey" | "openHit" | "endSearch">}
+ */
 export const searchBox = {
   setupSearch() {
-    this.searchInput = this.querySelector(".search-input");
-    this.searchList = this.querySelector(".search-results");
-    this.searchStatus = this.querySelector(".search-status");
-    this.searchMore = this.querySelector(".search-more");
+    this.searchInput = /** @type {HTMLInputElement} */ (this.querySelector(".search-input"));
+    this.searchList = /** @type {HTMLUListElement} */ (this.querySelector(".search-results"));
+    this.searchStatus = /** @type {HTMLElement} */ (this.querySelector(".search-status"));
+    this.searchMore = /** @type {HTMLButtonElement} */ (this.querySelector(".search-more"));
     this.searchMore.addEventListener("click", () => this.moreHits());
     this.hits = [];
     this.active = -1;
@@ -27,7 +33,7 @@ export const searchBox = {
     });
     this.searchInput.addEventListener("keydown", (event) => this.onSearchKey(event));
     this.searchList.addEventListener("click", (event) => {
-      const option = event.target.closest("li.search-hit");
+      const option = /** @type {HTMLLIElement | null} */ (/** @type {Element} */ (event.target).closest("li.search-hit"));
       if (option) this.openHit(Number(option.dataset.index));
     });
     document.addEventListener("keydown", (event) => {
@@ -62,7 +68,7 @@ export const searchBox = {
       this.searchError = null;
       this.searchHasMore = page.has_more;
       this.showHits(page.results, q);
-    } catch (error) {
+    } catch (/** @type {any} */ error) {
       if (error?.name === "AbortError" || abort.signal.aborted) return;
       this.searchError = error;
       this.searchHasMore = false;
@@ -83,7 +89,7 @@ export const searchBox = {
       this.showHits([...this.hits, ...page.results], q, this.active);
       this.searchList.children[first]?.scrollIntoView({ block: "nearest" });
       this.searchInput.focus();
-    } catch (error) {
+    } catch (/** @type {any} */ error) {
       if (error?.name === "AbortError" || abort.signal.aborted) return;
       this.searchStatus.textContent = errorText(error);
     }
@@ -97,8 +103,8 @@ export const searchBox = {
     this.searchList.replaceChildren(...hits.map((hit, i) => this.hitEntry(hit, i)));
     this.searchList.hidden = hits.length === 0;
     this.list.hidden = true;
-    this.querySelector(".conv-empty").hidden = true;
-    this.querySelector(".more").hidden = true;
+    /** @type {HTMLElement} */ (this.querySelector(".conv-empty")).hidden = true;
+    /** @type {HTMLElement} */ (this.querySelector(".more")).hidden = true;
     this.searchInput.setAttribute("aria-expanded", String(hits.length > 0));
     const more = Boolean(this.searchHasMore && hits.length);
     this.searchMore.hidden = !more;
@@ -195,7 +201,7 @@ export const searchBox = {
     this.searchInput.setAttribute("aria-expanded", "false");
     this.searchInput.removeAttribute("aria-activedescendant");
     this.list.hidden = false;
-    this.querySelector(".conv-empty").hidden = this.items.length > 0;
-    this.querySelector(".more").hidden = !this.hasMore;
+    /** @type {HTMLElement} */ (this.querySelector(".conv-empty")).hidden = this.items.length > 0;
+    /** @type {HTMLElement} */ (this.querySelector(".more")).hidden = !this.hasMore;
   },
 };

@@ -7,6 +7,7 @@
 // focused from the keyboard: a phone's drawer opens), sc-open-result {conversationId,
 // messageId}.
 
+/** @import { Conversation } from "../api.js" */
 import { t } from "../i18n.js";
 import { displayTitle } from "../titles.js";
 import { rows } from "./sc-sidebar-rows.js";
@@ -27,42 +28,43 @@ export class ScSidebar extends HTMLElement {
       <ul class="conv-list"></ul>
       <p class="conv-empty muted" data-i18n="noConversations" hidden></p>
       <button type="button" class="btn more" data-i18n="loadMore" hidden></button>`;
-    this.list = this.querySelector("ul.conv-list");
+    this.list = /** @type {HTMLUListElement} */ (this.querySelector("ul.conv-list"));
     this.items = [];
     this.streaming = new Set();
     this.currentId = null;
-    this.querySelector(".more").addEventListener("click", () => {
+    /** @type {HTMLButtonElement} */ (this.querySelector(".more")).addEventListener("click", () => {
       this.dispatchEvent(new CustomEvent("sc-more", { bubbles: true }));
     });
     this.setupRows();
     this.setupSearch();
   }
 
-  /** Show `items` (conversation objects, newest first). */
+  /** Show `items` (conversation objects, newest first). @param {Conversation[]} items @param {boolean} hasMore */
   show(items, hasMore) {
     if (this.list.querySelector(".conv-title-input")) {
-      this.deferred = [items, hasMore]; // not while a title is being edited
+      this.deferred = /** @type {[Conversation[], boolean]} */ ([items, hasMore]); // not while a title is being edited
       return;
     }
     this.deferred = null;
     this.items = items;
     const focused = this.list.contains(document.activeElement) ? document.activeElement : null;
-    const focusId = focused?.closest("li.conv")?.dataset.id;
+    const focusId = /** @type {HTMLElement | null | undefined} */ (focused?.closest("li.conv"))?.dataset.id;
     const focusClass = focused && [...focused.classList].find((c) => c.startsWith("conv-"));
     this.list.replaceChildren(...items.map((c) => this.entry(c)));
     if (focusId && focusClass) {
-      this.list.querySelector(`li[data-id="${CSS.escape(focusId)}"] .${focusClass}`)?.focus();
+      /** @type {HTMLElement | null} */ (this.list.querySelector(`li[data-id="${CSS.escape(focusId)}"] .${focusClass}`))?.focus();
     }
     this.hasMore = hasMore;
     this.list.hidden = Boolean(this.searching);
-    this.querySelector(".conv-empty").hidden = items.length > 0 || this.searching;
-    this.querySelector(".conv-empty").textContent = t("noConversations");
-    const more = this.querySelector(".more");
+    /** @type {HTMLElement} */ (this.querySelector(".conv-empty")).hidden = items.length > 0 || this.searching;
+    /** @type {HTMLElement} */ (this.querySelector(".conv-empty")).textContent = t("noConversations");
+    const more = /** @type {HTMLButtonElement} */ (this.querySelector(".more"));
     more.hidden = !hasMore || this.searching;
     more.textContent = t("loadMore");
     this.translateSearch();
   }
 
+  /** @param {Conversation} conversation @returns {HTMLLIElement} */
   entry(conversation) {
     const li = document.createElement("li");
     li.className = "conv";
@@ -90,24 +92,27 @@ export class ScSidebar extends HTMLElement {
     return li;
   }
 
+  /** The conversation shown (its entry is marked), null for a new chat. @param {string | null} id */
   set current(id) {
     this.currentId = id;
     for (const link of this.list?.querySelectorAll(".conv-open") ?? []) {
-      if (link.parentElement.dataset.id === id) link.setAttribute("aria-current", "page");
+      if (/** @type {HTMLElement} */ (link.parentElement).dataset.id === id) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
     }
   }
 
+  /** @param {string} id @param {boolean} on */
   setStreaming(id, on) {
     if (on) this.streaming.add(id);
     else this.streaming.delete(id);
-    const dot = this.list?.querySelector(`li[data-id="${CSS.escape(id)}"] .conv-dot`);
+    const dot = /** @type {HTMLElement | null | undefined} */ (this.list?.querySelector(`li[data-id="${CSS.escape(id)}"] .conv-dot`));
     if (dot) dot.hidden = !on;
   }
 }
 
 Object.assign(ScSidebar.prototype, rows, searchBox);
 
+/** @param {string} className @param {string} glyph @param {string} label */
 function iconButton(className, glyph, label) {
   const button = document.createElement("button");
   button.type = "button";
