@@ -67,6 +67,19 @@ async def test_an_interrupted_answer_keeps_the_text_the_broker_held(store: SqlSt
     assert answer.error is not None and answer.error["code"] == "interrupted"
 
 
+async def test_an_interrupted_answer_keeps_how_long_it_thought(store: SqlStore) -> None:
+    """The worker died after the thinking, before a save stored its time: the first answer
+    token carried it (reasoning_ms), so the ended row has it (it had none)."""
+    kept = [
+        events.meta(1, conversation_id="c1", message_id="a1", model="m"),
+        Event(2, "reasoning", {"text": "hmm"}),
+        Event(3, "delta", {"text": "yes", "reasoning_ms": 1234.5}),
+        Event(4, "delta", {"text": "!"}),
+    ]
+    answer = await ended(store, "a1", kept)
+    assert (answer.content, answer.reasoning, answer.reasoning_ms) == ("yes!", "hmm", 1234.5)
+
+
 async def test_an_interrupted_continuation_keeps_the_answer_before_it(store: SqlStore) -> None:
     """A worker that died during Continue: the broker holds only the continuation's text
     (stream a1.c1); the stored answer a1 keeps its text, and is ended. It used to be saved

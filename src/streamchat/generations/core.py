@@ -487,22 +487,29 @@ class Generations:
         while self.running:
             await asyncio.sleep(self.flush_interval)
             for gen in list(self.running.values()):
-                if gen.stop_reason is not None or gen.finishing:
-                    continue
-                if loop.time() - gen.started < self.flush_interval:
-                    continue  # its client may not have attached yet
-                if await self.broker.listeners(gen.id) > 0:  # in process unless none here
-                    gen.unattended_since = None
-                    continue
-                now = loop.time()
-                if gen.unattended_since is None:
-                    gen.unattended_since = now
-                grace = gen.spec.disconnect_grace
-                grace = self.disconnect_grace if grace is None else grace
-                if now - gen.unattended_since >= grace:
-                    log.info("generation %s: nobody attached for %.0fs, stopping", gen.id, grace)
-                    gen.unattended_since = None
-                    self._spawn(self.stop(gen.id, reason="abandoned", wait=0))
+                try:
+                    await self._check_attended(gen, loop)
+                except Exception:  # one answer's failure must not end the sweep of all
+                    log.exception("generation %s: checking for listeners failed", gen.id)
+
+    async def _check_attended(self, gen: Generation, loop: asyncio.AbstractEventLoop) -> None:
+        """Stop ``gen`` once nobody has listened to it for its grace period."""
+        if gen.stop_reason is not None or gen.finishing:
+            return
+        if loop.time() - gen.started < self.flush_interval:
+            return  # its client may not have attached yet
+        if await self.broker.listeners(gen.id) > 0:  # in process unless none here
+            gen.unattended_since = None
+            return
+        now = loop.time()
+        if gen.unattended_since is None:
+            gen.unattended_since = now
+        grace = gen.spec.disconnect_grace
+        grace = self.disconnect_grace if grace is None else grace
+        if now - gen.unattended_since >= grace:
+            log.info("generation %s: nobody attached for %.0fs, stopping", gen.id, grace)
+            gen.unattended_since = None
+            self._spawn(self.stop(gen.id, reason="abandoned", wait=0))
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)

@@ -67,6 +67,15 @@ class Orphans:
             code="interrupted",
         )
         next_id = (kept[-1].id if kept else 0) + 1
+        # How long it thought: the first answer token after the thinking carries it.
+        thought = next(
+            (
+                e.data["reasoning_ms"]
+                for e in kept
+                if e.type == "delta" and "reasoning_ms" in e.data
+            ),
+            None,
+        )
         patch: MessagePatch = {
             "content": content,
             "reasoning": reasoning,
@@ -75,6 +84,8 @@ class Orphans:
             "error": error.as_dict(),
             "last_event_id": next_id + 1,
         }
+        if thought is not None:
+            patch["reasoning_ms"] = thought
         meta = kept[0].data if kept and kept[0].type == "meta" else {}
         message_id = str(meta.get("message_id") or stream_id)
         if meta.get("generation_id"):
@@ -119,7 +130,8 @@ class Orphans:
         if message.error:
             rest.append(events.error(last, message.error))
         else:
-            rest.append(events.done(last, message.finish_reason, message.ttft_ms, message.total_ms))
+            ended = (message.finish_reason, message.ttft_ms, message.total_ms)
+            rest.append(events.done(last, *ended, reasoning_ms=message.reasoning_ms))
         self.broker.publish(stream_id, rest)
         log.warning(
             "answer %s: its worker died after it was stored; its stream is ended", stream_id
