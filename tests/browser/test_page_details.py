@@ -105,6 +105,17 @@ def test_a_code_fence_is_not_shown_as_a_title(chat: ChatPage) -> None:
     expect(chat.page.locator("#title")).to_have_text("print(1) why? [[mock tokens=2]]")
 
 
+def test_underscores_inside_words_stay_in_a_title(chat: ChatPage) -> None:
+    """Markdown emphasis is taken out of a title, but an underscore inside a word is not
+    emphasis (CommonMark): "rate_limit retry_after" was shown as "ratelimit retryafter"."""
+    chat.send("why rate_limit and retry_after, _really_? [[mock tokens=2]]")
+    chat.wait_status("complete")
+    shown = "why rate_limit and retry_after, really? [[mock tokens=2]]"
+    expect(chat.page.locator("#title")).to_have_text(shown)
+    cid = chat.conversation_id()
+    expect(chat.page.locator(f'li.conv[data-id="{cid}"] .conv-open')).to_have_text(shown)
+
+
 def test_on_a_phone_the_notice_can_be_dismissed_and_nothing_is_too_small(
     new_page: PageFactory,
 ) -> None:
