@@ -41,6 +41,21 @@ def test_reload_mid_answer_reattaches_with_the_exact_final_text(chat: ChatPage) 
     assert int(reattach[0].headers["last-event-id"]) > 1
 
 
+def test_a_reloaded_streaming_answer_still_names_its_model(chat: ChatPage) -> None:
+    """Seen using the page: after a reload mid-answer the bubble lost its model's name (the
+    re-attach starts after the saved text, past the ``meta`` event that carries it)."""
+    chat.send("long [[mock tokens=300 rate=60]]")
+    chat.wait_text(60)
+    model = chat.answer().locator(".msg-model")
+    named = model.inner_text()
+    assert named
+    chat.reload()
+    assert chat.answer().get_attribute("data-status") == "streaming"
+    expect(chat.answer().locator(".msg-model")).to_have_text(named)
+    assert chat.wait_status(timeout=30_000) == "complete"
+    expect(chat.answer().locator(".msg-model")).to_have_text(named)
+
+
 def test_switching_away_does_not_stop_the_answer_and_coming_back_shows_it_streaming(
     chat: ChatPage,
 ) -> None:

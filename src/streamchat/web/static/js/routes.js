@@ -77,6 +77,7 @@ export const routing = {
     // the thread drawn is the shown conversation's
     const run = this.track(new Run({ conversationId: /** @type {Conversation} */ (this.conversation).id, origin: { kind: "attach" } }));
     this.sidebar.setStreaming(/** @type {Conversation} */ (this.conversation).id, true); // a re-attached run gets no `meta`
+    run.model = message.model ?? null; // a resumed re-attach starts past the `meta` that names it
     const resume = /** @type {number} */ (message.last_event_id) > 0 && Boolean(message.content || message.reasoning);
     run.attach(
       message.id,
