@@ -106,3 +106,29 @@ def test_nothing_from_a_formula_reaches_the_dom_unsanitised(new_page: PageFactor
     chat.page.wait_for_timeout(300)
     assert dialogs == []
     assert chat.requests_to("evil.test") == []
+
+
+REPEATED = (
+    "$x^2$ and $x^2$ again, \\(x^2\\) too:\n\n- $x^2$\n- $y_1$\n\n"
+    'then <span class="math-slot">0</span> and `$x^2$` as code'
+)
+
+
+def test_a_formula_used_again_renders_each_time(chat: ChatPage) -> None:
+    # a formula is rendered and sanitised once, then copied into each place it is used; a slot
+    # written by the model is its text, like any raw HTML
+    chat.send(REPEATED + " [[mock text=echo rate=40]]")
+    chat.wait_status("complete")
+
+    def check() -> None:
+        body = chat.answer().locator(".msg-body")
+        expect(body.locator("math")).to_have_count(5)
+        assert body.locator("math msup").count() == 4
+        assert body.locator("li math").count() == 2
+        assert body.locator("span.math-slot").count() == 0
+        assert '<span class="math-slot">0</span>' in body.inner_text()
+        expect(body.locator("code", has_text="$x^2$")).to_have_count(1)
+
+    check()
+    chat.reload()  # the stored path, in slices
+    check()

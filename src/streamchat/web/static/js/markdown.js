@@ -12,6 +12,8 @@
 // rendered by KaTeX as MathML (trust off, no \href or \html*; its TeX annotation dropped) and
 // then sanitised with the rest: MathML is the one markup the allowlist adds, and raw HTML from
 // the model never gets that far. A formula KaTeX cannot parse shows as its source, as code.
+// Each distinct formula is rendered and sanitised once and then cloned into every place it is
+// used (a slot in the HTML, filled after the answer's HTML is sanitised).
 
 import { DOMPurify, hljs, katex, Lexer, Marked } from "../vendor/index.js";
 import { t } from "./i18n.js";
@@ -36,19 +38,25 @@ const MATH_INLINE = [
   [/^\$(?![\s$])((?:\\.|[^\\$\n])+?)(?<!\s)\$(?!\d)/, false],
 ];
 const MAX_FORMULA = 4000; // characters; a longer "formula" is text
-/** @type {Map<string, string>} */
-const formulas = new Map(); // rendered formulas (the live blocks render again every frame)
+/** @type {Map<string, Node>} formulas rendered and sanitised once, cloned where they are used */
+const formulas = new Map();
+/** @type {Node[]} the formulas of the HTML being rendered, in order, for its slots */
+let slots = [];
+const SLOT = "math-slot";
 
 /**
- * A formula as sanitisable MathML (KaTeX), or its source as code when it does not parse.
+ * A formula as sanitised MathML (KaTeX), or its source as code when it does not parse. Each is
+ * rendered and sanitised once and then cloned: the live blocks render again every frame, and a
+ * formula's MathML is most of what the sanitiser would walk.
  * @param {string} tex
  * @param {boolean} display
- * @returns {string}
+ * @returns {Node}
  */
-export function renderMath(tex, display) {
+function formula(tex, display) {
   const key = `${display ? "D" : "I"}${tex}`;
-  let html = formulas.get(key);
-  if (html === undefined) {
+  let node = formulas.get(key);
+  if (node === undefined) {
+    let html;
     try {
       html = katex.renderToString(tex, {
         displayMode: display, output: "mathml", throwOnError: true, trust: false,
@@ -60,10 +68,41 @@ export function renderMath(tex, display) {
     } catch {
       html = `<code class="math-error">${escapeHtml(tex)}</code>`;
     }
+    const clean = sanitize(html);
+    node = clean.childNodes.length === 1 ? /** @type {Node} */ (clean.firstChild) : clean;
     if (formulas.size > 500) formulas.delete(/** @type {string} */ (formulas.keys().next().value));
-    formulas.set(key, html);
+    formulas.set(key, node);
   }
-  return html;
+  return node;
+}
+
+/**
+ * The HTML of a formula within an answer: a slot that `fill` replaces with the formula once the
+ * answer's HTML is sanitised (raw HTML from the model is escaped text, so no slot comes from it).
+ * @param {string} tex
+ * @param {boolean} display
+ * @returns {string}
+ */
+function renderMath(tex, display) {
+  slots.push(formula(tex, display));
+  return `<span class="${SLOT}">${slots.length - 1}</span>`;
+}
+
+/**
+ * Put the formulas into their slots in `fragment` (from the HTML rendered since `slots` was
+ * emptied), then forget them.
+ * @param {DocumentFragment} fragment
+ * @returns {DocumentFragment}
+ */
+function fill(fragment) {
+  if (slots.length) {
+    for (const slot of fragment.querySelectorAll(`span.${SLOT}`)) {
+      const node = slots[Number(slot.textContent)];
+      if (node) slot.replaceWith(node.cloneNode(true));
+    }
+    slots = [];
+  }
+  return fragment;
 }
 
 const marked = new Marked({ gfm: true, breaks: false, async: false });
@@ -195,12 +234,14 @@ export function sanitize(html) {
 export function renderTokens(tokens, links = {}) {
   const list = /** @type {MarkedTokensList} */ ([...tokens]);
   list.links = links;
-  return sanitize(marked.parser(list));
+  slots = [];
+  return fill(sanitize(marked.parser(list)));
 }
 
 /** Render a whole markdown text to a sanitised DocumentFragment. @param {string} text */
 export function renderMarkdown(text) {
-  return sanitize(marked.parse(text));
+  slots = [];
+  return fill(sanitize(marked.parse(text)));
 }
 
 export const sanitizerConfig = PURIFY;
