@@ -46,6 +46,7 @@ from streamchat.web import (
     files_api,
     openai_api,
     ops,
+    raw_routes,
     responses_api,
     responses_kept,
     search_api,
@@ -55,11 +56,17 @@ from streamchat.web.auth import Authenticator
 from streamchat.web.body_writer import body_writer
 from streamchat.web.metrics import Metrics
 from streamchat.web.problems import install_handlers
-from streamchat.web.raw_routes import RawRoutes
 from streamchat.web.services import LOCAL_USER, Services
 from streamchat.web.streaming import DroppedClientFilter
 
-__all__ = ["PAGE_CSP", "HostCheck", "StartupRefused", "app_from_environment", "create_app"]
+__all__ = [
+    "PAGE_CSP",
+    "Gate",
+    "StartupRefused",
+    "StreamchatApp",
+    "app_from_environment",
+    "create_app",
+]
 
 log = logging.getLogger("streamchat")
 _DROPPED_CLIENTS = DroppedClientFilter()
@@ -70,6 +77,22 @@ PAGE_CSP = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+
+
+class StreamchatApp(FastAPI):
+    """FastAPI, with the two requests that start an answer (:mod:`.raw_routes`) answered before
+    its own middleware stack: through streamchat's middlewares (built by :func:`_guarded` around
+    them too, so the same checks apply) straight to :func:`.raw_routes.serve`. Each middleware's
+    coroutine frame lives as long as the stream (docs/performance.md, memory per idle stream)."""
+
+    raw: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.raw is not None and raw_routes.is_raw(scope):
+            scope["app"] = self  # as Starlette sets it: the request finds the services there
+            await self.raw(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> FastAPI:
@@ -83,7 +106,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
             _tune_gc()
             yield
 
-    app = FastAPI(
+    app = StreamchatApp(
         title="streamchat",
         version=streamchat.__version__,
         lifespan=lifespan,
@@ -106,22 +129,40 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         app.include_router(router)
     install_handlers(app)
     _page(app)
-    app.add_middleware(RawRoutes)  # innermost: every middleware below applies to it
+    for middleware, options in reversed(_middlewares(settings)):
+        app.add_middleware(middleware, **options)
+    app.raw = _guarded(raw_routes.serve, settings)
+    return app
+
+
+def _middlewares(settings: Settings) -> list[tuple[type, dict[str, Any]]]:
+    """streamchat's middlewares, outermost first: every response and every request passes them,
+    those of the FastAPI app and those of the raw routes alike."""
     # An upload may be as large as a file (plus its multipart framing).
     uploads = {"/api/files": settings.max_file_bytes + 64 * 1024}
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, paths=uploads)
+    hosts = None if settings.auth_required else settings.hosts
+    stack: list[tuple[type, dict[str, Any]]] = [(Gate, {"hosts": hosts})]
     if settings.origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.origins,
-            allow_credentials=True,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
-            expose_headers=["X-Streamchat-Generation-Id", "Retry-After"],
+        stack.append(
+            (
+                CORSMiddleware,
+                {
+                    "allow_origins": settings.origins,
+                    "allow_credentials": True,
+                    "allow_methods": ["GET", "POST", "PATCH", "DELETE"],
+                    "allow_headers": ["Authorization", "Content-Type", "Last-Event-ID"],
+                    "expose_headers": ["X-Streamchat-Generation-Id", "Retry-After"],
+                },
+            )
         )
-    if not settings.auth_required:
-        app.add_middleware(HostCheck, hosts=settings.hosts)
-    app.add_middleware(SecurityHeaders)
+    stack.append((BodyLimit, {"limit": settings.max_body_bytes, "paths": uploads}))
+    return stack
+
+
+def _guarded(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """``app`` inside streamchat's middlewares."""
+    for middleware, options in reversed(_middlewares(settings)):
+        app = middleware(app, **options)
     return app
 
 
@@ -257,11 +298,17 @@ def _page(app: FastAPI) -> None:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
 
 
-class SecurityHeaders:
-    """CSP without inline script on the page, and no sniffing or framing of anything."""
+class Gate:
+    """The security headers on every response (CSP without inline script on the page, and no
+    sniffing or framing of anything); and without accounts (``hosts`` given), only requests
+    addressed to a loopback address, ``localhost`` or a configured name are answered. A page on
+    a DNS-rebinding name (``evil.example`` resolving to 127.0.0.1) is same-origin with
+    streamchat: its requests carry its own name as Host. One middleware for both: its frame
+    lives as long as each stream."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hosts: frozenset[str] | None) -> None:
         self.app = app
+        self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -270,44 +317,35 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"content-security-policy", PAGE_CSP.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                ]
+                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        if self.hosts is None or _addressed_to_us(scope, self.hosts):
+            await self.app(scope, receive, send_with_headers)
+        else:
+            await _misdirected(scope)(scope, receive, send_with_headers)
 
 
-class HostCheck:
-    """Without accounts, answer only requests addressed to a loopback address, ``localhost``
-    or a configured name. A page on a DNS-rebinding name (``evil.example`` resolving to
-    127.0.0.1) is same-origin with streamchat: its requests carry its own name as Host."""
+_SECURITY_HEADERS = (
+    (b"content-security-policy", PAGE_CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
 
-    def __init__(self, app: ASGIApp, hosts: frozenset[str]) -> None:
-        self.app = app
-        self.hosts = hosts
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
-        name = host_name(host)
-        if name in self.hosts or _is_loopback_address(name):
-            await self.app(scope, receive, send)
-            return
-        error = MisdirectedRequest(
-            f"this server answers only requests for localhost or a loopback address (or a name "
-            f"listed in --allowed-hosts), not for Host {host[:100]!r}"
-        )
-        is_v1 = scope["path"].startswith("/v1/")
-        response = JSONResponse(
-            error.openai_body() if is_v1 else error.body(), status_code=error.status
-        )
-        await response(scope, receive, send)
+def _addressed_to_us(scope: Scope, hosts: frozenset[str]) -> bool:
+    name = host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1"))
+    return name in hosts or _is_loopback_address(name)
+
+
+def _misdirected(scope: Scope) -> JSONResponse:
+    host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+    error = MisdirectedRequest(
+        f"this server answers only requests for localhost or a loopback address (or a name "
+        f"listed in --allowed-hosts), not for Host {host[:100]!r}"
+    )
+    is_v1 = scope["path"].startswith("/v1/")
+    return JSONResponse(error.openai_body() if is_v1 else error.body(), status_code=error.status)
 
 
 def host_name(host: str) -> str:

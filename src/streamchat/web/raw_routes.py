@@ -4,8 +4,11 @@ dependency solving and exception middleware, which cost more per request than th
 itself, and a wrapper around every ``send`` of the stream (numbers in docs/performance.md,
 "Hot-path changes made").
 
-It is the innermost of streamchat's own middlewares, so the Host check, the body limit, CORS and
-the security headers apply to these routes as to every other. What it does in FastAPI's place is
+:class:`~streamchat.web.app.StreamchatApp` hands these requests to :func:`serve` before FastAPI's
+own middleware stack, through streamchat's middlewares built a second time around it (the same
+classes in the same order: the security headers and the Host check, CORS, the body limit), so
+they apply to these routes as to every other; a stream lasts minutes, and each middleware's frame
+is kept as long (issue 15 item 4: memory per idle stream). What it does in FastAPI's place is
 what FastAPI does for them, in the same order: read the body, require JSON, parse it,
 authenticate (the one auth path, :meth:`~streamchat.web.auth.Authenticator.user`), validate the
 same pydantic model, call the same endpoint function, and answer failures in the same shapes
@@ -25,7 +28,7 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from streamchat.errors import InvalidRequest, StreamchatError
 from streamchat.web.chat_api import ChatBody, chat
@@ -33,7 +36,7 @@ from streamchat.web.openai_api import CompletionRequest, chat_completions
 from streamchat.web.problems import describe, error_response, unparseable
 from streamchat.web.services import Services, services_of
 
-__all__ = ["RawRoutes", "json_body"]
+__all__ = ["is_raw", "json_body", "serve"]
 
 _M = TypeVar("_M", bound=BaseModel)
 # (the JSON body, the request, the services, the user) -> the response
@@ -61,20 +64,14 @@ async def _chat(data: Any, request: Request, svc: Services, user: str) -> Respon
 _POST: dict[str, _Endpoint] = {"/v1/chat/completions": _completions, "/api/chat": _chat}
 
 
-class RawRoutes:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            endpoint = _POST.get(scope["path"])
-            if endpoint is not None:
-                await _serve(endpoint, scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+def is_raw(scope: Scope) -> bool:
+    """One of the requests :func:`serve` answers."""
+    return scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in _POST
 
 
-async def _serve(endpoint: _Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
+async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a request :func:`is_raw` chose, as FastAPI's route would."""
+    endpoint = _POST[scope["path"]]
     request = Request(scope, receive)
     try:
         raw = await _body(receive)
