@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import FrameType
@@ -83,11 +83,14 @@ class StreamchatApp(FastAPI):
     """FastAPI, with the two requests that start an answer (:mod:`.raw_routes`) answered before
     its own middleware stack: through streamchat's middlewares (built by :func:`_guarded` around
     them too, so the same checks apply) straight to :func:`.raw_routes.serve`. Each middleware's
-    coroutine frame lives as long as the stream (docs/performance.md, memory per idle stream)."""
+    coroutine frame lives as long as the stream (docs/performance.md, memory per idle stream):
+    streamchat's middlewares hand on the inner app's awaitable instead of awaiting it in a frame
+    of their own."""
 
     raw: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # a coroutine function, as servers tell an ASGI 3 app from an ASGI 2 one by that
         if self.raw is not None and raw_routes.is_raw(scope):
             scope["app"] = self  # as Starlette sets it: the request finds the services there
             await self.raw(scope, receive, send)
@@ -303,27 +306,35 @@ class Gate:
     sniffing or framing of anything); and without accounts (``hosts`` given), only requests
     addressed to a loopback address, ``localhost`` or a configured name are answered. A page on
     a DNS-rebinding name (``evil.example`` resolving to 127.0.0.1) is same-origin with
-    streamchat: its requests carry its own name as Host. One middleware for both: its frame
-    lives as long as each stream."""
+    streamchat: its requests carry its own name as Host. One middleware for both, and no frame
+    of its own kept for as long as a stream lasts."""
 
     def __init__(self, app: ASGIApp, hosts: frozenset[str] | None) -> None:
         self.app = app
         self.hosts = hosts
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function that hands on the inner app's awaitable (see BodyLimit)
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
-            await send(message)
-
+            return self.app(scope, receive, send)
+        send = _WithSecurityHeaders(send)
         if self.hosts is None or _addressed_to_us(scope, self.hosts):
-            await self.app(scope, receive, send_with_headers)
-        else:
-            await _misdirected(scope)(scope, receive, send_with_headers)
+            return self.app(scope, receive, send)
+        return _misdirected(scope)(scope, receive, send)
+
+
+class _WithSecurityHeaders:
+    """``send``, adding the security headers to the response's start."""
+
+    __slots__ = ("send",)
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
+        await self.send(message)
 
 
 _SECURITY_HEADERS = (
@@ -385,23 +396,23 @@ class BodyLimit:
         self.limit = limit
         self.paths = dict(paths or {})  # a path's own limit (uploads)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function that hands on the inner app's awaitable: no frame of its own is kept
+        # for as long as the response lasts, unless it reads a chunked body.
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         if scope["path"] in self.paths:
-            await BodyLimit(self.app, self.paths[scope["path"]])(scope, receive, send)
-            return
+            return BodyLimit(self.app, self.paths[scope["path"]])(scope, receive, send)
         length, chunked = _framing(scope["headers"])  # not a dict kept for the response's life
         if length is not None:
             if length.isdigit() and int(length) > self.limit:
-                await self._refuse(scope, receive, send, more=False)
-                return
-            await self.app(scope, receive, send)
-            return
+                return self._refuse(scope, receive, send, more=False)
+            return self.app(scope, receive, send)
         if not chunked:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._chunked(scope, receive, send)
+
+    async def _chunked(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = bytearray()
         while True:
             message = await receive()
