@@ -149,3 +149,36 @@ async def test_a_stream_whose_connection_closes_behind_a_pipelined_request(
     ended_once(stream, "re-attached beside a dropped pipelined connection")
     assert stream.types()[-1] == "done"
     assert stream.text() == "".join(f" w{i}" for i in range(1, 41))
+
+
+async def test_pipelined_requests_are_answered_in_order(server: Server) -> None:
+    """Requests pipelined behind a stream on one connection wait in uvicorn's pipeline (a list
+    of streamchat's since issue 15 item 4, not a deque) and are answered after it, in order."""
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = b'{"message": "[[mock tokens=5 rate=50]]", "model": "gpt-4o-mini"}'
+    head = (
+        f"POST /api/chat HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    pipelined = b"".join(
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+        for path in ("/healthz", "/api/conversations", "/nope")
+    )
+    writer.write(head + body + pipelined)
+    statuses: list[bytes] = []
+    data = b""
+    async with asyncio.timeout(30):
+        while len(statuses) < 4:
+            data += await reader.readuntil(b"\r\n\r\n")
+            status_line = data.rsplit(b"HTTP/1.1 ", 1)[1].split(b"\r\n", 1)[0]
+            statuses.append(status_line[:3])
+            if len(statuses) == 1:
+                data = await reader.readuntil(b"0\r\n\r\n")  # the answer's chunked body, whole
+                assert b"event: done" in data
+            else:
+                length = int(data.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+                await reader.readexactly(length)
+            data = b""
+    writer.close()
+    assert statuses == [b"200", b"200", b"200", b"404"]
