@@ -9,6 +9,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from streamchat import timers
 from streamchat.errors import NotFound
 from streamchat.events import Event
 from streamchat.fanout import StopHandler, StreamInfo
@@ -174,7 +175,7 @@ class _Subscription:
         self._position = max(0, after - first_id + 1)
         self._closed = False
         self._waiter: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: timers.Timer | None = None
         self._deadline = 0.0
         self._deliver: Callable[[list[Event]], None] | None = None
         stream.listeners += 1
@@ -209,7 +210,7 @@ class _Subscription:
             stream.waiters.add(waiter)
             self._deadline = loop.time() + timeout
             if self._timer is None:
-                self._timer = loop.call_at(self._deadline, self._expire)
+                self._timer = timers.call_at(self._deadline, self._expire)
             try:
                 await waiter
             finally:
@@ -227,7 +228,7 @@ class _Subscription:
         if waiter is None or waiter.done():
             return
         if self._loop.time() < self._deadline:
-            self._timer = self._loop.call_at(self._deadline, self._expire)
+            self._timer = timers.call_at(self._deadline, self._expire)
         else:
             waiter.set_result(None)
 

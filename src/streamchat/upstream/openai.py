@@ -18,6 +18,7 @@ import aiohttp
 import orjson
 
 import streamchat
+from streamchat import timers
 from streamchat.chat import UpstreamRequest
 from streamchat.errors import UpstreamError, scrub
 from streamchat.settings import ProviderConfig
@@ -62,7 +63,7 @@ class _Watchdog:
         self.started = start
         self.last_data: float | None = None
         self.expired: str | None = None
-        self._handle = self._loop.call_at(self._next(), self._check)
+        self._handle = timers.call_at(self._next(), self._check)
 
     def _next(self) -> float:
         d = self._deadlines
@@ -75,7 +76,7 @@ class _Watchdog:
         now = self._loop.time()
         due = self._next()
         if now < due:
-            self._handle = self._loop.call_at(due, self._check)
+            self._handle = timers.call_at(due, self._check)
             return
         d = self._deadlines
         if now >= self.started + d.total:
@@ -93,7 +94,7 @@ class _Watchdog:
         self.last_data = now
         if first:
             self._handle.cancel()
-            self._handle = self._loop.call_at(self._next(), self._check)
+            self._handle = timers.call_at(self._next(), self._check)
 
     def cancel(self) -> None:
         self._handle.cancel()

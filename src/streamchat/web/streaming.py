@@ -17,6 +17,7 @@ through ``send``, in order, and wait for the client). Elsewhere the task pulls e
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from contextvars import ContextVar
@@ -26,6 +27,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from streamchat import timers
 from streamchat.events import Event
 from streamchat.fanout import Subscription
 from streamchat.sse import COMMENT_PING
@@ -227,7 +229,11 @@ class _Pushed:
                 self._write(ping)
                 continue
             waiter = self._waiter = loop.create_future()
-            timer = loop.call_later(until_ping, _resolve, waiter) if ping is not None else None
+            timer = (
+                timers.call_later(until_ping, functools.partial(_resolve, waiter))
+                if ping is not None
+                else None
+            )
             try:
                 await waiter
             finally:
