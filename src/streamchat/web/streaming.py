@@ -105,14 +105,24 @@ class EventStream(Response):
         self._loop = asyncio.get_running_loop()
         self._ended_by: str | None = None
 
-        async def watch() -> None:
-            await until_disconnect(receive)
-            self._end("disconnected")
+        writer = body_writer(scope)
+        watcher: asyncio.Task[None] | None = None
+        take_back: Callable[[], None] | None = None
+        if writer is not None:
+            # the connection's close ends the stream: a list entry, where a task waiting on
+            # `receive` costs a task and its frames per open stream (issue 15 item 4)
+            take_back = writer.when_gone(lambda: self._end("disconnected"))
+            if take_back is None:
+                self._end("disconnected")  # gone already: the first await is cancelled
+        else:
 
-        watcher = asyncio.create_task(watch())
+            async def watch() -> None:
+                await until_disconnect(receive)
+                self._end("disconnected")
+
+            watcher = asyncio.create_task(watch())
         _SendWatch.of_loop().add(self)
         self.metrics.clients.inc()
-        writer = body_writer(scope)
         try:
             await self._relay(send, writer)
         except asyncio.CancelledError:
@@ -129,7 +139,10 @@ class EventStream(Response):
         except OSError:
             pass  # the client went away
         finally:
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
+            if take_back is not None:
+                take_back()
             _SendWatch.of_loop().discard(self)
             self.metrics.clients.dec()
             await self.subscription.close()
