@@ -5,7 +5,7 @@
 // Continue into the same bubble. Methods of App (app.js), kept here by their job.
 
 import { api } from "./api.js";
-import { showFiles } from "./attachments.js";
+import { showFiles } from "./attachment-chips.js";
 import { capabilities } from "./capabilities.js";
 import { dropZone } from "./components/sc-composer.js";
 import { errorText, toast } from "./feedback.js";
