@@ -26,7 +26,7 @@ import { kimi } from "./kimi.js";
 import { settings } from "./settings.js";
 import { Follower } from "./scroller.js";
 import { ensureSession } from "./session.js";
-/** @import { Conversation, ErrorBody, FileInfo } from "./api.js" */
+/** @import { Conversation, ErrorBody, FileInfo } from "./api-types.js" */
 /** @import { Asked } from "./branches.js" */
 /** @import { Origin } from "./runs.js" */
 /** @import { ScMessage } from "./components/sc-message.js" */

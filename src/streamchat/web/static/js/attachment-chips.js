@@ -6,7 +6,7 @@
 import { isImage, size } from "./attachments.js";
 import { t } from "./i18n.js";
 
-/** @import { ErrorBody, FileInfo } from "./api.js" */
+/** @import { ErrorBody, FileInfo } from "./api-types.js" */
 /** @import { FileShown, ReadyItem, Tray } from "./attachments.js" */
 
 /**

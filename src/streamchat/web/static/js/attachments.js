@@ -8,7 +8,7 @@ import { capabilities } from "./capabilities.js";
 import { errorText } from "./feedback.js";
 import { t } from "./i18n.js";
 
-/** @import { ErrorBody, FileInfo } from "./api.js" */
+/** @import { ErrorBody, FileInfo } from "./api-types.js" */
 
 /**
  * @typedef {object} TrayItem a file of the question being written

@@ -13,7 +13,7 @@ import { Run } from "./runs.js";
 import { readEvents } from "./sse.js";
 import { drawTools, mergeTool } from "./tools.js";
 /** @import { App } from "./app.js" */
-/** @import { Conversation, Message, Usage } from "./api.js" */
+/** @import { Conversation, Message, Usage } from "./api-types.js" */
 /** @import { ToolCall } from "./tools.js" */
 
 /** @type {(keyof Switches)[]} */

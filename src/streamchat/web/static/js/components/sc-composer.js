@@ -10,7 +10,7 @@ import { drawTray } from "../attachment-chips.js";
 import { Tray } from "../attachments.js";
 import { t } from "../i18n.js";
 
-/** @import { Abilities, FileInfo } from "../api.js" */
+/** @import { Abilities, FileInfo } from "../api-types.js" */
 
 export class ScComposer extends HTMLElement {
   connectedCallback() {
