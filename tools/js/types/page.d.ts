@@ -220,6 +220,10 @@ declare module "./static/js/app.js" {
     showVersion(id: string, step: number): Promise<void>;
     refreshVersions(): Promise<void>;
     adopt(conversation: import("./static/js/api-types.js").Conversation): void;
+    // tracking.js
+    track(run: import("./static/js/runs.js").Run): import("./static/js/runs.js").Run;
+    onRun(run: import("./static/js/runs.js").Run, type: string): void;
+    refused(run: import("./static/js/runs.js").Run): void;
     // conversations.js
     refreshList(): Promise<void>;
     loadMore(): Promise<void>;
