@@ -55,8 +55,7 @@ V1_ONLY = {"previous_response_not_found", "previous_response_not_ended"}
 
 
 def _zh_keys() -> set[str]:
-    text = (SRC / "web" / "static" / "js" / "i18n.js").read_text()
-    zh = text[text.index('"zh-CN": {') :]
+    zh = (SRC / "web" / "static" / "js" / "i18n-zh-cn.js").read_text()
     return set(re.findall(r"^\s+err_(\w+):", zh, re.MULTILINE))
 
 

@@ -2,7 +2,7 @@
 // (tools/js/tsconfig.json): querySelector("sc-composer") is an ScComposer, and a listener of
 // "sc-send" gets its detail typed. The components' own comments say what each event means.
 
-import type { ErrorBody, FileInfo } from "./static/js/api.js";
+import type { ErrorBody, FileInfo } from "./static/js/api-types.js";
 import type { StreamEvent } from "./static/js/sse.js";
 import type { AnswerPartsState } from "./static/js/tools.js";
 import type { ScComposer } from "./static/js/components/sc-composer.js";
@@ -101,7 +101,7 @@ declare global {
     model: string | null | undefined;
     status: import("./static/js/runs.js").RunStatus;
     finished: boolean;
-    usage: import("./static/js/api.js").Usage | null | undefined;
+    usage: import("./static/js/api-types.js").Usage | null | undefined;
     error: ErrorBody | null | undefined;
     done: import("./static/js/runs.js").Done;
     timed: boolean;
@@ -198,7 +198,7 @@ declare global {
   interface Draft {
     model: string | null;
     system_prompt: string;
-    params: import("./static/js/api.js").Params;
+    params: import("./static/js/api-types.js").Params;
   }
 }
 
@@ -213,13 +213,17 @@ declare module "./static/js/app.js" {
     newChat(): void;
     showNew(): void;
     open(id: string): Promise<void>;
-    renderThread(messages: import("./static/js/api.js").Message[]): void;
-    runFor(message: import("./static/js/api.js").Message): import("./static/js/runs.js").Run;
+    renderThread(messages: import("./static/js/api-types.js").Message[]): void;
+    runFor(message: import("./static/js/api-types.js").Message): import("./static/js/runs.js").Run;
     navOpen(open: boolean): void;
     updateView(): void;
     showVersion(id: string, step: number): Promise<void>;
     refreshVersions(): Promise<void>;
-    adopt(conversation: import("./static/js/api.js").Conversation): void;
+    adopt(conversation: import("./static/js/api-types.js").Conversation): void;
+    // tracking.js
+    track(run: import("./static/js/runs.js").Run): import("./static/js/runs.js").Run;
+    onRun(run: import("./static/js/runs.js").Run, type: string): void;
+    refused(run: import("./static/js/runs.js").Run): void;
     // conversations.js
     refreshList(): Promise<void>;
     loadMore(): Promise<void>;
@@ -239,7 +243,7 @@ declare module "./static/js/app.js" {
     loadCapabilities(): Promise<void>;
     offerFor(model: string): void;
     questionFiles(question: ScMessage, origin: import("./static/js/runs.js").Origin, from: ScMessage | null): void;
-    loadExtras(messages: import("./static/js/api.js").Message[]): Promise<void>;
+    loadExtras(messages: import("./static/js/api-types.js").Message[]): Promise<void>;
     replayTools(bubble: ScMessage): Promise<void>;
     continueAnswer(answer: ScMessage): void;
   }
@@ -249,11 +253,11 @@ declare module "./static/js/components/sc-sidebar.js" {
   interface ScSidebar {
     // the list (set by connectedCallback, then by show)
     list: HTMLUListElement;
-    items: import("./static/js/api.js").Conversation[];
+    items: import("./static/js/api-types.js").Conversation[];
     streaming: Set<string>;
     currentId: string | null;
     /** show()'s arguments, kept while a title is being edited */
-    deferred: [import("./static/js/api.js").Conversation[], boolean] | null | undefined;
+    deferred: [import("./static/js/api-types.js").Conversation[], boolean] | null | undefined;
     hasMore: boolean;
     // sc-sidebar-rows.js
     setupRows(): void;
@@ -265,7 +269,7 @@ declare module "./static/js/components/sc-sidebar.js" {
     searchList: HTMLUListElement;
     searchStatus: HTMLElement;
     searchMore: HTMLButtonElement;
-    hits: import("./static/js/api.js").SearchResult[];
+    hits: import("./static/js/api-types.js").SearchResult[];
     active: number;
     searching: boolean;
     searchTimer: number | undefined;
@@ -277,8 +281,8 @@ declare module "./static/js/components/sc-sidebar.js" {
     translateSearch(): void;
     runSearch(): Promise<void>;
     moreHits(): Promise<void>;
-    showHits(hits: import("./static/js/api.js").SearchResult[], q: string, active?: number): void;
-    hitEntry(hit: import("./static/js/api.js").SearchResult, index: number): HTMLLIElement;
+    showHits(hits: import("./static/js/api-types.js").SearchResult[], q: string, active?: number): void;
+    hitEntry(hit: import("./static/js/api-types.js").SearchResult, index: number): HTMLLIElement;
     markActive(): void;
     onSearchKey(event: KeyboardEvent): void;
     openHit(index: number): void;

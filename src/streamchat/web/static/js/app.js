@@ -1,8 +1,9 @@
 // The page's controller: which conversation is shown, the runs started from it, and the wiring
 // between the components (which only talk through CustomEvents) and the API. This module holds
 // the wiring and the asking; its other jobs are methods of App kept in their own modules:
-// routes.js (the routes, the view, the thread drawn), conversations.js (the sidebar's list),
-// settings.js (model, settings, export, language).
+// routes.js (the routes, the view, the thread drawn), tracking.js (what each run's events do to
+// the page, a refused action put back), conversations.js (the sidebar's list), settings.js
+// (model, settings, export, language), search.js (opening a result), kimi.js (issue 13).
 //
 // Routes: #/ is a new chat, #/c/{id} a conversation. Runs live in a RunRegistry, not in the
 // DOM: switching conversation unbinds the bubbles and the runs keep reading; coming back binds
@@ -16,8 +17,7 @@
 import { api } from "./api.js";
 import { ask, Thread } from "./branches.js";
 import { conversations } from "./conversations.js";
-import { announce, errorText, guard, toast } from "./feedback.js";
-import { t } from "./i18n.js";
+import { errorText, guard, toast } from "./feedback.js";
 import { Catalog, fillModelSelect } from "./models.js";
 import { routing } from "./routes.js";
 import { Run, RunRegistry } from "./runs.js";
@@ -26,7 +26,8 @@ import { kimi } from "./kimi.js";
 import { settings } from "./settings.js";
 import { Follower } from "./scroller.js";
 import { ensureSession } from "./session.js";
-/** @import { Conversation, ErrorBody, FileInfo } from "./api.js" */
+import { tracking } from "./tracking.js";
+/** @import { Conversation, ErrorBody, FileInfo } from "./api-types.js" */
 /** @import { Asked } from "./branches.js" */
 /** @import { Origin } from "./runs.js" */
 /** @import { ScMessage } from "./components/sc-message.js" */
@@ -217,66 +218,6 @@ export class App {
     run.start((signal) => ask(origin, this.model, signal, this.composer.switchValues));
   }
 
-  /** @param {Run} run @returns {Run} */
-  track(run) {
-    this.runs.add(run);
-    run.addEventListener("change", (event) => this.onRun(run, /** @type {CustomEvent<string>} */ (event).detail));
-    return run;
-  }
-
-  /** @param {Run} run @param {string} type */
-  onRun(run, type) {
-    const own = run.view === this.view && this.asked.has(run);
-    if (type === "meta") {
-      this.sidebar.setStreaming(/** @type {string} */ (run.conversationId), true); // a `meta` names it
-      if (own && !this.conversation) {
-        const title = /** @type {string} */ (run.origin.message).split(/\s+/).filter(Boolean).join(" ").slice(0, 80);
-        // a `meta` gave the run its conversation and model
-        this.adopt({ id: /** @type {string} */ (run.conversationId), title, model: /** @type {string | null} */ (run.model), system_prompt: null, params: {} });
-      }
-      if (own) this.thread.named(run, /** @type {Asked} */ (this.asked.get(run)));
-      this.updateView();
-      this.refreshList();
-    } else if (type === "stopping") {
-      this.updateView();
-    } else if (type === "end") {
-      if (run.done?.title_pending) this.awaitTitle(/** @type {string} */ (run.conversationId));
-      if (run.conversationId) this.sidebar.setStreaming(run.conversationId, false);
-      const shown = own || (this.conversation && run.conversationId === this.conversation.id);
-      if (own && run.refused) this.refused(run);
-      else if (shown) {
-        const key = run.status === "stopped" ? "answerStopped" : run.error ? "answerFailed" : "answerDone";
-        announce(t(key, { message: run.error?.message ?? "" }));
-        this.refreshVersions();
-      }
-      this.updateView();
-      this.refreshList();
-    }
-  }
-
-  /**
-   * The server refused the action, or never got it: nothing was stored. A conflict (an answer is
-   * streaming in this conversation, perhaps from another tab) and a refused Regenerate leave the
-   * screen as it was; a refused question stays, "not sent", with Resend and Edit & resend.
-   */
-  /** @param {Run} run */
-  refused(run) {
-    const { question, answer, taken } = /** @type {Asked} */ (this.asked.get(run));
-    const { code, retry_after: wait } = /** @type {ErrorBody} */ (run.error);
-    const message = errorText(run.error);
-    if (code !== "conflict" && run.origin.kind !== "regenerate") {
-      /** @type {ScMessage} */ (question).markUnsent(); // there is one: not a Regenerate
-      answer.markUnsent();
-      announce(t("answerFailed", { message }));
-      return;
-    }
-    this.thread.restore([question, answer], taken);
-    toast(code === "conflict" ? t("conflict") : wait ? t("refusedWait", { message, seconds: wait }) : message);
-    if (code !== "conflict") return;
-    if (run.origin.kind === "edit") taken[0]?.startEdit(run.origin.message);
-    else if (run.origin.kind === "chat") this.composer.restore(/** @type {string} */ (run.origin.message), run.origin.files);
-  }
-
   stop() {
     const run = this.activeRun();
     if (!run) return;
@@ -295,4 +236,4 @@ export class App {
 // issue 13: attachments, the switches, tool chips, Continue (kimi.js)
 Object.assign(App.prototype, kimi);
 // the other jobs of the controller, each in its module
-Object.assign(App.prototype, routing, conversations, settings, search);
+Object.assign(App.prototype, routing, tracking, conversations, settings, search);

@@ -12,7 +12,7 @@ import { api } from "./api.js";
 import { Slicer } from "./slices.js";
 import "./components/sc-message.js";
 
-/** @import { Message } from "./api.js" */
+/** @import { Message } from "./api-types.js" */
 /** @import { ScMessage } from "./components/sc-message.js" */
 /** @import { Origin, Run } from "./runs.js" */
 

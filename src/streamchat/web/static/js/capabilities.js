@@ -3,7 +3,7 @@
 // composer, the bubbles and the controller ask it. Before it is loaded (or if it failed)
 // nothing is offered, and the server still checks everything.
 
-/** @import { Abilities, CapabilityList, FileLimits, ModelCapabilities } from "./api.js" */
+/** @import { Abilities, CapabilityList, FileLimits, ModelCapabilities } from "./api-types.js" */
 
 /** @type {Abilities} */
 const NONE = { vision: false, thinking: null, web_search: false, continue: false, file_extract: false };

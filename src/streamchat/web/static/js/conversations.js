@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { guard } from "./feedback.js";
 /** @import { App } from "./app.js" */
-/** @import { ConversationList } from "./api.js" */
+/** @import { ConversationList } from "./api-types.js" */
 
 const PAGE = 50;
 const MAX_PAGE = 200; // the most GET /api/conversations gives at once

@@ -4,7 +4,7 @@
 import { size } from "./attachments.js";
 import { t } from "./i18n.js";
 
-/** @import { AttachmentMap, Conversation, Message } from "./api.js" */
+/** @import { AttachmentMap, Conversation, Message } from "./api-types.js" */
 /** @typedef {Conversation & {messages: Message[]}} FullConversation */
 
 /** @param {FullConversation} conversation @param {AttachmentMap} [files] @returns {string} */

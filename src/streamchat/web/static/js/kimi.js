@@ -5,7 +5,7 @@
 // Continue into the same bubble. Methods of App (app.js), kept here by their job.
 
 import { api } from "./api.js";
-import { showFiles } from "./attachments.js";
+import { showFiles } from "./attachment-chips.js";
 import { capabilities } from "./capabilities.js";
 import { dropZone } from "./components/sc-composer.js";
 import { errorText, toast } from "./feedback.js";
@@ -13,7 +13,7 @@ import { Run } from "./runs.js";
 import { readEvents } from "./sse.js";
 import { drawTools, mergeTool } from "./tools.js";
 /** @import { App } from "./app.js" */
-/** @import { Conversation, Message, Usage } from "./api.js" */
+/** @import { Conversation, Message, Usage } from "./api-types.js" */
 /** @import { ToolCall } from "./tools.js" */
 
 /** @type {(keyof Switches)[]} */

@@ -1,7 +1,7 @@
 // The model catalog from GET /api/models: the picker's options, grouped by provider, and
 // whether a model is the offline demo.
 
-/** @import { Model, ModelList } from "./api.js" */
+/** @import { Model, ModelList } from "./api-types.js" */
 
 export class Catalog {
   /** @param {ModelList} [list] */

@@ -8,7 +8,7 @@ import { t } from "./i18n.js";
 import { Run } from "./runs.js";
 import { displayTitle } from "./titles.js";
 /** @import { App } from "./app.js" */
-/** @import { Conversation } from "./api.js" */
+/** @import { Conversation } from "./api-types.js" */
 
 export const ROUTE = /^#\/c\/(.+)$/;
 

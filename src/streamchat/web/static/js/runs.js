@@ -8,7 +8,7 @@ import { api, ApiError } from "./api.js";
 import { reading } from "./run-stream.js";
 import { mergeTool } from "./tools.js";
 
-/** @import { ErrorBody, FileInfo, Usage } from "./api.js" */
+/** @import { ErrorBody, FileInfo, Usage } from "./api-types.js" */
 /** @import { StreamEvent } from "./sse.js" */
 /** @import { ToolCall } from "./tools.js" */
 

@@ -7,7 +7,7 @@ import { api, ApiError } from "./api.js";
 import { guard } from "./feedback.js";
 /** @import { App } from "./app.js" */
 /** @import { Thread } from "./branches.js" */
-/** @import { SearchPage } from "./api.js" */
+/** @import { SearchPage } from "./api-types.js" */
 
 export const SEARCH_LIMIT = 20;
 const FOUND_MS = 2000; // how long the message opened from a result stays highlighted

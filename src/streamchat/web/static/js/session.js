@@ -7,7 +7,7 @@ import { api } from "./api.js";
 import { t } from "./i18n.js";
 import "./components/sc-sign-in.js";
 
-/** @import { Session } from "./api.js" */
+/** @import { Session } from "./api-types.js" */
 /** @import { ScSignIn } from "./components/sc-sign-in.js" */
 
 /** @param {string} selector @returns {HTMLElement} an element the page has */

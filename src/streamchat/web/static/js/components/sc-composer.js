@@ -6,10 +6,11 @@
 // web-search and thinking switches are shown when the selected model offers them (offer()).
 // Events: sc-send {text, files, switches}, sc-stop.
 
-import { drawTray, Tray } from "../attachments.js";
+import { drawTray } from "../attachment-chips.js";
+import { Tray } from "../attachments.js";
 import { t } from "../i18n.js";
 
-/** @import { Abilities, FileInfo } from "../api.js" */
+/** @import { Abilities, FileInfo } from "../api-types.js" */
 
 export class ScComposer extends HTMLElement {
   connectedCallback() {

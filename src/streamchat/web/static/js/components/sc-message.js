@@ -50,7 +50,7 @@ const USER = `
     <button type="button" class="link-btn edit" data-i18n="edit"></button>
   </span></div>`;
 
-/** @import { Message } from "../api.js" */
+/** @import { Message } from "../api-types.js" */
 /** @import { Run } from "../runs.js" */
 /** @import { Slicer } from "../slices.js" */
 

@@ -5,7 +5,7 @@
 import { t } from "../i18n.js";
 import { fillModelSelect } from "../models.js";
 
-/** @import { Conversation } from "../api.js" */
+/** @import { Conversation } from "../api-types.js" */
 /** @import { Catalog } from "../models.js" */
 
 /**

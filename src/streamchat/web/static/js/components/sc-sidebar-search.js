@@ -8,7 +8,7 @@ import { t } from "../i18n.js";
 import { markedText, searchConversations } from "../search.js";
 import { displayTitle } from "../titles.js";
 /** @import { ScSidebar } from "./sc-sidebar.js" */
-/** @import { SearchResult } from "../api.js" */
+/** @import { SearchResult } from "../api-types.js" */
 
 const SEARCH_DEBOUNCE_MS = 200;
 const APPLE = /Mac|iPhone|iPad/.test(navigator.platform); // the shortcut is ⌘K there

@@ -7,7 +7,7 @@
 // focused from the keyboard: a phone's drawer opens), sc-open-result {conversationId,
 // messageId}.
 
-/** @import { Conversation } from "../api.js" */
+/** @import { Conversation } from "../api-types.js" */
 import { t } from "../i18n.js";
 import { displayTitle } from "../titles.js";
 import { rows } from "./sc-sidebar-rows.js";
