@@ -220,6 +220,22 @@ new PerformanceObserver((list) => {
     window.__open.longtasks.push({ start: e.startTime, end: e.startTime + e.duration });
   }
 }).observe({ type: "longtask", buffered: true });
+// When the answer's last blocks are painted, by Element Timing: the elements of the last chunk
+// of the last answer are marked as soon as they are in the DOM (a MutationObserver runs before
+// the frame that paints them); the browser reports the paint's time.
+window.__open.painted = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) window.__open.painted.push(e.renderTime || e.loadTime);
+}).observe({ type: "element", buffered: true });
+new MutationObserver(() => {
+  const answer = document.querySelector("#thread sc-message.msg-assistant:last-of-type");
+  const chunks = answer ? answer.querySelectorAll(".msg-body .md-chunk") : [];
+  const last = chunks[chunks.length - 1];
+  if (last && !last.hasAttribute("elementtiming")) {
+    last.setAttribute("elementtiming", "open-end");
+    for (const el of last.querySelectorAll("*")) el.setAttribute("elementtiming", "open-end");
+  }
+}).observe(document, { childList: true, subtree: true });
 """
 
 # Resolves once the last answer shows its last block (painted: the MessageChannel task after
@@ -247,8 +263,9 @@ async ([start, id]) => {
   const tasks = window.__open.longtasks.filter((t) => t.end > start);
   const longest = Math.max(0, ...tasks.map((t) => t.end - Math.max(t.start, start)));
   const lastEnd = Math.max(visible, ...tasks.map((t) => t.end));
+  const paints = window.__open.painted.filter((t) => t > start);
   return { visible: visible - start, full: full - start, tti: lastEnd - start, longest,
-           count: tasks.length };
+           count: tasks.length, painted: paints.length ? Math.min(...paints) - start : null };
 }
 """
 
@@ -316,14 +333,16 @@ def open_table(r: dict[str, Any], tokens: int, throttle: float) -> str:
         f"Chromium {r['chromium']}, {os.cpu_count()} CPUs, load average {r['load']:.1f}, "
         f"CPU throttle {throttle:g}x; bench/page_render.py --open)",
         "",
-        "| open | time to interactive | visible part painted | longest task | all rendered |",
-        "|---|---|---|---|---|",
+        "| open | time to interactive | visible part painted | its paint (Element Timing) "
+        "| longest task | all rendered |",
+        "|---|---|---|---|---|---|",
     ]
     for name in ("cold", "warm"):
         for m in r[name]:
+            painted = "—" if m.get("painted") is None else f"{m['painted']:.0f} ms"
             lines.append(
-                f"| {name} | {m['tti']:.0f} ms | {m['visible']:.0f} ms | {m['longest']:.0f} ms "
-                f"| {m['full']:.0f} ms |"
+                f"| {name} | {m['tti']:.0f} ms | {m['visible']:.0f} ms | {painted} "
+                f"| {m['longest']:.0f} ms | {m['full']:.0f} ms |"
             )
     return "\n".join(lines)
 

@@ -23,7 +23,10 @@ import "./components/sc-message.js";
  * @property {ScMessage[]} taken the bubbles it took off the screen
  */
 
-const FIRST_SLICE = 16; // ms of rendering while the thread is drawn: a short one is drawn whole
+// While the thread is drawn, stored answers are rendered a step at a time until what shows is
+// filled or FIRST_SLICE ms have gone (a short thread is drawn whole); the rest in slices.
+const FIRST_STEP = 2; // ms: at least one chunk of blocks
+const FIRST_SLICE = 16; // ms
 
 export class Thread {
   /** @param {HTMLElement} element the thread's list */
@@ -66,8 +69,16 @@ export class Thread {
     for (const [bubble, message] of stored.reverse()) bubble.showStored(message, this.slicer);
     if (stored.length) {
       this.el.dataset.rendering = "";
-      this.slicer.run(FIRST_SLICE);
+      const until = performance.now() + FIRST_SLICE;
+      do this.slicer.run(FIRST_STEP);
+      while (this.slicer.busy && !this.filled() && performance.now() < until);
     }
+  }
+
+  /** Whether the drawn part of the thread fills its view (once more, for a scroll up). */
+  filled() {
+    const view = this.el.parentElement;
+    return !!view && this.el.offsetHeight > 2 * view.clientHeight;
   }
 
   /** The language changed: every bubble redraws its labels, nothing else moves. */
