@@ -7,8 +7,12 @@ transaction as one plain function on a connection; what differs is who runs that
 - ``aiosqlite``: SQLAlchemy's async engine over aiosqlite (``AsyncDatabase``, what streamchat
   used before): every statement, ``BEGIN`` and ``COMMIT`` is a hand-off to aiosqlite's thread
   and back;
-- ``thread``: streamchat's ``SqliteThread``: the whole transaction runs on one thread of its
-  own with the standard ``sqlite3`` driver, one hand-off per transaction.
+- ``executor``: the whole transaction runs on one thread of its own with the standard
+  ``sqlite3`` driver, one hand-off per transaction through ``loop.run_in_executor`` (what
+  streamchat's ``SqliteThread`` did until 2026-12-06);
+- ``thread``: streamchat's ``SqliteThread``: the same thread, the hand-off a queue it drains;
+  the writes that queued meanwhile commit as one transaction (each alone again if one fails),
+  and their results go back in one loop wake-up.
 
 The process is pinned to one core; its CPU time (all threads, ``os.times``) is read around
 ``--answers`` answers run one after another, then around the same number run all at once. The
@@ -27,18 +31,58 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import uvloop
+from sqlalchemy.engine import URL, Connection
 
 from streamchat.chat import Conversation, Message, new_id
 from streamchat.store import Progress
-from streamchat.store.engine import AsyncDatabase, Database, create_engine, open_database
+from streamchat.store.engine import (
+    AsyncDatabase,
+    Database,
+    SqliteThread,
+    create_engine,
+    normalize_url,
+    open_database,
+)
 from streamchat.store.sql import SqlStore
+
+_T = TypeVar("_T")
+
+
+class _ExecutorThread(SqliteThread):
+    """``SqliteThread`` as it was: each transaction handed over by ``run_in_executor``."""
+
+    def __init__(self, url: URL) -> None:
+        super().__init__(url)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="bench-sqlite")
+
+    def _submit(
+        self, run: Callable[[], _T] | None, transaction: Callable[[Connection], _T] | None
+    ) -> asyncio.Future[_T]:
+        def alone() -> _T:
+            if transaction is None:
+                assert run is not None
+                return run()
+            with self.engine.begin() as conn:
+                return transaction(conn)
+
+        return asyncio.get_running_loop().run_in_executor(self._executor, alone)
+
+    async def dispose(self) -> None:
+        await super().dispose()
+        self._executor.shutdown()
+
 
 RUNNERS: dict[str, Callable[[str], Database]] = {
     "aiosqlite (a hand-off per statement)": lambda url: AsyncDatabase(create_engine(url)),
-    "own thread (a hand-off per transaction)": open_database,
+    "own thread, run_in_executor (a hand-off per transaction)": lambda url: _ExecutorThread(
+        normalize_url(url)
+    ),
+    "own thread, a queue it drains, what queued committed together": open_database,
 }
 
 
@@ -108,7 +152,7 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {name: {} for name in RUNNERS}
     for run in range(args.runs):
         names = list(RUNNERS)
-        for name in names[run % 2 :] + names[: run % 2]:
+        for name in names[run % len(names) :] + names[: run % len(names)]:
             measured = uvloop.run(_measure(RUNNERS[name], args.answers))
             for key, value in measured.items():
                 results[name].setdefault(key, []).append(value)

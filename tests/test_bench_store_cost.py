@@ -1,5 +1,5 @@
 """bench/store_cost.py in its smallest configuration, as a process (it pins itself to a core):
-both runners store every answer and the table renders, so the benchmark cannot rot."""
+every runner stores every answer and the table renders, so the benchmark cannot rot."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_both_runners_measure_and_the_table_renders() -> None:
+def test_every_runner_measures_and_the_table_renders() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench.store_cost", "--answers", "20", "--runs", "2"],
         cwd=ROOT,

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -161,13 +162,24 @@ class SqliteThread:
     """SQLite through the standard ``sqlite3`` driver, every call on one thread of its own.
 
     A function that has started runs to its end even if the awaiting task is cancelled (a
-    transaction is all or nothing either way); one that has not started yet never runs."""
+    transaction is all or nothing either way); one that has not started yet never runs.
+
+    The hand-off is a queue the thread drains. Writes that queued up while it was busy commit
+    together, in their order, as one transaction (group commit: SQLite writes each changed page
+    once per commit); if one of them fails, or the commit does, that transaction is rolled back
+    and each runs again as its own, so each gets its own result or error as if it had run alone.
+    The results of what was drained go back to the loop in one wake-up, where
+    ``run_in_executor`` paid two futures, their chaining and a wake-up per call
+    (``bench/store_cost.py``: CPU per answer)."""
 
     def __init__(self, url: URL) -> None:
         _make_directory(url)
         self.engine: Engine = create_sync_engine(url.set(drivername="sqlite+pysqlite"))
         event.listen(self.engine, "connect", _set_sqlite_pragmas)
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="streamchat-sqlite")
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name="streamchat-sqlite", daemon=True)
+        self._thread.start()
 
     @property
     def dialect(self) -> str:
@@ -176,30 +188,133 @@ class SqliteThread:
     async def read(
         self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
     ) -> _T:
-        return await self._on_thread(self.engine.connect, fn, *args, **kwargs)
+        def run() -> _T:
+            with self.engine.connect() as conn:
+                return fn(conn, *args, **kwargs)
+
+        return await self._submit(run, None)
 
     async def write(
         self, fn: Callable[Concatenate[Connection, _P], _T], *args: _P.args, **kwargs: _P.kwargs
     ) -> _T:
-        return await self._on_thread(self.engine.begin, fn, *args, **kwargs)
+        def transaction(conn: Connection) -> _T:
+            return fn(conn, *args, **kwargs)
 
-    async def _on_thread(
-        self,
-        connection: Callable[[], contextlib.AbstractContextManager[Connection]],
-        fn: Callable[Concatenate[Connection, _P], _T],
-        *args: _P.args,
-        **kwargs: _P.kwargs,
-    ) -> _T:
-        def run() -> _T:
-            with connection() as conn:
-                return fn(conn, *args, **kwargs)
+        return await self._submit(None, transaction)
 
-        return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+    def _submit(
+        self, run: Callable[[], _T] | None, transaction: Callable[[Connection], _T] | None
+    ) -> asyncio.Future[_T]:
+        if self._closed:
+            raise StoreError("the database is unavailable: the store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_T] = loop.create_future()
+        self._jobs.put(_Job(run, transaction, future, loop))
+        return future
+
+    def _work(self) -> None:
+        """The thread: run what was queued, in order, skipping what was cancelled before it
+        started, and hand the results back to each loop in one call."""
+        jobs = self._jobs
+        while True:
+            batch = [jobs.get()]
+            with contextlib.suppress(queue.Empty):
+                while len(batch) < _MOST_DRAINED:
+                    batch.append(jobs.get_nowait())
+            writes: list[_Job] = []
+            for job in batch:
+                if job is None:
+                    break
+                if job.future.cancelled():
+                    continue
+                if job.transaction is not None:
+                    writes.append(job)
+                    continue
+                self._commit(writes)  # what was written before this read, first
+                writes = []
+                job.run_alone()
+            self._commit(writes)
+            done: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+            for job in batch:
+                if job is not None and job.ok is not None:
+                    done.setdefault(job.loop, []).append(job)
+            for loop, settled in done.items():
+                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                    loop.call_soon_threadsafe(_settle, settled)
+            if batch[-1] is None:
+                return
+
+    def _commit(self, writes: list[_Job]) -> None:
+        if len(writes) > 1:
+            try:
+                with self.engine.begin() as conn:
+                    values = [job.transaction(conn) for job in writes]  # type: ignore[misc]
+            except BaseException:  # rolled back: each runs again alone and gets its own outcome
+                pass
+            else:
+                for job, value in zip(writes, values, strict=True):
+                    job.ok, job.value = True, value
+                return
+        for job in writes:
+            job.run_alone(self.engine)
 
     async def dispose(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self.engine.dispose)
-        self._thread.shutdown(wait=False)
+        if self._closed:
+            return
+        try:
+            await self._submit(self.engine.dispose, None)
+        finally:
+            self._closed = True
+            self._jobs.put(None)  # the thread ends after what was queued before it
+
+
+# Writes committed together at most: the first one's result waits for the others'.
+_MOST_DRAINED = 64
+
+
+class _Job:
+    """One call handed to the thread: ``run`` (a read, or anything) or ``transaction`` (a
+    write, run inside a transaction the thread opens); its outcome once it ran."""
+
+    __slots__ = ("future", "loop", "ok", "run", "transaction", "value")
+
+    def __init__(
+        self,
+        run: Callable[[], Any] | None,
+        transaction: Callable[[Connection], Any] | None,
+        future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.run = run
+        self.transaction = transaction
+        self.future = future
+        self.loop = loop
+        self.ok: bool | None = None  # None: not run
+        self.value: Any = None  # the result, or the exception raised
+
+    def run_alone(self, engine: Engine | None = None) -> None:
+        try:
+            if self.transaction is not None:
+                assert engine is not None
+                with engine.begin() as conn:
+                    self.value = self.transaction(conn)
+            else:
+                assert self.run is not None
+                self.value = self.run()
+            self.ok = True
+        except BaseException as exc:  # handed to the awaiting task
+            self.ok, self.value = False, exc
+
+
+def _settle(settled: list[_Job]) -> None:
+    for job in settled:
+        future = job.future
+        if future.done():
+            continue  # cancelled after its function started: the transaction ran all the same
+        if job.ok:
+            future.set_result(job.value)
+        else:
+            future.set_exception(job.value)
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
