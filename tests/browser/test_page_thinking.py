@@ -21,9 +21,9 @@ THOUGHT = re.compile(r"^Thought for \d+\.\d s$")
 
 
 def summary(chat: ChatPage) -> str:
-    """The thinking block's label, once the answer has started (no longer "Thinking…")."""
+    """The thinking block's label, once the answer has started (no longer "Thinking… n s")."""
     label = chat.answer().locator(".thinking summary")
-    expect(label).not_to_have_text("Thinking…")
+    expect(label).not_to_have_text(re.compile(r"^Thinking…"))
     return label.inner_text()
 
 
@@ -81,6 +81,18 @@ def test_a_reload_at_the_thinkings_end_before_any_save_shows_how_long_it_thought
     expect(chat.answer().locator(".thinking summary")).to_have_text(live)
     chat.wait_status("complete", timeout=30_000)
     assert stored_label(chat) == live
+
+
+def test_the_label_counts_the_seconds_while_it_thinks(new_page: PageFactory) -> None:
+    chat = new_page().open()
+    # 120 reasoning tokens (4 s), then 30 answer tokens
+    chat.send("think [[mock reasoning=120 tokens=30 rate=30 dialect=moonshot]]")
+    label = chat.answer().locator(".thinking summary")
+    expect(label).to_have_text("Thinking… 1 s")
+    expect(label).to_have_text("Thinking… 2 s")
+    live = summary(chat)
+    assert THOUGHT.match(live), live
+    assert seconds(live) >= 3.5
 
 
 def test_a_reload_while_thinking_times_the_thinking_from_its_start(

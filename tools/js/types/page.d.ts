@@ -114,6 +114,7 @@ declare global {
     reconnecting?: undefined;
     lastId?: undefined;
     startedAt?: undefined;
+    reasoningStart?: undefined;
   }
 }
 
@@ -161,6 +162,7 @@ declare module "./static/js/components/sc-message.js" {
     frame: number;
     text: string;
     waitTimer: number;
+    thinkTimer: number;
     countdown: number;
     files: FileInfo[];
     // sc-message-versions.js
@@ -172,6 +174,7 @@ declare module "./static/js/components/sc-message.js" {
     // sc-message-thinking.js
     drawWaiting(src: AnswerSource): void;
     drawReasoning(src: AnswerSource): void;
+    thinkingFor(src: AnswerSource): string;
     // sc-message-actions.js
     drawReconnecting(src: AnswerSource): void;
     drawEnd(src: AnswerSource, countdown?: boolean): void;

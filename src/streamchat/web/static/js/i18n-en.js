@@ -49,6 +49,7 @@ export const en = {
   you: "You",
   assistant: "Assistant",
   thinking: "Thinking…",
+  thinkingFor: "Thinking… {seconds} s",
   editing: "Editing your question",
   waiting: "Waiting for the answer…",
   waitingFor: "Waiting for the answer… {seconds} s",

@@ -50,6 +50,7 @@ export const zhCN = {
   you: "你",
   assistant: "助手",
   thinking: "思考中…",
+  thinkingFor: "思考中… {seconds} 秒",
   editing: "正在编辑问题",
   waiting: "正在等待回答…",
   waitingFor: "正在等待回答… {seconds} 秒",

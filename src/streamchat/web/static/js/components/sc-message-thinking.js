@@ -1,7 +1,7 @@
 // <sc-message>'s thinking: the wait before an answer's first token (with how long it has
 // lasted, once past WAIT_SHOWN) and the thinking box (open while the model thinks, following its
-// end, collapsed once the answer starts; "Thought for n s" when the time is known). Methods of
-// ScMessage (sc-message.js), kept here by their job.
+// end, its label counting the seconds; collapsed once the answer starts; "Thought for n s" when
+// the time is known). Methods of ScMessage (sc-message.js), kept here by their job.
 
 import { t } from "../i18n.js";
 
@@ -11,7 +11,7 @@ const WAIT_SHOWN = 3; // seconds of waiting before the wait shows how long it ha
 
 /**
  * Methods of ScMessage (declared on it in tools/js/types/page.d.ts)
- * @satisfies {ThisType<ScMessage> & Pick<ScMessage, "drawWaiting" | "drawReasoning">}
+ * @satisfies {ThisType<ScMessage> & Pick<ScMessage, "drawWaiting" | "drawReasoning" | "thinkingFor">}
  */
 export const thinking = {
   /** Before the first token: a visible wait, with the time it has lasted once past WAIT_SHOWN. */
@@ -63,10 +63,33 @@ export const thinking = {
     }
     const label = this.els["thinking-label"];
     let text = t("thoughts");
-    if (!src.text && !src.finished) text = t("thinking");
+    const thinking = !src.text && !src.finished;
+    if (thinking) text = this.thinkingFor(src);
     else if (src.timed && src.reasoningMs !== null) {
       text = t("thoughtFor", { seconds: (src.reasoningMs / 1000).toFixed(1) });
     }
     if (label.textContent !== text) label.textContent = text;
+    if (!thinking || !this.isConnected) {
+      clearInterval(this.thinkTimer);
+      this.thinkTimer = 0;
+    } else {
+      // the seconds go on between deltas (a model may think a while between two)
+      this.thinkTimer ||= setInterval(() => {
+        if (this.source === src) this.drawReasoning(src);
+        else {
+          clearInterval(this.thinkTimer);
+          this.thinkTimer = 0;
+        }
+      }, 1000);
+    }
+  },
+
+  /** "Thinking… n s" while it thinks, timed from its first reasoning here (not after a
+   * reload: the replayed thinking started earlier than the page saw it). */
+  /** @param {AnswerSource} src */
+  thinkingFor(src) {
+    if (!src.timed || src.reasoningStart == null) return t("thinking");
+    const seconds = Math.floor((performance.now() - src.reasoningStart) / 1000);
+    return seconds >= 1 ? t("thinkingFor", { seconds }) : t("thinking");
   },
 };
