@@ -206,7 +206,7 @@ class SqliteThread:
         self, run: Callable[[], _T] | None, transaction: Callable[[Connection], _T] | None
     ) -> asyncio.Future[_T]:
         if self._closed:
-            raise StoreError("the database is unavailable: the store is closed")
+            raise StoreError(_CLOSED)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_T] = loop.create_future()
         self._jobs.put(_Job(run, transaction, future, loop))
@@ -222,9 +222,14 @@ class SqliteThread:
                 while len(batch) < _MOST_DRAINED:
                     batch.append(jobs.get_nowait())
             writes: list[_Job] = []
+            stop = False
             for job in batch:
                 if job is None:
-                    break
+                    stop = True  # dispose: nothing is queued after it (the store is closed)
+                    continue
+                if stop:
+                    job.ok, job.value = False, StoreError(_CLOSED)
+                    continue
                 if job.future.cancelled():
                     continue
                 if job.transaction is not None:
@@ -241,7 +246,7 @@ class SqliteThread:
             for loop, settled in done.items():
                 with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
                     loop.call_soon_threadsafe(_settle, settled)
-            if batch[-1] is None:
+            if stop:
                 return
 
     def _commit(self, writes: list[_Job]) -> None:
@@ -270,6 +275,7 @@ class SqliteThread:
 
 # Writes committed together at most: the first one's result waits for the others'.
 _MOST_DRAINED = 64
+_CLOSED = "the database is unavailable: the store is closed"
 
 
 class _Job:
