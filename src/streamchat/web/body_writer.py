@@ -167,6 +167,15 @@ class HttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pipeline = _Pipeline()  # type: ignore[assignment]
+        # Every attribute a connection gets, set here: CPython 3.11 keeps an instance's
+        # attributes in a compact array only for names its class's shared keys hold, and those
+        # take new names for a few instances only (the room shrinks as instances are made).
+        # uvicorn sets `url` at the first request, this class `gone_callbacks` at the first
+        # close: whether they made it depended on how many connections the server had accepted
+        # by then, and when they had not, every connection carried a dict of its own
+        # (~1.2 KB per open stream; docs/performance.md, memory per idle stream).
+        self.url = b""
+        self.gone_callbacks = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
