@@ -92,12 +92,7 @@ class BodyWriter:
         if callbacks is None:
             callbacks = protocol.gone_callbacks = []
         callbacks.append(callback)
-
-        def take_back() -> None:
-            if callback in callbacks:
-                callbacks.remove(callback)
-
-        return take_back
+        return _TakeBack(callbacks, callback)
 
     @property
     def gone(self) -> bool:
@@ -122,6 +117,21 @@ class BodyWriter:
         except (OSError, RuntimeError):  # closed under us: send() reports it in the task
             return False
         return True
+
+
+class _TakeBack:
+    """What :meth:`BodyWriter.when_gone` returns: a slotted object (64 bytes), where a closure
+    over the two is a function, its two cells and their tuple (~300 bytes per open stream)."""
+
+    __slots__ = ("_callback", "_callbacks")
+
+    def __init__(self, callbacks: list[Callable[[], None]], callback: Callable[[], None]) -> None:
+        self._callbacks = callbacks
+        self._callback = callback
+
+    def __call__(self) -> None:
+        if self._callback in self._callbacks:
+            self._callbacks.remove(self._callback)
 
 
 def _closed(cycle: RequestResponseCycle) -> bool:
