@@ -63,6 +63,9 @@ def encode_sse(events: Sequence[Event]) -> bytes:
     return b"".join([event.sse() for event in events])
 
 
+_SENT: list[tuple[bytes, bytes]] = []  # an EventStream's raw_headers once they are sent
+
+
 class EventStream(Response):
     """A Response (so FastAPI passes it through untouched) with its own ``__call__``."""
 
@@ -125,10 +128,16 @@ class EventStream(Response):
         try:
             # the relay in this frame, not in a coroutine of its own: a frame per open stream
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            opening = self.preamble + (self.encode(self.first) if self.first else b"")
+            first, preamble = self.first, self.preamble
+            # sent once, not kept for the stream's life: the headers' list (and the generation
+            # id's header), the preamble, the first events
+            self.raw_headers, self.preamble, self.first = _SENT, b"", ()
+            opening = preamble + (self.encode(first) if first else b"")
             if opening:
                 await self._send(send, opening)
-            if not (self.first and self.first[-1].terminal):
+            ended = bool(first) and first[-1].terminal
+            del first, preamble, opening
+            if not ended:
                 if writer is not None:
                     await _Pushed(self, writer).follow(send)
                 else:
