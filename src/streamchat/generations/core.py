@@ -324,8 +324,16 @@ class Generations:
             self._sweeper = None
 
     async def _stream_to_end(self, gen: Generation) -> _Ending:
+        """Every round of the answer: a round that ends in builtin tool calls is answered
+        (the assistant turn and each call's arguments sent back unchanged, Kimi's
+        ``$web_search``) and followed by the next call, at most ``tool_rounds`` times. The
+        rounds run in this frame: a coroutine of their own was a frame per open stream."""
         try:
-            await self._stream(gen)
+            while True:
+                await self._round(gen)
+                if not (gen.calls and gen.finish_reason == "tool_calls"):
+                    break
+                self._answer_tools(gen)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if gen.stop_reason is None or task is None:
@@ -346,16 +354,6 @@ class Generations:
     @staticmethod
     def _failed_status(gen: Generation) -> MessageStatus:
         return "incomplete" if gen.content or gen.reasoning else "error"
-
-    async def _stream(self, gen: Generation) -> None:
-        """Every round of the answer: a round that ends in builtin tool calls is answered
-        (the assistant turn and each call's arguments sent back unchanged, Kimi's
-        ``$web_search``) and followed by the next call, at most ``tool_rounds`` times."""
-        while True:
-            await self._round(gen)
-            if not (gen.calls and gen.finish_reason == "tool_calls"):
-                return
-            self._answer_tools(gen)
 
     def _answer_tools(self, gen: Generation) -> None:
         calls = [gen.calls[i] for i in sorted(gen.calls)]

@@ -92,12 +92,7 @@ class BodyWriter:
         if callbacks is None:
             callbacks = protocol.gone_callbacks = []
         callbacks.append(callback)
-
-        def take_back() -> None:
-            if callback in callbacks:
-                callbacks.remove(callback)
-
-        return take_back
+        return _TakeBack(callbacks, callback)
 
     @property
     def gone(self) -> bool:
@@ -122,6 +117,21 @@ class BodyWriter:
         except (OSError, RuntimeError):  # closed under us: send() reports it in the task
             return False
         return True
+
+
+class _TakeBack:
+    """What :meth:`BodyWriter.when_gone` returns: a slotted object (64 bytes), where a closure
+    over the two is a function, its two cells and their tuple (~300 bytes per open stream)."""
+
+    __slots__ = ("_callback", "_callbacks")
+
+    def __init__(self, callbacks: list[Callable[[], None]], callback: Callable[[], None]) -> None:
+        self._callbacks = callbacks
+        self._callback = callback
+
+    def __call__(self) -> None:
+        if self._callback in self._callbacks:
+            self._callbacks.remove(self._callback)
 
 
 def _closed(cycle: RequestResponseCycle) -> bool:
@@ -167,6 +177,15 @@ class HttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pipeline = _Pipeline()  # type: ignore[assignment]
+        # Every attribute a connection gets, set here: CPython 3.11 keeps an instance's
+        # attributes in a compact array only for names its class's shared keys hold, and those
+        # take new names for a few instances only (the room shrinks as instances are made).
+        # uvicorn sets `url` at the first request, this class `gone_callbacks` at the first
+        # close: whether they made it depended on how many connections the server had accepted
+        # by then, and when they had not, every connection carried a dict of its own
+        # (~1.2 KB per open stream; docs/performance.md, memory per idle stream).
+        self.url = b""
+        self.gone_callbacks = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

@@ -85,8 +85,10 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         pending = endpoint(data, request, svc, user)
         del data
         response = await pending
+        del pending  # the endpoint's finished coroutine: its frame's memory stays with it
     except StreamchatError as exc:
         response = error_response(request, exc)
+    del request  # nor does the stream need the request's wrapper (and its headers')
     await response(scope, receive, send)
 
 

@@ -17,7 +17,6 @@ through ``send``, in order, and wait for the client). Elsewhere the task pulls e
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from contextvars import ContextVar
@@ -62,6 +61,9 @@ def encode_sse(events: Sequence[Event]) -> bytes:
     if len(events) == 1:
         return events[0].sse()
     return b"".join([event.sse() for event in events])
+
+
+_SENT: list[tuple[bytes, bytes]] = []  # an EventStream's raw_headers once they are sent
 
 
 class EventStream(Response):
@@ -111,7 +113,7 @@ class EventStream(Response):
         if writer is not None:
             # the connection's close ends the stream: a list entry, where a task waiting on
             # `receive` costs a task and its frames per open stream (issue 15 item 4)
-            take_back = writer.when_gone(lambda: self._end("disconnected"))
+            take_back = writer.when_gone(self._disconnected)
             if take_back is None:
                 self._end("disconnected")  # gone already: the first await is cancelled
         else:
@@ -124,7 +126,24 @@ class EventStream(Response):
         _SendWatch.of_loop().add(self)
         self.metrics.clients.inc()
         try:
-            await self._relay(send, writer)
+            # the relay in this frame, not in a coroutine of its own: a frame per open stream
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            first, preamble = self.first, self.preamble
+            # sent once, not kept for the stream's life: the headers' list (and the generation
+            # id's header), the preamble, the first events
+            self.raw_headers, self.preamble, self.first = _SENT, b"", ()
+            opening = preamble + (self.encode(first) if first else b"")
+            if opening:
+                await self._send(send, opening)
+            ended = bool(first) and first[-1].terminal
+            del first, preamble, opening
+            if not ended:
+                if writer is not None:
+                    await _Pushed(self, writer).follow(send)
+                else:
+                    await self._follow(send)
+            tail = self.trailer() if self.trailer is not None else b""
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
         except asyncio.CancelledError:
             if self._ended_by is None:
                 raise
@@ -152,18 +171,9 @@ class EventStream(Response):
             self._ended_by = reason
             self._task.cancel()
 
-    async def _relay(self, send: Send, writer: BodyWriter | None) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        opening = self.preamble + (self.encode(self.first) if self.first else b"")
-        if opening:
-            await self._send(send, opening)
-        if not (self.first and self.first[-1].terminal):
-            if writer is not None:
-                await _Pushed(self, writer).follow(send)
-            else:
-                await self._follow(send)
-        tail = self.trailer() if self.trailer is not None else b""
-        await send({"type": "http.response.body", "body": tail, "more_body": False})
+    def _disconnected(self) -> None:
+        # a bound method for when_gone: a closure would add a function and a cell per stream
+        self._end("disconnected")
 
     async def _follow(self, send: Send) -> None:
         while True:
@@ -242,11 +252,8 @@ class _Pushed:
                 self._write(ping)
                 continue
             waiter = self._waiter = loop.create_future()
-            timer = (
-                timers.call_later(until_ping, functools.partial(_resolve, waiter))
-                if ping is not None
-                else None
-            )
+            # the bound method resolves this waiter: the timer is cancelled before the next
+            timer = timers.call_later(until_ping, self._wake) if ping is not None else None
             try:
                 await waiter
             finally:
@@ -280,11 +287,6 @@ class _Pushed:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-
-
-def _resolve(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 async def until_disconnect(receive: Receive) -> None:
