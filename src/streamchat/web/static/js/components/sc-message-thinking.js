@@ -10,6 +10,30 @@ const WAIT_SHOWN = 3; // seconds of waiting before the wait shows how long it ha
 /** @import { ScMessage } from "./sc-message.js" */
 
 /**
+ * Redraws `msg` once a second with `draw` while it shows `src` and is on the page; the timer
+ * (msg[key]) stops itself once it does not.
+ * @param {ScMessage} msg
+ * @param {"waitTimer" | "thinkTimer"} key
+ * @param {AnswerSource} src
+ * @param {(this: ScMessage, src: AnswerSource) => void} draw
+ */
+function tickWhileShown(msg, key, src, draw) {
+  msg[key] ||= setInterval(() => {
+    if (msg.source === src && msg.isConnected) draw.call(msg, src);
+    else stopTicking(msg, key);
+  }, 1000);
+}
+
+/**
+ * @param {ScMessage} msg
+ * @param {"waitTimer" | "thinkTimer"} key
+ */
+function stopTicking(msg, key) {
+  clearInterval(msg[key]);
+  msg[key] = 0;
+}
+
+/**
  * Methods of ScMessage (declared on it in tools/js/types/page.d.ts)
  * @satisfies {ThisType<ScMessage> & Pick<ScMessage, "drawWaiting" | "drawReasoning" | "thinkingFor">}
  */
@@ -22,20 +46,13 @@ export const thinking = {
     if (box.hidden === !waiting && !waiting) return;
     box.hidden = !waiting;
     if (!waiting) {
-      clearInterval(this.waitTimer);
-      this.waitTimer = 0;
+      stopTicking(this, "waitTimer");
       return;
     }
     const seconds = Math.floor((performance.now() - (src.startedAt ?? performance.now())) / 1000);
     const text = seconds >= WAIT_SHOWN ? t("waitingFor", { seconds }) : t("waiting");
     if (this.els["wait-text"].textContent !== text) this.els["wait-text"].textContent = text;
-    this.waitTimer ||= setInterval(() => {
-      if (this.source === src && this.isConnected) this.drawWaiting(src);
-      else {
-        clearInterval(this.waitTimer);
-        this.waitTimer = 0;
-      }
-    }, 1000);
+    tickWhileShown(this, "waitTimer", src, this.drawWaiting);
   },
 
   /** @param {AnswerSource} src */
@@ -69,19 +86,9 @@ export const thinking = {
       text = t("thoughtFor", { seconds: (src.reasoningMs / 1000).toFixed(1) });
     }
     if (label.textContent !== text) label.textContent = text;
-    if (!thinking || !this.isConnected) {
-      clearInterval(this.thinkTimer);
-      this.thinkTimer = 0;
-    } else {
-      // the seconds go on between deltas (a model may think a while between two)
-      this.thinkTimer ||= setInterval(() => {
-        if (this.source === src) this.drawReasoning(src);
-        else {
-          clearInterval(this.thinkTimer);
-          this.thinkTimer = 0;
-        }
-      }, 1000);
-    }
+    // the seconds go on between deltas (a model may think a while between two)
+    if (thinking && this.isConnected) tickWhileShown(this, "thinkTimer", src, this.drawReasoning);
+    else stopTicking(this, "thinkTimer");
   },
 
   /** "Thinking… n s" while it thinks, timed from its first reasoning here (not after a
