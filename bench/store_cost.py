@@ -61,16 +61,9 @@ class _ExecutorThread(SqliteThread):
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="bench-sqlite")
 
     def _submit(
-        self, run: Callable[[], _T] | None, transaction: Callable[[Connection], _T] | None
+        self, run: Callable[[], _T], transaction: Callable[[Connection], _T] | None
     ) -> asyncio.Future[_T]:
-        def alone() -> _T:
-            if transaction is None:
-                assert run is not None
-                return run()
-            with self.engine.begin() as conn:
-                return transaction(conn)
-
-        return asyncio.get_running_loop().run_in_executor(self._executor, alone)
+        return asyncio.get_running_loop().run_in_executor(self._executor, run)
 
     async def dispose(self) -> None:
         await super().dispose()

@@ -200,10 +200,14 @@ class SqliteThread:
         def transaction(conn: Connection) -> _T:
             return fn(conn, *args, **kwargs)
 
-        return await self._submit(None, transaction)
+        def alone() -> _T:
+            with self.engine.begin() as conn:
+                return fn(conn, *args, **kwargs)
+
+        return await self._submit(alone, transaction)
 
     def _submit(
-        self, run: Callable[[], _T] | None, transaction: Callable[[Connection], _T] | None
+        self, run: Callable[[], _T], transaction: Callable[[Connection], _T] | None
     ) -> asyncio.Future[_T]:
         if self._closed:
             raise StoreError(_CLOSED)
@@ -261,7 +265,7 @@ class SqliteThread:
                     job.ok, job.value = True, value
                 return
         for job in writes:
-            job.run_alone(self.engine)
+            job.run_alone()
 
     async def dispose(self) -> None:
         if self._closed:
@@ -279,14 +283,15 @@ _CLOSED = "the database is unavailable: the store is closed"
 
 
 class _Job:
-    """One call handed to the thread: ``run`` (a read, or anything) or ``transaction`` (a
-    write, run inside a transaction the thread opens); its outcome once it ran."""
+    """One call handed to the thread: ``run``, the call alone (a read, anything, or a write in
+    a transaction of its own), and for a write its ``transaction``, which can run inside one
+    opened for several; its outcome once it ran."""
 
     __slots__ = ("future", "loop", "ok", "run", "transaction", "value")
 
     def __init__(
         self,
-        run: Callable[[], Any] | None,
+        run: Callable[[], Any],
         transaction: Callable[[Connection], Any] | None,
         future: asyncio.Future[Any],
         loop: asyncio.AbstractEventLoop,
@@ -298,15 +303,9 @@ class _Job:
         self.ok: bool | None = None  # None: not run
         self.value: Any = None  # the result, or the exception raised
 
-    def run_alone(self, engine: Engine | None = None) -> None:
+    def run_alone(self) -> None:
         try:
-            if self.transaction is not None:
-                assert engine is not None
-                with engine.begin() as conn:
-                    self.value = self.transaction(conn)
-            else:
-                assert self.run is not None
-                self.value = self.run()
+            self.value = self.run()
             self.ok = True
         except BaseException as exc:  # handed to the awaiting task
             self.ok, self.value = False, exc
