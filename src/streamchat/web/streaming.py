@@ -63,13 +63,12 @@ def encode_sse(events: Sequence[Event]) -> bytes:
     return b"".join([event.sse() for event in events])
 
 
-_SENT: list[tuple[bytes, bytes]] = []  # an EventStream's raw_headers once they are sent
-
-
 class EventStream(Response):
     """A Response (so FastAPI passes it through untouched) with its own ``__call__``."""
 
     media_type = "text/event-stream"
+    # a tuple once sent: nothing can be added to headers that went out
+    raw_headers: Sequence[tuple[bytes, bytes]]  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -131,7 +130,7 @@ class EventStream(Response):
             first, preamble = self.first, self.preamble
             # sent once, not kept for the stream's life: the headers' list (and the generation
             # id's header), the preamble, the first events
-            self.raw_headers, self.preamble, self.first = _SENT, b"", ()
+            self.raw_headers, self.preamble, self.first = (), b"", ()
             opening = preamble + (self.encode(first) if first else b"")
             if opening:
                 await self._send(send, opening)
