@@ -166,6 +166,21 @@ class _Pipeline(list):  # type: ignore[type-arg]
         self.insert(0, item)
 
 
+class _Trailers(list):  # type: ignore[type-arg]
+    """Where uvicorn's parser puts a request's trailer fields (a chunked body's last part),
+    which it would otherwise add to the scope's headers after the app has read them: dropped
+    (one shared, always empty), so the connection keeps no reference to the headers' list of
+    the request it is answering and a stream can let it go (:class:`EventStream`)."""
+
+    __slots__ = ()
+
+    def append(self, item: object) -> None:
+        pass
+
+
+_NO_TRAILERS = _Trailers()
+
+
 class HttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol; each request's scope offers its :class:`BodyWriter`."""
 
@@ -198,6 +213,9 @@ class HttpProtocol(HttpToolsProtocol):
         cycle = self.cycle
         # An upgrade request has no new cycle (the old one belongs to an earlier request).
         if cycle is not None and cycle.scope is self.scope:
+            # the scope has them (an upgrade reads them here still); the next request gets a
+            # new list
+            self.headers = _NO_TRAILERS
             cycle.message_event = LazyEvent()  # nothing has set it yet: no body has arrived
             extensions = self.scope.setdefault("extensions", {})
             extensions[EXTENSION] = {"writer": BodyWriter(cycle, self)}

@@ -131,6 +131,9 @@ class EventStream(Response):
             # sent once, not kept for the stream's life: the headers' list (and the generation
             # id's header), the preamble, the first events
             self.raw_headers, self.preamble, self.first = (), b"", ()
+            # the request's headers were read (routing, auth, every middleware's look at the
+            # response's start): a browser's fill kilobytes, not kept for the stream's life
+            scope["headers"] = ()
             opening = preamble + (self.encode(first) if first else b"")
             if opening:
                 await self._send(send, opening)
