@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from streamchat.generations.titles import TITLE_PROMPT, clean_title
+from streamchat.prompts import TITLE_CHARS, earlier_title_for, title_for
 from streamchat.settings import ModelConfig
 from tests.conftest import Server, ServerFactory
 from tests.harness import mock_provider, read_stream
@@ -194,6 +195,31 @@ async def test_a_conversation_created_untitled_gets_its_first_answers_title(
     assert await title_of(client, conversation_id) == "Greetings"
 
 
+async def test_a_long_question_is_titled_at_a_word_s_end_then_by_its_model(
+    client: httpx.AsyncClient,
+) -> None:
+    question = LONG + " [[mock tokens=2 title=Yangtze_cities]]"
+    stream = await ask(client, question)
+    conversation_id = stream.first("meta")["conversation_id"]
+    listed = (await client.get("/api/conversations?limit=1")).json()["conversations"][0]
+    # read before the title call ends (the mock answers it at once: either may be listed)
+    assert listed["title"] in (title_for(question), "Yangtze cities")
+    assert title_for(question).endswith("growth of…")
+    assert await title_of(client, conversation_id) == "Yangtze cities"
+
+
+async def test_an_earlier_automatic_title_is_replaced_as_before(
+    client: httpx.AsyncClient,
+) -> None:
+    # a conversation whose title the earlier rule made (the question's first 80 characters)
+    question = LONG + " [[mock tokens=2 title=Older_rule]]"
+    created = await client.post("/api/conversations", json={"title": earlier_title_for(question)})
+    conversation_id = created.json()["id"]
+    stream = await ask(client, question, conversation_id=conversation_id)
+    assert stream.last()["title_pending"] is True
+    assert await title_of(client, conversation_id) == "Older rule"
+
+
 @pytest.mark.parametrize("how", ["fail", "hang"])
 async def test_a_failing_title_call_leaves_the_first_words(
     make_server: ServerFactory, how: str, caplog: pytest.LogCaptureFixture
@@ -271,3 +297,32 @@ async def test_the_next_question_need_not_wait_for_the_title(
 )
 def test_clean_title(reply: str, title: str | None) -> None:
     assert clean_title(reply) == title
+
+
+LONG = "Tell me about the history of the Yangtze river and its part in the growth of Chinese cities"
+
+
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [
+        ("  short\n question\t", "short question"),
+        ("x" * 80, "x" * 80),
+        # cut at the end of the last whole word that fits, marked
+        (LONG, "Tell me about the history of the Yangtze river and its part in the growth of…"),
+        # no space in the last 20 characters: cut mid-word
+        ("a " + "y" * 100, "a " + "y" * 77 + "…"),
+        # the 80th character is a space: the 79 before it are whole words
+        ("z" * 79 + " tail end", "z" * 79 + "…"),
+        # characters, not bytes or UTF-16 units: 100 CJK characters, then emoji
+        ("长" * 100, "长" * 79 + "…"),
+        ("🙂" * 90, "🙂" * 79 + "…"),
+    ],
+)
+def test_the_automatic_title_of_a_question(question: str, title: str) -> None:
+    assert title_for(question) == title
+    assert len(title_for(question)) <= TITLE_CHARS
+
+
+def test_the_earlier_automatic_title_still_counts_as_automatic() -> None:
+    assert earlier_title_for(LONG) == LONG[:80]
+    assert earlier_title_for(LONG) != title_for(LONG)

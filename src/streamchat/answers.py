@@ -36,7 +36,14 @@ from streamchat.fanout import Broker, Subscription
 from streamchat.generations import Generations, GenerationSpec
 from streamchat.generations.titles import Titler, Titles
 from streamchat.idempotency import Keys, first_try_failed, started_by
-from streamchat.prompts import Attached, Options, Prompts, prompt_estimate, title_for
+from streamchat.prompts import (
+    Attached,
+    Options,
+    Prompts,
+    earlier_title_for,
+    prompt_estimate,
+    title_for,
+)
 from streamchat.prompts import switched as switched_params
 from streamchat.store import Store
 from streamchat.tree import Tree
@@ -613,7 +620,8 @@ class Answers:
     ) -> Titler | None:
         if question is None or self.titles is None:
             return None
-        return self.titles.titler(provider, info, conversation, question, title_for(question))
+        automatic = (title_for(question), earlier_title_for(question))
+        return self.titles.titler(provider, info, conversation, question, automatic)
 
     async def _launch(
         self, spec: GenerationSpec, undo: Callable[[], Awaitable[None]] | None = None

@@ -31,9 +31,11 @@ from streamchat.upstream.catalog import Provider
 __all__ = [
     "IMAGE_TOKENS",
     "SWITCHES",
+    "TITLE_CHARS",
     "Attached",
     "Options",
     "Prompts",
+    "earlier_title_for",
     "history_for",
     "prompt_estimate",
     "switched",
@@ -59,8 +61,30 @@ SWITCHES = ("web_search", "thinking")
 WEB_SEARCH_TOOL = {"type": "builtin_function", "function": {"name": "$web_search"}}
 
 
+TITLE_CHARS = 80  # an automatic title's length at most, in characters (code points)
+
+
 def title_for(text: str) -> str:
-    return " ".join(text.split())[:80]
+    """A new conversation's automatic title: the question, whitespace collapsed; a longer one
+    cut at the end of a word (within the last 20 characters; mid-word when none ends there)
+    and marked with "…", ``TITLE_CHARS`` in all. The page makes the same (web/static/js/
+    titles.js ``questionTitle``), so its title for a new conversation is the stored one."""
+    title = " ".join(text.split())
+    if len(title) <= TITLE_CHARS:
+        return title
+    cut = title[: TITLE_CHARS - 1]
+    if title[TITLE_CHARS - 1] != " ":  # the cut is inside a word: back to the word's start
+        space = cut.rfind(" ")
+        if space >= TITLE_CHARS - 20:
+            cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def earlier_title_for(text: str) -> str:
+    """The automatic title of conversations made before 2026-12-06: the first 80
+    characters, cut anywhere; such a title still counts as automatic (a model's title may
+    replace it)."""
+    return " ".join(text.split())[:TITLE_CHARS]
 
 
 def history_for(conversation: Conversation, path: list[Message]) -> list[dict[str, Any]]:

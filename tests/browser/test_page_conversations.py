@@ -165,6 +165,38 @@ def test_settings_of_a_new_chat_apply_to_its_first_question(chat: ChatPage) -> N
     assert chat.server.mock.log()[-1]["body"]["temperature"] == 1.2
 
 
+# 87 characters (code points), two of them outside the BMP: two UTF-16 units each in JavaScript
+LONG_QUESTION = (
+    "Plan a week in Sichuan 🌶️ for two, with trains, food and a rest day 🙂 [[mock tokens=2]]"
+)
+
+
+def test_a_long_question_s_title_is_cut_at_a_word_s_end_as_stored(chat: ChatPage) -> None:
+    """The page titles a new conversation as the server does (prompts.title_for): the same
+    characters, cut at a word's end, "…"; both ways a conversation starts (the first
+    question; a new chat with settings, which creates it first)."""
+    expected = "Plan a week in Sichuan 🌶️ for two, with trains, food and a rest day 🙂 [[mock…"
+    chat.send(LONG_QUESTION)
+    chat.wait_status("complete")
+    assert chat.stored()["title"] == expected
+    cid = chat.conversation_id()
+    link = chat.page.locator(f'sc-sidebar li.conv[data-id="{cid}"] .conv-open')
+    expect(link).to_have_text(expected)
+    expect(chat.page.locator("#title")).to_have_text(expected)
+
+    chat.page.locator("#new-chat").click()
+    chat.page.locator("#settings-btn").click()
+    dialog = chat.page.locator("dialog.settings")
+    dialog.locator("textarea[name=system_prompt]").fill("Be brief.")
+    dialog.locator("button.save").click()
+    chat.send(LONG_QUESTION)
+    chat.wait_status("complete")
+    assert chat.stored()["title"] == expected
+    assert chat.stored()["system_prompt"] == "Be brief."
+    chat.reload()
+    assert titles(chat)[:2] == [expected, expected]
+
+
 def test_an_invalid_temperature_is_not_saved(chat: ChatPage) -> None:
     cid = ask_in_new_chat(chat, "x [[mock tokens=1]]")
     chat.page.locator("#settings-btn").click()

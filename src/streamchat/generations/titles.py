@@ -1,8 +1,9 @@
 """A conversation's title, written by its own model after its first answer (issue 14).
 
-A new conversation is titled with its question's first 80 characters; once its first answer
-is complete (stored, its usage sent), one more call asks the same model for a title of at most
-six words in the conversation's language, and the title replaces the automatic one, unless
+A new conversation is titled with its question (past 80 characters cut at a word's end and
+marked "…": ``prompts.title_for``); once its first answer is complete (stored, its usage
+sent), one more call asks the same model for a title of at most six words in the
+conversation's language, and the title replaces the automatic one, unless
 the user renamed the conversation meanwhile (the store sets it only where the title is still
 the automatic one). The call starts after the answer's end: its ``done`` (``title_pending``)
 never waits for it; a client reads the title when it is set
@@ -22,7 +23,7 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from streamchat.chat import ChunkDelta, Conversation, UpstreamRequest
@@ -113,14 +114,15 @@ class Titles:
         info: ModelInfo,
         conversation: Conversation,
         question: str,
-        automatic: str,
+        automatic: Collection[str],
     ) -> Titler | None:
         """The hook for the first answer to ``question`` in ``conversation``, whose title is
-        still ``automatic``; None when titles are off for it (the setting, the model) or the
-        title is the user's."""
+        still one of the ``automatic`` ones (what the question made, now or by an earlier
+        rule); None when titles are off for it (the setting, the model) or the title is the
+        user's."""
         if not (self.enabled and info.titles):
             return None
-        if conversation.title not in (automatic, DEFAULT_TITLE, EARLIER_DEFAULT_TITLE):
+        if conversation.title not in (*automatic, DEFAULT_TITLE, EARLIER_DEFAULT_TITLE):
             return None
         return functools.partial(
             self._title,

@@ -26,6 +26,7 @@ import { kimi } from "./kimi.js";
 import { settings } from "./settings.js";
 import { Follower } from "./scroller.js";
 import { ensureSession } from "./session.js";
+import { questionTitle } from "./titles.js";
 import { tracking } from "./tracking.js";
 /** @import { Conversation, ErrorBody, FileInfo } from "./api-types.js" */
 /** @import { Asked } from "./branches.js" */
@@ -140,7 +141,7 @@ export class App {
     let conversationId = this.conversation?.id ?? null;
     if (!conversationId && (this.draft.system_prompt || Object.keys(this.draft.params).length)) {
       const created = await guard(api.createConversation({
-        title: text.split(/\s+/).filter(Boolean).join(" ").slice(0, 80) || undefined,
+        title: questionTitle(text) || undefined,
         model: this.model,
         system_prompt: this.draft.system_prompt || null,
         params: this.draft.params,

@@ -6,6 +6,7 @@
 
 import { announce, errorText, toast } from "./feedback.js";
 import { t } from "./i18n.js";
+import { questionTitle } from "./titles.js";
 /** @import { App } from "./app.js" */
 /** @import { ErrorBody } from "./api-types.js" */
 /** @import { Asked } from "./branches.js" */
@@ -30,7 +31,7 @@ export const tracking = {
     if (type === "meta") {
       this.sidebar.setStreaming(/** @type {string} */ (run.conversationId), true); // a `meta` names it
       if (own && !this.conversation) {
-        const title = /** @type {string} */ (run.origin.message).split(/\s+/).filter(Boolean).join(" ").slice(0, 80);
+        const title = questionTitle(/** @type {string} */ (run.origin.message));
         // a `meta` gave the run its conversation and model
         this.adopt({ id: /** @type {string} */ (run.conversationId), title, model: /** @type {string | null} */ (run.model), system_prompt: null, params: {} });
       }
