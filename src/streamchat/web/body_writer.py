@@ -100,6 +100,24 @@ class BodyWriter:
         cycle = self._cycle()
         return cycle is None or _closed(cycle)
 
+    def hold_head(self) -> None:
+        """Keep what is written to the connection (uvicorn's response head, then body chunks)
+        until :meth:`release_head`, which writes it in one go: a stream's head, its opening and
+        the events its log held already leave in one syscall and one TCP segment, not one each.
+        Call it before the response's start and release it within the same task step."""
+        cycle = self._cycle()
+        if cycle is None or _closed(cycle) or isinstance(cycle.transport, _Held):
+            return
+        cycle.transport = _Held(cycle.transport)  # type: ignore[assignment]
+
+    def release_head(self) -> None:
+        """Write what :meth:`hold_head` kept, and write straight on from now; idempotent."""
+        cycle = self._cycle()
+        held = None if cycle is None else cycle.transport
+        if isinstance(held, _Held):
+            cycle.transport = held.transport
+            held.flush()
+
     def write(self, body: bytes) -> bool:
         """Write ``body`` now; False (nothing written) when it must go through ``send``."""
         cycle = self._cycle()
@@ -117,6 +135,33 @@ class BodyWriter:
         except (OSError, RuntimeError):  # closed under us: send() reports it in the task
             return False
         return True
+
+
+class _Held:
+    """A request cycle's transport while :meth:`BodyWriter.hold_head` holds: writes are kept,
+    in order, until the release; a close (uvicorn's, after a failure) writes them first; the
+    rest is the transport's."""
+
+    __slots__ = ("chunks", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def flush(self) -> None:
+        chunks, self.chunks = self.chunks, []
+        if chunks and not self.transport.is_closing():
+            self.transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
 
 
 class _TakeBack:

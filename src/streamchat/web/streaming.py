@@ -125,6 +125,9 @@ class EventStream(Response):
         _SendWatch.of_loop().add(self)
         self.metrics.clients.inc()
         try:
+            if writer is not None:
+                # the head, the opening and what the log holds already: one write, not three
+                writer.hold_head()
             # the relay in this frame, not in a coroutine of its own: a frame per open stream
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             first, preamble = self.first, self.preamble
@@ -135,17 +138,21 @@ class EventStream(Response):
             # response's start): a browser's fill kilobytes, not kept for the stream's life
             scope["headers"] = ()
             opening = preamble + (self.encode(first) if first else b"")
-            if opening:
-                await self._send(send, opening)
-            ended = bool(first) and first[-1].terminal
-            del first, preamble, opening
-            if not ended:
+            if first and first[-1].terminal:
+                final = opening  # the whole stream: it goes with the end
+            else:
+                if opening:
+                    await self._send(send, opening)
                 if writer is not None:
-                    await _Pushed(self, writer).follow(send)
+                    final = await _Pushed(self, writer).follow(send)
                 else:
-                    await self._follow(send)
+                    final = await self._follow(send)
+            del first, preamble, opening
+            if writer is not None:
+                writer.release_head()
+            # the last events, the trailer and the body's end in one write
             tail = self.trailer() if self.trailer is not None else b""
-            await send({"type": "http.response.body", "body": tail, "more_body": False})
+            await self._send(send, final + tail if tail else final, more=False)
         except asyncio.CancelledError:
             if self._ended_by is None:
                 raise
@@ -160,6 +167,8 @@ class EventStream(Response):
         except OSError:
             pass  # the client went away
         finally:
+            if writer is not None:
+                writer.release_head()  # after a failure: what was kept, if it can go
             if watcher is not None:
                 watcher.cancel()
             if take_back is not None:
@@ -177,7 +186,9 @@ class EventStream(Response):
         # a bound method for when_gone: a closure would add a function and a cell per stream
         self._end("disconnected")
 
-    async def _follow(self, send: Send) -> None:
+    async def _follow(self, send: Send) -> bytes:
+        """Pull and send each batch; returns the last one's bytes, unsent (they go with the
+        end)."""
         while True:
             batch = await self.subscription.next(self.heartbeat)
             if batch is None:
@@ -185,18 +196,18 @@ class EventStream(Response):
                     await self._send(send, self.ping)
                 continue
             if not batch:
-                return
+                return b""
             body = self.encode(batch)
+            if batch[-1].terminal:
+                return body
             if body:
                 await self._send(send, body)
-            if batch[-1].terminal:
-                return
 
-    async def _send(self, send: Send, body: bytes) -> None:
+    async def _send(self, send: Send, body: bytes, *, more: bool = True) -> None:
         # The send watch drops this client if the send is still blocked at the deadline;
         # a timeout context per send would cost more than the rest of the relay per token.
         self.send_deadline = self._loop.time() + self.send_timeout
-        await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": body, "more_body": more})
         self.send_deadline = None
 
 
@@ -207,6 +218,7 @@ class _Pushed:
         "_backlog",
         "_ended",
         "_error",
+        "_final",
         "_last_write",
         "_loop",
         "_sending",
@@ -221,14 +233,17 @@ class _Pushed:
         self._backlog: list[bytes] = []  # bytes the transport did not take, in order
         self._sending = False  # a backlog is on its way through send: queue behind it
         self._ended = False
+        self._final = b""  # the terminal batch's bytes: they go with the response's end
         self._error: Exception | None = None
         self._loop = stream._loop
         self._last_write = self._loop.time()
         self._waiter: asyncio.Future[None] | None = None
 
-    async def follow(self, send: Send) -> None:
+    async def follow(self, send: Send) -> bytes:
+        """Relay until the end; returns the terminal batch's bytes, unsent."""
         stream, loop = self._stream, self._loop
-        stream.subscription.listen(self._deliver)
+        stream.subscription.listen(self._deliver)  # what the log holds is delivered now
+        self._writer.release_head()
         while True:
             if self._error is not None:
                 raise self._error
@@ -245,7 +260,7 @@ class _Pushed:
                     self._sending = False
                 continue
             if self._ended:
-                return
+                return self._final
             # Writes do not wake this task: the ping's timer counts from the last one. Without
             # pings (raw text) only the end, a failure or a backlog wakes it.
             ping = stream.ping
@@ -269,7 +284,9 @@ class _Pushed:
             return  # nothing more after a failure (no gap) or after the end
         try:
             body = self._stream.encode(batch)
-            if body:
+            if batch[-1].terminal:
+                self._final = body  # sent with the response's end, in one write
+            elif body:
                 self._write(body)
         except Exception as exc:  # re-raised in the response's task, not in the publisher's
             self._error = exc
