@@ -175,6 +175,18 @@ def luminance(rgb: str) -> float:
 
 
 def contrast(chat: ChatPage, selector: str) -> float:
+    # a control re-rendered between the locator's match and the read is detached: its computed
+    # colours are empty strings; read again (the page settles within a few frames)
+    for _ in range(40):
+        fg, bg = _colours(chat, selector)
+        if len(re.findall(r"\d", fg)) >= 3 and len(re.findall(r"\d", bg)) >= 3:
+            break
+        chat.page.wait_for_timeout(50)
+    a, b = sorted([luminance(fg), luminance(bg)], reverse=True)
+    return (a + 0.05) / (b + 0.05)
+
+
+def _colours(chat: ChatPage, selector: str) -> tuple[str, str]:
     fg, bg = chat.page.locator(selector).first.evaluate(
         """(el) => {
              const fg = getComputedStyle(el).color;
@@ -186,8 +198,7 @@ def contrast(chat: ChatPage, selector: str) -> float:
              return [fg, bg];
            }"""
     )
-    a, b = sorted([luminance(fg), luminance(bg)], reverse=True)
-    return (a + 0.05) / (b + 0.05)
+    return str(fg), str(bg)
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
