@@ -40,7 +40,7 @@ from streamchat.prompts import (
     Attached,
     Options,
     Prompts,
-    earlier_title_for,
+    automatic_titles,
     prompt_estimate,
     title_for,
 )
@@ -620,7 +620,7 @@ class Answers:
     ) -> Titler | None:
         if question is None or self.titles is None:
             return None
-        automatic = (title_for(question), earlier_title_for(question))
+        automatic = automatic_titles(question)
         return self.titles.titler(provider, info, conversation, question, automatic)
 
     async def _launch(

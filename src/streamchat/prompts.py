@@ -35,6 +35,7 @@ __all__ = [
     "Attached",
     "Options",
     "Prompts",
+    "automatic_titles",
     "earlier_title_for",
     "history_for",
     "prompt_estimate",
@@ -78,6 +79,12 @@ def title_for(text: str) -> str:
         if space >= TITLE_CHARS - 20:
             cut = cut[:space]
     return cut.rstrip() + "…"
+
+
+def automatic_titles(text: str) -> tuple[str, str]:
+    """The titles a conversation started by ``text`` has while nobody named it: this rule's
+    and the earlier one's (a model's title may replace either)."""
+    return title_for(text), earlier_title_for(text)
 
 
 def earlier_title_for(text: str) -> str:

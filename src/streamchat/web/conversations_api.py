@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from streamchat.chat import Conversation, Message, new_id
 from streamchat.errors import InvalidRequest
 from streamchat.generations.titles import DEFAULT_TITLE, EARLIER_DEFAULT_TITLE
-from streamchat.prompts import SWITCHES, earlier_title_for, title_for
+from streamchat.prompts import SWITCHES, automatic_titles
 from streamchat.tree import Tree
 from streamchat.web.bodies import Text
 from streamchat.web.services import Services, current_user, services
@@ -150,7 +150,7 @@ async def wait_for_title(conversation_id: Text, svc: Svc, user: User) -> dict[st
     automatic = {DEFAULT_TITLE, EARLIER_DEFAULT_TITLE}
     for m in messages:
         if m.role == "user":
-            automatic.update((title_for(m.content), earlier_title_for(m.content)))
+            automatic.update(automatic_titles(m.content))
     while True:
         conversation = await svc.store.get_conversation(user, conversation_id)
         if conversation.title not in automatic or loop.time() >= deadline:
