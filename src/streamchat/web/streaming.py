@@ -148,8 +148,6 @@ class EventStream(Response):
                 else:
                     final = await self._follow(send)
             del first, preamble, opening
-            if writer is not None:
-                writer.release_head()
             # the last events, the trailer and the body's end in one write
             tail = self.trailer() if self.trailer is not None else b""
             await self._send(send, final + tail if tail else final, more=False)
@@ -168,7 +166,9 @@ class EventStream(Response):
             pass  # the client went away
         finally:
             if writer is not None:
-                writer.release_head()  # after a failure: what was kept, if it can go
+                # what is still kept goes now, if it can: a whole stream that ended in its
+                # first events (head and all in one write), or what a failure left
+                writer.release_head()
             if watcher is not None:
                 watcher.cancel()
             if take_back is not None:
