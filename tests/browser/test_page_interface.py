@@ -204,7 +204,9 @@ def settled_scroll_top(chat: ChatPage) -> int:
 def test_auto_scroll_stops_when_the_reader_scrolls_up_and_jump_brings_it_back(
     chat: ChatPage,
 ) -> None:
-    chat.send("long [[mock tokens=1600 rate=160 text=markdown]]")
+    # 20 s of answer (3,200 pieces, ~23,000 characters): on a busy machine the scroll below
+    # settled once the whole of a 10 s one had arrived, and no 400 characters more ever came
+    chat.send("long [[mock tokens=3200 rate=160 text=markdown]]")
     chat.wait_text(2500)
     assert distance_from_bottom(chat) <= 48
     jump = chat.page.locator("#jump")
@@ -214,6 +216,7 @@ def test_auto_scroll_stops_when_the_reader_scrolls_up_and_jump_brings_it_back(
     chat.page.mouse.wheel(0, -700)
     held = settled_scroll_top(chat)
     grown = len(chat.source())
+    assert chat.answer().get_attribute("data-status") == "streaming", grown
     chat.wait_text(grown + 400)
     assert chat.page.locator("#messages").evaluate("(el) => el.scrollTop") == held
     assert distance_from_bottom(chat) > 200
