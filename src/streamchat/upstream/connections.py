@@ -8,10 +8,11 @@ side in ``bench/upstream_clients.py`` (docs/performance.md). aiohttp still serve
 
 Connections are kept alive per (scheme, host, port) and reused; one idle longer than
 ``idle_timeout``, or one that sent anything while idle (a 408 before a server closes it), is
-closed instead. Before an idle connection is reused, the loop turns once, so a close the server
-already sent (it timed the connection out) is seen first and a new connection is taken. A
-request is sent again on a new connection only when it provably was not sent: the connection
-was found closed before a byte of it was written. Once written, a close with no answer is the
+closed instead. Before an idle connection is reused, the loop turns twice (once is enough on
+uvloop, not on asyncio's loop), so a close the server already sent (it timed the connection
+out) is seen first and a new connection is taken. A request is sent again on a new
+connection only when it provably was not sent: the connection was found closed before a byte
+of it was written. Once written, a close with no answer is the
 caller's failure (``ConnectionClosed``), never resent here: the server may have read it and
 started (a POST would run twice upstream, and one client call would cost more provider calls
 than ``1 + upstream_retries``); the generation's retry policy decides, and counts it.
@@ -276,7 +277,11 @@ class Pool:
     async def _take_live(self, key: tuple[str, str, int]) -> Connection | None:
         """An idle connection that is still open once the loop has looked at its socket."""
         while (conn := self._take_idle(key)) is not None:
-            await asyncio.sleep(0)  # a close already received reaches the connection now
+            # A close already received reaches the connection now. Twice: asyncio's loop runs
+            # a task woken by sleep(0) before the socket callbacks its next poll found (uvloop
+            # polls first), so one turn sees the close only if an earlier poll already had it.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
             if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
                 return conn
             conn.close()
