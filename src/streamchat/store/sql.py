@@ -83,6 +83,23 @@ _PARTS_OF = (
 _EXISTING = sa.select(tables.messages.c.id).where(
     tables.messages.c.id.in_(sa.bindparam("p_ids", expanding=True))
 )
+# The rest of an answer's final save and of a question in a conversation that exists (building
+# these per call was ~40 % of the store thread's Python, bench/store_phases.py).
+_DELETE_PARTS = _PARTS.delete().where(_PARTS.c.message_id == sa.bindparam("p_id"))
+_TEXT_OF = sa.select(tables.messages.c.content, tables.messages.c.reasoning).where(
+    tables.messages.c.id == sa.bindparam("m_id")
+)
+_TOUCH_CONVERSATION = (
+    tables.conversations.update()
+    .where(
+        tables.conversations.c.id == sa.bindparam("c_id"),
+        tables.conversations.c.owner_id == sa.bindparam("c_owner"),
+    )
+    .values(updated_at=sa.bindparam("c_now"), current_id=sa.bindparam("c_current"))
+)
+_NEXT_POSITION = sa.select(sa.func.coalesce(sa.func.max(tables.messages.c.position) + 1, 0)).where(
+    tables.messages.c.conversation_id == sa.bindparam("c_id")
+)
 
 
 class SqlStore:
@@ -579,14 +596,13 @@ def _fold(conn: Connection, message_id: str, patch: MessagePatch) -> dict[str, A
     parts = _parts(conn, [message_id]).get(message_id)
     if parts is None:
         return {}
-    conn.execute(_PARTS.delete().where(_PARTS.c.message_id == message_id))
+    conn.execute(_DELETE_PARTS, {"p_id": message_id})
     values: dict[str, Any] = {"last_event_id": parts.last_event_id}
     if parts.reasoning_ms is not None and "reasoning_ms" not in patch:
         values["reasoning_ms"] = parts.reasoning_ms
     kept = [name for name in ("content", "reasoning") if name not in patch]
     if kept:
-        m = tables.messages.c
-        row = conn.execute(sa.select(m.content, m.reasoning).where(m.id == message_id)).first()
+        row = conn.execute(_TEXT_OF, {"m_id": message_id}).first()
         if row is not None:
             if "content" in kept:
                 values["content"] = row.content + parts.content
@@ -698,20 +714,18 @@ def _conversation(conn: Connection, owner_id: str, conversation_id: str) -> Conv
 def _touch_conversation(
     conn: Connection, owner_id: str, conversation_id: str, *, current_id: str
 ) -> None:
-    statement = (
-        tables.conversations.update()
-        .where(_owned_conversation(owner_id, conversation_id))
-        .values(updated_at=utcnow(), current_id=current_id)
-    )
-    if conn.execute(statement).rowcount == 0:
+    values = {
+        "c_id": conversation_id,
+        "c_owner": owner_id,
+        "c_now": utcnow(),
+        "c_current": current_id,
+    }
+    if conn.execute(_TOUCH_CONVERSATION, values).rowcount == 0:
         raise _conversation_not_found(conversation_id)
 
 
 def _next_position(conn: Connection, conversation_id: str) -> int:
-    query = sa.select(sa.func.coalesce(sa.func.max(tables.messages.c.position) + 1, 0)).where(
-        tables.messages.c.conversation_id == conversation_id
-    )
-    return int(conn.execute(query).scalar_one())
+    return int(conn.execute(_NEXT_POSITION, {"c_id": conversation_id}).scalar_one())
 
 
 def _by_conversation(batch: Sequence[Message]) -> Iterator[tuple[str, str, list[Message]]]:
