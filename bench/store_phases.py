@@ -155,8 +155,14 @@ def main() -> None:
         for name in names[run % len(names) :] + names[: run % len(names)]:
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([trees[name], str(ROOT)])}
             out = subprocess.run(
-                [sys.executable, "-m", "bench.store_phases", "--child"]
-                + ["--answers", str(args.answers)],
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.store_phases",
+                    "--child",
+                    "--answers",
+                    f"{args.answers}",
+                ],
                 env=env,
                 cwd=ROOT,
                 capture_output=True,
